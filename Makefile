@@ -1,0 +1,80 @@
+# SwiftCast — every target is idempotent; `make setup` on a bare machine installs everything.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMPS := .stamps
+WS := ros2_ws
+WS_SOURCES := $(shell find $(WS)/src -type f -not -path '*/__pycache__/*' 2>/dev/null)
+PYTEST_ARGS ?=
+
+.PHONY: setup system-deps venv workspace test test-slow demo bench lock clean help
+
+help:
+	@echo "make setup   install system libraries, .venv (core + ROS 2 wheels) and build ros2_ws"
+	@echo "make demo    the main job: synthetic drive -> replay through the live stack -> out/demo/report.html"
+	@echo "make test    the test suite (what CI runs)"
+	@echo "make bench   speed/memory benchmarks (prints ratios measured in one run)"
+
+setup: $(STAMPS)/workspace
+
+# --- system libraries: Mesa EGL for the headless renderer of the synthetic world --------------------------------
+SYSTEM_PACKAGES := libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri
+$(STAMPS)/system:
+	@mkdir -p $(STAMPS)
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "apt-get install $$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+	@touch $@
+
+# --- Python environment ------------------------------------------------------------------------------------------
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade "pip>=24" "setuptools<80" wheel
+
+$(STAMPS)/deps: requirements.lock $(STAMPS)/system | $(PY)
+	@mkdir -p $(STAMPS)
+	$(PIP) install -q --disable-pip-version-check "setuptools<80" -r requirements.lock
+	tools/patch_ros_wheels.sh $(abspath $(VENV))
+	@touch $@
+
+$(STAMPS)/core: pyproject.toml $(STAMPS)/deps
+	$(PIP) install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+venv: $(STAMPS)/core
+
+# --- ROS 2 workspace (colcon, merge install) ---------------------------------------------------------------------
+$(STAMPS)/workspace: $(STAMPS)/core $(WS_SOURCES)
+	cd $(WS) && source ../tools/ros_env.sh && \
+	  colcon --log-base log build --merge-install \
+	    --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE=$(abspath $(PY)) > log/colcon-build.txt 2>&1 || \
+	  { tail -40 log/colcon-build.txt; echo "colcon build failed (full log: $(WS)/log/colcon-build.txt)"; exit 1; }
+	@touch $@
+
+workspace: $(STAMPS)/workspace
+
+# --- what users run ----------------------------------------------------------------------------------------------
+test: setup
+	source tools/ros_env.sh && $(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-slow: setup
+	source tools/ros_env.sh && $(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+demo: setup
+	source tools/ros_env.sh && $(PY) -m swiftcast.demo --out out/demo
+
+bench: setup
+	source tools/ros_env.sh && $(PY) -m benchmarks.run_all
+
+lock:
+	$(PYTHON) -m venv /tmp/swiftcast-lock && /tmp/swiftcast-lock/bin/pip install -q "setuptools<80" -r requirements.in && \
+	  /tmp/swiftcast-lock/bin/pip install --dry-run --ignore-installed -q --report /tmp/swiftcast-lock/report.json -r requirements.in && echo "read the pins from /tmp/swiftcast-lock/report.json" && \
+	  echo "wrote requirements.lock.new (add the header from requirements.lock and replace it)"
+
+clean:
+	rm -rf $(WS)/build $(WS)/install $(WS)/log $(STAMPS)/workspace

@@ -1,0 +1,86 @@
+"""The ``swiftcast`` command line.
+
+Each sub-command lives in its own module, imported only when that command runs, so ``swiftcast --help`` is
+instant (no torch import). A module registered here provides two functions:
+
+    add_arguments(parser: argparse.ArgumentParser) -> None
+    main(args: argparse.Namespace) -> int | None
+
+User mistakes are raised as :class:`swiftcast.errors.SwiftcastError` and printed as one line, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from swiftcast import __version__
+from swiftcast.errors import SwiftcastError
+
+#: command name -> (module implementing it, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("swiftcast.synth.cli", "write synthetic driving sequences in Cityscapes layout"),
+    "synth-bag": ("swiftcast.synth.bag", "write a synthetic drive as a rosbag2 (mcap) bag"),
+    "data-card": ("swiftcast.synth.card", "regenerate the synthetic world's data card (figures and statistics)"),
+    "train": ("swiftcast.train.segmentation", "train a segmentation model (resumable, torchrun/DDP ready)"),
+    "eval": ("swiftcast.eval.evaluate", "single-frame mIoU / mIoU-MO on a Cityscapes-layout folder"),
+    "import-checkpoint": ("swiftcast.models.official", "convert an official SwiftNet state dict to a SwiftCast checkpoint"),
+    "model-info": ("swiftcast.models.info", "parameters and FLOPs of a model or checkpoint"),
+    "train-forecast": ("swiftcast.train.forecast", "train a feature-to-feature forecaster"),
+    "eval-forecast": ("swiftcast.eval.forecast", "the seed's forecasting protocol (short/mid term) on a val split"),
+    "explain-forecast": ("swiftcast.eval.explain", "gradient explanation of one forecast pixel"),
+    "stack": ("swiftcast.runtime.stack", "start the semseg and forecast nodes (no ros2 launch needed)"),
+    "replay": ("swiftcast.replay.cli", "replay a rosbag through the live stack and score it"),
+    "export-onnx": ("swiftcast.runtime.export", "export segmentation and forecasting models to ONNX"),
+    "bench-model": ("swiftcast.runtime.bench", "time one model/backend/precision configuration"),
+}
+
+
+def _top_level_parser() -> argparse.ArgumentParser:
+    lines = "\n".join(f"  {name:<18} {help_}" for name, (_, help_) in COMMANDS.items())
+    parser = argparse.ArgumentParser(
+        prog="swiftcast",
+        description="SwiftCast: real-time semantic segmentation and forecasting.",
+        epilog=f"commands:\n{lines}\n\nRun 'swiftcast COMMAND --help' for the options of one command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"swiftcast {__version__}")
+    parser.add_argument("command", nargs="?", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top = _top_level_parser()
+    if not argv or argv[0].startswith("-"):
+        top.parse_args(argv)  # handles --help / --version and exits
+        top.print_help()
+        return 2
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        top.error(f"unknown command {name!r}; choose from: {', '.join(COMMANDS)}")
+    module_name, help_ = COMMANDS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            print(f"swiftcast {name}: not available in this version", file=sys.stderr)
+            return 2
+        raise
+    parser = argparse.ArgumentParser(prog=f"swiftcast {name}", description=help_)
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
+    try:
+        return int(module.main(args) or 0)
+    except SwiftcastError as exc:
+        print(f"swiftcast {name}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"swiftcast {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

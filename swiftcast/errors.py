@@ -1,0 +1,16 @@
+"""Errors that mean "the user asked for something that cannot work" (bad path, bad file, bad option).
+
+The command line prints these as one line without a traceback; everything else is a bug and keeps its traceback.
+"""
+
+
+class SwiftcastError(Exception):
+    """A user-facing error: the message alone must tell the user what to fix."""
+
+
+class CheckpointError(SwiftcastError):
+    """A checkpoint is missing, corrupted, unsafe, or built for another architecture."""
+
+
+class DataError(SwiftcastError):
+    """A dataset folder, image or bag is missing or not in the expected layout."""
