@@ -1,0 +1,1 @@
+"""Datasets, label definitions and transforms (Cityscapes layout)."""
