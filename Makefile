@@ -72,9 +72,7 @@ bench: setup
 	source tools/ros_env.sh && $(PY) -m benchmarks.run_all
 
 lock:
-	$(PYTHON) -m venv /tmp/swiftcast-lock && /tmp/swiftcast-lock/bin/pip install -q "setuptools<80" -r requirements.in && \
-	  /tmp/swiftcast-lock/bin/pip install --dry-run --ignore-installed -q --report /tmp/swiftcast-lock/report.json -r requirements.in && echo "read the pins from /tmp/swiftcast-lock/report.json" && \
-	  echo "wrote requirements.lock.new (add the header from requirements.lock and replace it)"
+	$(PY) tools/lock.py
 
 clean:
 	rm -rf $(WS)/build $(WS)/install $(WS)/log $(STAMPS)/workspace
