@@ -1,0 +1,3 @@
+"""Semantic forecasting (DeformF2F): the seed's protocol, feature caches, the time-keyed history and the runtime
+forecaster. Models live in :mod:`swiftcast.models`; training and evaluation in :mod:`swiftcast.train.forecast`
+and :mod:`swiftcast.eval.forecast`."""
