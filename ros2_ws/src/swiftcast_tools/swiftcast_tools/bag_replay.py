@@ -1,0 +1,459 @@
+"""Play a bag's camera topic into the live stack and record everything the stack publishes, in one process.
+
+Player and recorder share one process so every latency is measured on one clock: the recorder writes each
+played frame as a ``std_msgs/Header`` on ``/replay/played`` whose bag timestamp is the wall time just before
+publishing, and every output message with its receive wall time as bag timestamp (what ``ros2 bag record`` does).
+Latency is then ``receive time(output with stamp s) - publish time(frame s)``, computed later by
+``swiftcast.replay.score`` from the mcap alone.
+
+Frames are published as the bag's raw CDR bytes on an rclpy publisher of the real type (no decode/encode), at
+the recorded rate (bag log times) scaled by ``--rate``, with sensor-data QoS like a camera driver. Before the
+play, a few warm-up copies of the first frame (stamped away from the drive) are sent one by one until the stack
+answers: that proves the whole path works and keeps one-off start-up costs out of the measured latencies.
+
+Progress and results go to stdout as JSON lines (``{"event": ...}``) for ``swiftcast replay``; a summary JSON is
+written to ``--summary``. SIGINT/SIGTERM stop the play early and still close the mcap properly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import shutil
+import signal
+import struct
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+from swiftcast_ros.qos import SENSOR_QOS
+
+#: Topic on which played frames are recorded (Header: stamp of the frame; bag timestamp = publish wall time).
+PLAYED_TOPIC = "/replay/played"
+IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+
+EXIT_OK, EXIT_USAGE, EXIT_NO_STACK, EXIT_INTERRUPTED = 0, 2, 3, 130
+
+
+# --- CDR helpers: every message we touch starts with a std_msgs/Header --------------------------------------------
+
+
+def header_stamp_ns(raw: bytes | memoryview) -> int:
+    """Header stamp (ns) of a CDR-serialised message whose first field is ``std_msgs/Header``."""
+    fmt = "<iI" if raw[1] & 1 else ">iI"  # encapsulation id 0x0001 = CDR little endian, 0x0000 = big endian
+    sec, nanosec = struct.unpack_from(fmt, raw, 4)
+    return sec * 1_000_000_000 + nanosec
+
+
+def with_header_stamp(raw: bytes, stamp_ns: int) -> bytes:
+    """A copy of ``raw`` with its header stamp replaced."""
+    out = bytearray(raw)
+    fmt = "<iI" if out[1] & 1 else ">iI"
+    struct.pack_into(fmt, out, 4, stamp_ns // 1_000_000_000, stamp_ns % 1_000_000_000)
+    return bytes(out)
+
+
+def message_class(msgtype: str) -> type:
+    """rclpy class of ``pkg/msg/Name`` (no rosidl_runtime_py in the pip wheels)."""
+    pkg, sub, name = msgtype.split("/")
+    return getattr(importlib.import_module(f"{pkg}.{sub}"), name)
+
+
+def _referenced_types(fields: list) -> set[str]:
+    """Message type names used by rosbags field descriptors (``(name, (nodetype, details))``)."""
+    names: set[str] = set()
+
+    def visit(desc: tuple) -> None:
+        kind, details = desc
+        if kind.name == "NAME":
+            names.add(details)
+        elif kind.name in ("ARRAY", "SEQUENCE"):
+            visit(details[0])
+
+    for _, desc in fields:
+        visit(desc)
+    return names
+
+
+# --- output bag ----------------------------------------------------------------------------------------------------
+
+
+class McapRecorder:
+    """Thread-safe mcap writer: raw CDR in, one connection per topic, types resolved on demand.
+
+    rosbags writes a bag *directory*; the mcap file inside is moved to ``path`` on close, so the result is one
+    self-describing ``.mcap`` file (schemas included) that rosbags, ``ros2 bag`` and Foxglove open directly.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._tmp = Path(tempfile.mkdtemp(prefix=".replay_", dir=path.parent))
+        self._bagdir = self._tmp / path.stem
+        self.typestore = get_typestore(Stores.ROS2_KILTED)
+        self._writer = Writer(self._bagdir, version=9, storage_plugin=StoragePlugin.MCAP)
+        self._writer.open()
+        self._lock = threading.Lock()
+        self._connections: dict[str, Any] = {}
+        self.counts: dict[str, int] = {}
+        self.types: dict[str, str] = {}
+        self._closed = False
+
+    def ensure_type(self, msgtype: str) -> bool:
+        """Make ``msgtype`` known to the typestore (from the installed ``share/<pkg>/msg/*.msg``, recursively)."""
+        if msgtype in self.typestore.types:
+            return True
+        try:
+            from ament_index_python.packages import get_package_share_directory
+
+            pkg, _, name = msgtype.split("/")
+            text = (Path(get_package_share_directory(pkg)) / "msg" / f"{name}.msg").read_text()
+            types = get_types_from_msg(text, msgtype)
+        except Exception:  # noqa: BLE001 - an unknown type is skipped (reported), never fatal
+            return False
+        if not all(self.ensure_type(dep) for dep in _referenced_types(types[msgtype][1])):
+            return False
+        self.typestore.register(types)
+        return True
+
+    def add_topic(self, topic: str, msgtype: str) -> bool:
+        with self._lock:
+            if self._closed or topic in self._connections:
+                return topic in self._connections
+            if not self.ensure_type(msgtype):
+                return False
+            self._connections[topic] = self._writer.add_connection(topic, msgtype, typestore=self.typestore)
+            self.counts[topic] = 0
+            self.types[topic] = msgtype
+            return True
+
+    def write(self, topic: str, stamp_ns: int, raw: bytes) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._writer.write(self._connections[topic], stamp_ns, raw)
+            self.counts[topic] += 1
+
+    def serialize(self, msg: Any, msgtype: str) -> bytes:
+        return bytes(self.typestore.serialize_cdr(msg, msgtype))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._writer.close()
+            produced = self._bagdir / f"{self._bagdir.name}.mcap"
+            if self.path.exists():
+                self.path.unlink()
+            shutil.move(str(produced), str(self.path))
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+# --- the node --------------------------------------------------------------------------------------------------------
+
+
+class ReplayNode(Node):
+    """Camera publisher + recorder of every output topic (discovered as the stack's nodes come up)."""
+
+    def __init__(self, args: argparse.Namespace, msgtype: str, recorder: McapRecorder, emit: Callable) -> None:
+        super().__init__("bag_replay")
+        self.args = args
+        self.recorder = recorder
+        self.emit = emit
+        self.camera_pub = self.create_publisher(message_class(msgtype), args.topic, SENSOR_QOS)
+        self.recording = False
+        self.ignored_stamps: set[int] = set()
+        self.answered: dict[int, int] = {}  # stamp -> receive ns, on the answer topic
+        self.last_output_ns = 0
+        self.skipped: dict[str, str] = {}
+        self._subs: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        recorder.add_topic(PLAYED_TOPIC, "std_msgs/msg/Header")
+        self.discover()
+        self.create_timer(0.5, self.discover)
+
+    # -- topic discovery ------------------------------------------------------------------------------------------
+    def wanted(self, topic: str) -> bool:
+        if topic == self.args.topic or topic == PLAYED_TOPIC:
+            return False
+        if not self.args.record_overlays and topic.endswith("/overlay"):
+            return False  # overlays are computed only when someone listens: recording them would slow the stack
+        return topic in self.args.record_topic or any(
+            topic == p or topic.startswith(p.rstrip("/") + "/") for p in self.args.record_prefix
+        )
+
+    def _qos_for(self, topic: str) -> QoSProfile:
+        infos = self.get_publishers_info_by_topic(topic)
+        latched = any(i.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL for i in infos)
+        best_effort = any(i.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for i in infos)
+        return QoSProfile(
+            history=HistoryPolicy.KEEP_LAST,
+            depth=50,
+            reliability=ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE,
+        )
+
+    def discover(self) -> None:
+        for topic, types in self.get_topic_names_and_types():
+            if topic in self._subs or topic in self.skipped or not self.wanted(topic):
+                continue
+            if not self.get_publishers_info_by_topic(topic):
+                continue  # only a subscriber so far: wait for the publisher to learn its QoS
+            msgtype = types[0]
+            try:
+                cls = message_class(msgtype)
+            except (ImportError, AttributeError, ValueError):
+                self.skipped[topic] = f"type {msgtype} not importable"
+                continue
+            if not self.recorder.add_topic(topic, msgtype):
+                self.skipped[topic] = f"type {msgtype} unknown to the bag writer"
+                continue
+            self._subs[topic] = self.create_subscription(
+                cls, topic, lambda raw, t=topic: self.on_message(t, raw), self._qos_for(topic), raw=True
+            )
+            self.emit({"event": "subscribed", "topic": topic, "type": msgtype})
+
+    def publisher_count(self, topic: str) -> int:
+        return self.count_publishers(topic) if topic in self._subs else 0
+
+    # -- messages -------------------------------------------------------------------------------------------------
+    def on_message(self, topic: str, raw: bytes) -> None:
+        received = time.time_ns()
+        stamp = header_stamp_ns(raw)
+        if topic == self.args.answer_topic:
+            with self._lock:
+                self.answered[stamp] = received
+        if not self.recording or stamp in self.ignored_stamps:
+            return
+        if not topic.endswith("label_info") and not topic.startswith("/diagnostics"):
+            self.last_output_ns = received
+        self.recorder.write(topic, received, raw)
+
+    def answer_time(self, stamp: int) -> int | None:
+        with self._lock:
+            return self.answered.get(stamp)
+
+    def answers_since(self, stamps: set[int]) -> int:
+        with self._lock:
+            return sum(1 for s in stamps if s in self.answered)
+
+    def publish_frame(self, raw: bytes, stamp_ns: int, index: int, record: bool) -> int:
+        header_type = self.recorder.typestore.types["std_msgs/msg/Header"]
+        time_type = self.recorder.typestore.types["builtin_interfaces/msg/Time"]
+        marker = header_type(
+            stamp=time_type(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000), frame_id=str(index)
+        )
+        marker_raw = self.recorder.serialize(marker, "std_msgs/msg/Header")
+        sent = time.time_ns()
+        self.camera_pub.publish(raw)
+        if record:
+            self.recorder.write(PLAYED_TOPIC, sent, marker_raw)
+        return sent
+
+
+# --- the play ------------------------------------------------------------------------------------------------------
+
+
+def camera_connection(reader: Reader, topic: str) -> Any:
+    conns = [c for c in reader.connections if c.topic == topic]
+    if not conns:
+        raise SystemExit(f"bag_replay: error: topic {topic} is not in the bag")
+    if conns[0].msgtype not in IMAGE_TYPES:
+        raise SystemExit(f"bag_replay: error: topic {topic} has type {conns[0].msgtype}, not an image")
+    return conns
+
+
+def run(args: argparse.Namespace, stop: threading.Event, emit: Callable[[dict], None]) -> dict:
+    summary: dict[str, Any] = {"bag": str(args.bag), "topic": args.topic, "rate": args.rate, "status": "ok"}
+    with Reader(args.bag) as reader:
+        conns = camera_connection(reader, args.topic)
+        msgtype = conns[0].msgtype
+        total = sum(c.msgcount for c in conns)
+        first = next(reader.messages(connections=conns), None)
+        summary.update(msgtype=msgtype, frames_total=total)
+        if first is None:
+            raise SystemExit(f"bag_replay: error: topic {args.topic} has no messages")
+        first_raw = bytes(first[2])
+        first_stamp = header_stamp_ns(first_raw)
+        end_stamp = first_stamp + reader.duration
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        recorder = McapRecorder(args.out)
+        node = ReplayNode(args, msgtype, recorder, emit)
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        spinner = threading.Thread(target=executor.spin, daemon=True)
+        spinner.start()
+        try:
+            _play(args, reader, conns, node, first_raw, first_stamp, end_stamp, total, stop, emit, summary)
+        finally:
+            node.recording = False
+            executor.shutdown(timeout_sec=2.0)
+            recorder.close()
+            summary["topics"] = {t: {"type": recorder.types[t], "count": n} for t, n in recorder.counts.items()}
+            summary["skipped_topics"] = dict(node.skipped)
+            node.destroy_node()
+    return summary
+
+
+def _wait(condition: Callable[[], bool], timeout: float, stop: threading.Event, poll: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if stop.is_set() or time.monotonic() > deadline:
+            return False
+        time.sleep(poll)
+    return True
+
+
+def _play(args, reader, conns, node, first_raw, first_stamp, end_stamp, total, stop, emit, summary) -> None:  # noqa: PLR0913
+    # 1. the stack is up: our camera has a subscriber and every answer/wait topic a publisher
+    emit({"event": "waiting", "what": "stack"})
+    wait_topics = [args.answer_topic, *args.wait_topic]
+    ok = _wait(
+        lambda: node.camera_pub.get_subscription_count() >= 1 and all(node.publisher_count(t) for t in wait_topics),
+        args.stack_timeout,
+        stop,
+    )
+    if not ok:
+        if not stop.is_set():
+            missing = [t for t in wait_topics if not node.publisher_count(t)]
+            what = f"no subscriber on {args.topic}" if not node.camera_pub.get_subscription_count() else ""
+            what = what or f"no publisher on {', '.join(missing)}"
+            summary.update(status="no_stack", message=f"the stack did not come up within {args.stack_timeout:g} s ({what})")
+        else:
+            summary.update(status="interrupted", message="stopped while waiting for the stack")
+        return
+    time.sleep(0.5)  # let the discovery of the other direction settle (late joiners miss the first message)
+
+    # 2. warm-up: copies of the first frame stamped away from the drive, one at a time, until each is answered
+    base = first_stamp - 10_000_000_000 if first_stamp >= 20_000_000_000 else end_stamp + 10_000_000_000
+    warmup = []
+    for k in range(args.warmup):
+        stamp = base + k * 1_000_000
+        node.ignored_stamps.add(stamp)
+        raw = with_header_stamp(first_raw, stamp)
+        deadline = time.monotonic() + (args.answer_timeout if k == 0 else args.answer_timeout / 2)
+        sent = None
+        while node.answer_time(stamp) is None and time.monotonic() < deadline and not stop.is_set():
+            sent = node.publish_frame(raw, stamp, -1, record=False)
+            _wait(lambda s=stamp: node.answer_time(s) is not None, 2.0, stop)  # best effort: resend if lost
+        answered = node.answer_time(stamp)
+        if answered is None:
+            if stop.is_set():
+                summary.update(status="interrupted", message="stopped during warm-up")
+            else:
+                summary.update(
+                    status="no_answer",
+                    message=f"the stack did not answer a warm-up frame on {args.answer_topic} within "
+                    f"{args.answer_timeout:g} s",
+                )
+            return
+        warmup.append(round((answered - sent) / 1e6, 2))
+        emit({"event": "warmup", "index": k, "latency_ms": warmup[-1]})
+    summary["warmup_latency_ms"] = warmup
+
+    # 3. the drive, at the recorded rate x --rate
+    node.recording = True
+    played: set[int] = set()
+    wall0 = time.monotonic()
+    log0 = None
+    published = 0
+    summary["play_started_ns"] = time.time_ns()
+    for index, (_, log_ns, raw) in enumerate(reader.messages(connections=conns)):
+        if stop.is_set():
+            summary.update(status="interrupted", message=f"stopped after {published} of {total} frames")
+            break
+        log0 = log_ns if log0 is None else log0
+        due = wall0 + (log_ns - log0) / 1e9 / args.rate
+        delay = due - time.monotonic()
+        if delay > 0 and stop.wait(delay):
+            summary.update(status="interrupted", message=f"stopped after {published} of {total} frames")
+            break
+        raw = bytes(raw)
+        stamp = header_stamp_ns(raw)
+        node.publish_frame(raw, stamp, index, record=True)
+        played.add(stamp)
+        published += 1
+        emit({"event": "progress", "published": published, "total": total, "answered": node.answers_since(played)})
+    summary["play_finished_ns"] = time.time_ns()
+    summary["frames_published"] = published
+
+    # 4. drain: wait until the outputs go quiet (forecasts come after the labels of their source frame)
+    last_pub = time.time_ns()
+    _wait(
+        lambda: (time.time_ns() - max(node.last_output_ns, last_pub)) / 1e9 > args.drain,
+        args.max_drain,
+        stop,
+        poll=0.1,
+    )
+    summary["frames_answered"] = node.answers_since(played)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="bag_replay", description=__doc__.split("\n\n")[0])
+    p.add_argument("--bag", type=Path, required=True, help="input rosbag2 (directory, .mcap or .db3)")
+    p.add_argument("--topic", default="/camera/image_raw", help="camera topic to play (Image or CompressedImage)")
+    p.add_argument("--out", type=Path, required=True, help="output .mcap file")
+    p.add_argument("--summary", type=Path, help="write the run summary (JSON) here")
+    p.add_argument("--rate", type=float, default=1.0, help="playback speed factor (1 = recorded rate)")
+    p.add_argument("--record-prefix", action="append", default=None, help="record topics under this namespace")
+    p.add_argument("--record-topic", action="append", default=None, help="also record this topic")
+    p.add_argument("--record-overlays", action="store_true", help="also record */overlay topics")
+    p.add_argument("--answer-topic", default="/perception/semseg/labels", help="the stack's per-frame answer")
+    p.add_argument("--wait-topic", action="append", default=[], help="wait for a publisher on this topic too")
+    p.add_argument("--warmup", type=int, default=2, help="warm-up frames before the play (not recorded)")
+    p.add_argument("--stack-timeout", type=float, default=120.0, help="seconds to wait for the stack to come up")
+    p.add_argument("--answer-timeout", type=float, default=120.0, help="seconds to wait for the first answer")
+    p.add_argument("--drain", type=float, default=2.0, help="stop once outputs were quiet this long after the play")
+    p.add_argument("--max-drain", type=float, default=30.0, help="never wait longer than this after the play")
+    args = p.parse_args(argv)
+    args.record_prefix = args.record_prefix or ["/perception"]
+    args.record_topic = args.record_topic or ["/diagnostics"]
+    if args.rate <= 0:
+        p.error("--rate must be positive")
+    if args.warmup < 1:
+        p.error("--warmup must be at least 1 (the warm-up proves the stack answers)")
+    if not args.bag.exists():
+        p.error(f"bag {args.bag} not found")
+    if args.out.suffix != ".mcap":
+        p.error("--out must name a .mcap file")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def emit(event: dict) -> None:
+        print(json.dumps(event), flush=True)
+
+    rclpy.init(args=["--ros-args"], signal_handler_options=SignalHandlerOptions.NO)
+    try:
+        summary = run(args, stop, emit)
+    except SystemExit as exc:  # a one-line usage problem raised inside run()
+        print(exc, file=sys.stderr, flush=True)
+        return EXIT_USAGE
+    finally:
+        rclpy.try_shutdown()
+    if args.summary:
+        args.summary.write_text(json.dumps(summary, indent=2))
+    emit({"event": "done", **summary})
+    status = summary["status"]
+    return {"ok": EXIT_OK, "interrupted": EXIT_INTERRUPTED}.get(status, EXIT_NO_STACK)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
