@@ -1,0 +1,24 @@
+"""SwiftNet segmentation models, the skip-less forecast decoder, F2F forecasters and safe checkpoints.
+
+    model = build_model("swiftnet_rn18", num_classes=19, backbone_weights=None)
+    logits, feats = model.forward_with_features(x)      # logits at input size, SPP features at stride 32
+    future_logits = model.decode_features(forecaster(stack_past(past_feats)), out_size=x.shape[-2:])
+    save_checkpoint("out/ckpt", model, {"input_size": [512, 1024]}); model, config = load_checkpoint("out/ckpt")
+"""
+
+from swiftcast.models.checkpoint import load_checkpoint, read_config, save_checkpoint
+from swiftcast.models.f2f import stack_past
+from swiftcast.models.registry import FORECASTERS, MODELS, build_forecaster, build_model
+from swiftcast.models.swiftnet import SegmentationModel
+
+__all__ = [
+    "FORECASTERS",
+    "MODELS",
+    "SegmentationModel",
+    "build_forecaster",
+    "build_model",
+    "load_checkpoint",
+    "read_config",
+    "save_checkpoint",
+    "stack_past",
+]

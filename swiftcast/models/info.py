@@ -1,0 +1,103 @@
+"""``swiftcast model-info [NAME|CKPT ...] [--size HxW]``: parameters and GMACs of models and checkpoints.
+
+MACs are counted with torch's FlopCounterMode on the meta device (shapes only, so full 1024x2048 is instant);
+FLOPs / 2 = multiply-accumulates, which is what SwiftNet's paper calls "GFLOPs". Convolutions (incl. deformable),
+matmuls count; BN, ReLU, pooling and interpolation do not, as usual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from swiftcast.errors import SwiftcastError
+from swiftcast.models.checkpoint import build_from_config, load_checkpoint
+from swiftcast.models.registry import FORECASTERS, MODELS, build_forecaster, build_model
+
+REFERENCE = "swiftnet_rn18"
+
+
+def _deform_conv_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
+    # like a dense conv: 2 * (output elements) * (input channels per group * kernel area); sampling not counted
+    return 2 * math.prod(out_shape) * math.prod(w_shape[1:])
+
+
+def count_gmacs(model: nn.Module, input_shape: tuple[int, ...]) -> float:
+    """GMACs of one forward pass of ``model`` (built on the meta device) on an input of ``input_shape``."""
+    mapping = {torch.ops.torchvision.deform_conv2d: _deform_conv_flops}
+    x = torch.empty(*input_shape, device="meta")
+    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=mapping) as counter:
+        if getattr(model, "needs_future", False):
+            model(x, future=torch.empty(x.shape[0], model.in_channels, *x.shape[2:], device="meta"))
+        else:
+            model(x)
+    return counter.get_total_flops() / 2e9
+
+
+def _input_shape(config: dict[str, Any], size: tuple[int, int]) -> tuple[int, ...]:
+    if config["kind"] == "segmentation":
+        return (1, 3, *size)
+    kw = config.get("arch_kwargs", {})
+    channels = kw.get("in_channels", 128) * kw.get("num_past", 4)
+    return (1, channels, math.ceil(size[0] / 32), math.ceil(size[1] / 32))
+
+
+def describe(target: str, size: tuple[int, int]) -> dict[str, Any]:
+    """Parameters and GMACs of a model name or a checkpoint directory."""
+    if target in MODELS or target in FORECASTERS:
+        model = build_model(target) if target in MODELS else build_forecaster(target)
+        config = dict(model.swiftcast_spec)
+    elif Path(target).exists():
+        model, config = load_checkpoint(target)
+    else:
+        known = ", ".join([*MODELS, *FORECASTERS])
+        raise SwiftcastError(f"{target!r} is neither a model name ({known}) nor a checkpoint path")
+    params = sum(p.numel() for p in model.parameters())
+    row: dict[str, Any] = {"target": target, "kind": config["kind"], "architecture": config["architecture"]}
+    if config["kind"] == "segmentation":
+        decoder = sum(p.numel() for p in model.forecast_decoder.parameters())
+        row.update(params_m=(params - decoder) / 1e6, decoder_params_m=decoder / 1e6)
+    else:
+        row.update(params_m=params / 1e6, decoder_params_m=None)
+    with torch.device("meta"):
+        row["gmacs"] = count_gmacs(build_from_config(config).eval(), _input_shape(config, size))
+    row["input_shape"] = list(_input_shape(config, size))
+    return row
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "targets", nargs="*", metavar="NAME|CKPT", help="model names or checkpoint dirs (default: every model)"
+    )
+    parser.add_argument("--size", default="1024x2048", help="input image size HxW (default 1024x2048)")
+    parser.add_argument("--json", type=Path, help="also write the table as JSON here")
+
+
+def main(args: argparse.Namespace) -> int:
+    from swiftcast.data.transforms import parse_size
+
+    size = parse_size(args.size)
+    rows = [describe(t, size) for t in (args.targets or [*MODELS, *FORECASTERS])]
+    reference = describe(REFERENCE, size)["gmacs"]
+    print(f"input {size[0]}x{size[1]} (forecasters: features {math.ceil(size[0] / 32)}x{math.ceil(size[1] / 32)})")
+    print(f"{'model':<28} {'kind':<13} {'params (M)':>10} {'+decoder (M)':>12} {'GMACs':>9} {'vs ' + REFERENCE:>17}")
+    for row in rows:
+        decoder = f"{row['decoder_params_m']:.2f}" if row["decoder_params_m"] is not None else "-"
+        ratio = f"{row['gmacs'] / reference:.3f}x" if row["kind"] == "segmentation" else "-"
+        row["gmacs_vs_" + REFERENCE] = row["gmacs"] / reference if row["kind"] == "segmentation" else None
+        print(
+            f"{row['target']:<28} {row['kind']:<13} {row['params_m']:>10.2f} {decoder:>12} "
+            f"{row['gmacs']:>9.2f} {ratio:>17}"
+        )
+    print("params: single-frame network; +decoder: the skip-less forecast decoder on top. GMACs = FLOPs / 2.")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"size": list(size), "models": rows}, indent=2) + "\n")
+    return 0

@@ -1,0 +1,95 @@
+"""Model names -> builders. Every built model remembers how it was built (``model.swiftcast_spec``), which is what
+checkpoints store to rebuild it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from torch import nn
+
+from swiftcast.errors import SwiftcastError
+from swiftcast.models.f2f import CopyLast, Oracle, conv_f2f, deform_f2f8
+from swiftcast.models.mobilenet import MobileNetV2Backbone
+from swiftcast.models.pyramid import SwiftNetPyramid
+from swiftcast.models.resnet import ResNetBackbone
+from swiftcast.models.swiftnet import SegmentationModel, SwiftNet
+from swiftcast.models.weights import fetch_torchvision_weights, load_state_dict_file
+
+BackboneWeights = str | Path | None
+
+
+def _swiftnet_rn18(num_classes: int, **kw: Any) -> SwiftNet:
+    return SwiftNet(ResNetBackbone(), num_classes, **kw)
+
+
+def _swiftnet_mnv2(num_classes: int, **kw: Any) -> SwiftNet:
+    return SwiftNet(MobileNetV2Backbone(), num_classes, **kw)
+
+
+def _swiftnet_rn18_pyramid(num_classes: int, **kw: Any) -> SwiftNetPyramid:
+    return SwiftNetPyramid(num_classes, **kw)
+
+
+#: segmentation architectures: name -> builder(num_classes, **arch_kwargs)
+MODELS: dict[str, Callable[..., SegmentationModel]] = {
+    "swiftnet_rn18": _swiftnet_rn18,
+    "swiftnet_mnv2": _swiftnet_mnv2,
+    "swiftnet_rn18_pyramid": _swiftnet_rn18_pyramid,
+}
+
+#: forecasters: name -> builder(in_channels, num_past, **kw)
+FORECASTERS: dict[str, Callable[..., nn.Module]] = {
+    "copy_last": CopyLast,
+    "oracle": Oracle,
+    "conv_f2f": conv_f2f,
+    "deform_f2f8": deform_f2f8,
+}
+
+
+def _unknown(kind: str, name: str, known: dict[str, Any]) -> SwiftcastError:
+    return SwiftcastError(f"unknown {kind} {name!r}; choose from: {', '.join(known)}")
+
+
+def build_model(
+    name: str, num_classes: int = 19, backbone_weights: BackboneWeights = None, **arch_kwargs: Any
+) -> SegmentationModel:
+    """Build a segmentation model; ``backbone_weights``: None (random init), ``"imagenet"`` (torchvision's
+    ImageNet weights) or a path to a torchvision-named state dict (.safetensors, or .pt/.pth read safely)."""
+    if name not in MODELS:
+        raise _unknown("model", name, MODELS)
+    try:
+        model = MODELS[name](num_classes, **arch_kwargs)
+    except TypeError as exc:
+        raise SwiftcastError(f"bad options for model {name!r}: {exc}") from None
+    if backbone_weights is not None:
+        if str(backbone_weights) == "imagenet":
+            state = fetch_torchvision_weights(model.backbone.imagenet_weights)
+            what = f"torchvision {model.backbone.imagenet_weights}"
+        else:
+            state = load_state_dict_file(backbone_weights)
+            what = str(backbone_weights)
+        model.backbone.load_pretrained(state, what)
+    model.swiftcast_spec = {
+        "kind": "segmentation",
+        "architecture": name,
+        "arch_kwargs": dict(arch_kwargs),
+        "num_classes": num_classes,
+    }
+    return model
+
+
+def build_forecaster(name: str, in_channels: int = 128, num_past: int = 4, **kw: Any) -> nn.Module:
+    """Build a forecaster; input (N, num_past * in_channels, h, w), oldest first (see swiftcast.models.f2f)."""
+    if name not in FORECASTERS:
+        raise _unknown("forecaster", name, FORECASTERS)
+    try:
+        model = FORECASTERS[name](in_channels=in_channels, num_past=num_past, **kw)
+    except TypeError as exc:
+        raise SwiftcastError(f"bad options for forecaster {name!r}: {exc}") from None
+    model.swiftcast_spec = {
+        "kind": "forecaster",
+        "architecture": name,
+        "arch_kwargs": {"in_channels": in_channels, "num_past": num_past, **kw},
+    }
+    return model

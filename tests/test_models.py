@@ -1,0 +1,150 @@
+"""SwiftNet models: published size and cost, shapes at awkward sizes, pre-ReLU skips, decoder-only training,
+backbone initialisation from a local state dict."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torchvision
+from torch.utils.flop_counter import FlopCounterMode
+
+from swiftcast.errors import CheckpointError, SwiftcastError
+from swiftcast.models import MODELS, build_model
+
+NAMES = list(MODELS)
+
+
+def gmacs(name: str, size: tuple[int, int]) -> float:
+    """MACs of one forward pass, counted on the meta device (shapes only, no compute)."""
+    with torch.device("meta"):
+        model = build_model(name).eval()
+        x = torch.empty(1, 3, *size)
+        with FlopCounterMode(display=False) as counter:
+            model(x)
+    return counter.get_total_flops() / 2e9
+
+
+def segmentation_params(model: torch.nn.Module) -> int:
+    """Parameters of the single-frame network (the forecast decoder is a separate, second-stage head)."""
+    decoder = sum(p.numel() for p in model.forecast_decoder.parameters())
+    return sum(p.numel() for p in model.parameters()) - decoder
+
+
+def test_swiftnet_rn18_has_the_published_size_and_cost():
+    model = build_model("swiftnet_rn18")
+    assert segmentation_params(model) == pytest.approx(11.8e6, rel=0.03)
+    assert gmacs("swiftnet_rn18", (1024, 2048)) == pytest.approx(104.0, rel=0.05)
+
+
+def test_pyramid_costs_more_than_single_scale():
+    ratio = gmacs("swiftnet_rn18_pyramid", (512, 1024)) / gmacs("swiftnet_rn18", (512, 1024))
+    assert 1.0 < ratio < 1.4  # two extra backbone passes at 1/4 and 1/16 of the pixels
+
+
+@pytest.fixture(scope="module")
+def models():
+    torch.manual_seed(0)
+    return {name: build_model(name, num_classes=7).eval() for name in NAMES}
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("size", [(96, 160), (100, 150)])
+def test_shapes_at_sizes_that_are_not_multiples_of_32(models, name, size):
+    model = models[name]
+    x = torch.randn(1, 3, *size)
+    with torch.no_grad():
+        logits, feats = model.forward_with_features(x)
+        assert logits.shape == (1, 7, *size)
+        assert feats.shape == (1, 128, math.ceil(size[0] / 32), math.ceil(size[1] / 32))
+        assert torch.equal(model(x), logits)
+        assert torch.equal(model.features(x), feats)
+        assert model.decode_features(feats, out_size=size).shape == (1, 7, *size)
+        assert model.decode_features(feats).shape == (1, 7, feats.shape[2] * 32, feats.shape[3] * 32)
+
+
+@pytest.mark.parametrize("name", ["swiftnet_rn18", "swiftnet_mnv2"])
+def test_skips_are_taken_before_the_relu(models, name):
+    with torch.no_grad():
+        outputs = models[name].backbone(torch.randn(1, 3, 64, 96))
+    assert [o.shape[1] for o in outputs] == list(models[name].backbone.out_channels)
+    for out in outputs:
+        assert (out < 0).any(), "a post-ReLU map would have no negative values"
+
+
+def test_parameter_groups_split_backbone_from_head(models):
+    model = models["swiftnet_rn18"]
+    groups = model.parameter_groups()
+    backbone, head = ({id(p) for p in groups[k]} for k in ("backbone", "head"))
+    assert not backbone & head
+    assert backbone | head == {id(p) for p in model.parameters()}
+    assert backbone == {id(p) for p in model.backbone.parameters()}
+    assert {id(p) for p in model.forecast_decoder.parameters()} <= head
+
+
+def test_set_decoder_training_freezes_everything_but_the_decoder():
+    torch.manual_seed(0)
+    model = build_model("swiftnet_rn18", num_classes=5)
+    model.set_decoder_training()
+    model.train()  # a training loop calling train() must not unfreeze the BN statistics
+    frozen_bn = model.backbone.bn1
+    stats_before = frozen_bn.running_mean.clone()
+    assert not frozen_bn.training and not model.spp.training and model.forecast_decoder.training
+
+    feats = model.features(torch.randn(2, 3, 64, 64))
+    loss = model.decode_features(feats, out_size=(64, 64)).square().mean()
+    loss.backward()
+    for name, p in model.named_parameters():
+        trainable = name.startswith("forecast_decoder.")
+        assert p.requires_grad == trainable, name
+        assert (p.grad is not None) == trainable, name
+    assert torch.equal(frozen_bn.running_mean, stats_before)
+
+    model.set_decoder_training(False)
+    assert all(p.requires_grad for p in model.parameters()) and model.backbone.training
+
+
+def _torchvision_resnet18_state(seed: int = 1) -> dict[str, torch.Tensor]:
+    torch.manual_seed(seed)
+    return torchvision.models.resnet18().state_dict()
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_backbone_weights_from_a_local_torchvision_state_dict(tmp_path, suffix):
+    state = _torchvision_resnet18_state()
+    path = tmp_path / f"resnet18{suffix}"
+    if suffix == ".pth":
+        torch.save(state, path)
+    else:
+        from safetensors.torch import save_file
+
+        save_file(state, str(path))
+    model = build_model("swiftnet_rn18", backbone_weights=path)
+    assert torch.equal(model.backbone.conv1.weight, state["conv1.weight"])
+    assert torch.equal(model.backbone.layer4[1].bn2.running_var, state["layer4.1.bn2.running_var"])
+
+    pyramid = build_model("swiftnet_rn18_pyramid", backbone_weights=path)
+    for scale_bn in pyramid.backbone.layer2[0].downsample[1].bns:  # every scale starts from the same statistics
+        assert torch.equal(scale_bn.weight, state["layer2.0.downsample.1.weight"])
+
+
+def test_bad_backbone_weights_are_one_line_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="no such file"):
+        build_model("swiftnet_rn18", backbone_weights=tmp_path / "missing.pth")
+    wrong = tmp_path / "mnv2.pth"
+    torch.save(torchvision.models.mobilenet_v2().state_dict(), wrong)
+    with pytest.raises(CheckpointError, match="does not fit the backbone") as info:
+        build_model("swiftnet_rn18", backbone_weights=wrong)
+    assert "\n" not in str(info.value)
+    with pytest.raises(SwiftcastError, match="unknown model"):
+        build_model("swiftnet_rn1000")
+
+
+def test_imagenet_weights_unavailable_is_a_clear_error(monkeypatch):
+    def offline(self, *args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.__class__, "get_state_dict", offline)
+    with pytest.raises(CheckpointError, match="--backbone-weights PATH"):
+        build_model("swiftnet_rn18", backbone_weights="imagenet")
