@@ -1,0 +1,19 @@
+from setuptools import setup
+
+package_name = "swiftcast_ros"
+
+setup(
+    name=package_name,
+    version="0.1.0",
+    packages=[package_name],
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
+        ("share/" + package_name, ["package.xml"]),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="SwiftCast developers",
+    maintainer_email="dev@swiftcast.invalid",
+    description="ROS-side helpers shared by the SwiftCast nodes",
+    license="Apache-2.0",
+)

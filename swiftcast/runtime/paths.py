@@ -1,0 +1,50 @@
+"""Where things are: the source checkout, the built ROS workspace, and how relative user paths are resolved.
+
+Parameter files name checkpoints relative to the project (``models/swiftnet_rn18_synth``) so the same file works
+from any current directory. A relative path is looked up, in order, under ``$SWIFTCAST_HOME`` (if set), the
+current directory, and the source checkout this package was installed from.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import swiftcast
+
+
+def project_root() -> Path:
+    """The source checkout (the folder holding ``swiftcast/``, ``launch/`` and ``ros2_ws/``)."""
+    return Path(swiftcast.__file__).resolve().parent.parent
+
+
+def launch_dir() -> Path:
+    """``launch/``: the launch file, parameter files, rviz config and DDS profiles."""
+    return project_root() / "launch"
+
+
+def workspace_install() -> Path:
+    """``ros2_ws/install`` (merge install built by ``make setup``)."""
+    return project_root() / "ros2_ws" / "install"
+
+
+def search_roots() -> list[Path]:
+    """Folders a relative user path is resolved against, in order."""
+    roots = [Path(os.environ["SWIFTCAST_HOME"])] if os.environ.get("SWIFTCAST_HOME") else []
+    roots += [Path.cwd(), project_root()]
+    return roots
+
+
+def resolve_user_path(path: str | os.PathLike[str]) -> Path:
+    """An existing file/folder for ``path``; relative paths are searched under :func:`search_roots`.
+
+    If nothing exists, the candidate under the first root is returned, so the caller's error names a real place.
+    """
+    p = Path(os.path.expanduser(os.fspath(path)))
+    if p.is_absolute():
+        return p
+    candidates = [root / p for root in search_roots()]
+    for c in candidates:
+        if c.exists():
+            return c.resolve()
+    return candidates[0]

@@ -1,0 +1,200 @@
+"""One camera frame -> trainId labels at the camera's size + SPP features: everything the semseg node computes.
+
+The node is a thin adapter around :class:`Segmenter`: it decodes a message (:mod:`swiftcast.runtime.images`), calls
+the segmenter, and packs the result into messages. Keeping the work here means it is tested, benchmarked and
+reused (replay, soak) without ROS.
+
+Per frame: resize to the model's input size (``swiftcast.data.transforms.resize_rgb``, the interpolation used in
+training), flip BGR->RGB at that (smaller) size, normalise, ONE ``forward_with_features`` pass (backbone + SPP
+shared by labels and features), argmax, nearest-neighbour resize of the labels back to the camera size.
+
+``backend`` picks the inference engine; ``"torch"`` is implemented, ``"onnxruntime"`` plugs in as another
+:class:`Backend` (same two outputs from the same normalised input).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+import torch
+
+from swiftcast.data.transforms import CITYSCAPES_MEAN, CITYSCAPES_STD, normalize_rgb, resize_label, resize_rgb
+from swiftcast.errors import CheckpointError, SwiftcastError
+from swiftcast.runtime.features import FEATURE_DTYPES
+from swiftcast.runtime.images import ColorImage
+from swiftcast.runtime.paths import resolve_user_path
+
+BACKENDS: tuple[str, ...] = ("torch",)
+#: Output stride of the SPP features (SwiftNet: 32).
+FEATURE_STRIDE: int = 32
+
+
+@dataclass
+class Segmentation:
+    """Result of one frame."""
+
+    labels: np.ndarray  # (H, W) uint8 trainIds at the camera's size
+    features: np.ndarray | None  # (C, h, w) float16/float32, C-contiguous; None if not requested
+    model_ms: float  # preprocessing + forward + argmax
+    total_ms: float  # everything in Segmenter.__call__ (incl. resizing the labels back)
+
+
+class Backend(Protocol):
+    """An inference engine: normalised (1, 3, H, W) float32 -> (labels (H, W) uint8, features (C, h, w))."""
+
+    def run(self, x: torch.Tensor, want_features: bool) -> tuple[np.ndarray, np.ndarray | None]: ...
+
+
+class TorchBackend:
+    """Eager PyTorch on CPU or CUDA; the features come from the same backbone pass as the logits."""
+
+    def __init__(self, model: torch.nn.Module, device: torch.device, feature_dtype: str) -> None:
+        self.model = model.to(device).eval()
+        self.device = device
+        self.feature_dtype = getattr(torch, feature_dtype)
+
+    @torch.inference_mode()
+    def run(self, x: torch.Tensor, want_features: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        x = x.to(self.device, non_blocking=True)
+        logits, feats = self.model.forward_with_features(x)
+        labels = logits[0].argmax(0).to(torch.uint8).cpu().numpy()
+        features = feats[0].to(self.feature_dtype).contiguous().cpu().numpy() if want_features else None
+        return labels, features
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (CUDA when present); SwiftcastError if unusable."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise SwiftcastError(f"device {device!r} is not a device (use cpu, cuda, cuda:N or auto)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SwiftcastError(f"device {device!r}: CUDA is not available on this machine")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise SwiftcastError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type != "cpu":
+        raise SwiftcastError(f"device {device!r} is not supported (use cpu, cuda, cuda:N or auto)")
+    return dev
+
+
+def check_input_size(size: Sequence[int] | None) -> tuple[int, int] | None:
+    """``None``/empty (= the checkpoint's) or ``[H, W]`` with both sides >= the feature stride."""
+    if size is None or len(size) == 0:
+        return None
+    if len(size) != 2 or any(int(v) < FEATURE_STRIDE for v in size):
+        raise SwiftcastError(f"input size {list(size)} must be [H, W] with H, W >= {FEATURE_STRIDE} (or empty)")
+    return int(size[0]), int(size[1])
+
+
+class Segmenter:
+    """Loads a segmentation checkpoint and segments frames of any size.
+
+    Args:
+        checkpoint: checkpoint folder (or its weights file); relative paths per :mod:`swiftcast.runtime.paths`.
+        device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+        input_size: (H, W) the image is resized to before the model; None = the checkpoint's ``input_size``.
+        backend: inference engine (``torch``).
+        feature_dtype: ``float16`` (half the bytes on the wire) or ``float32``.
+        num_threads: CPU threads for torch (process-wide; 0 keeps the library default).
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike[str],
+        device: str = "cpu",
+        input_size: Sequence[int] | None = None,
+        backend: str = "torch",
+        feature_dtype: str = "float16",
+        num_threads: int = 0,
+        warmup: bool = True,
+    ) -> None:
+        if backend not in BACKENDS:
+            raise SwiftcastError(f"backend {backend!r} is not available (choose from {', '.join(BACKENDS)})")
+        if feature_dtype not in FEATURE_DTYPES:
+            raise SwiftcastError(f"feature dtype {feature_dtype!r} is not one of {', '.join(FEATURE_DTYPES)}")
+        override = check_input_size(input_size)
+        dev = resolve_device(device)
+        if num_threads > 0:
+            torch.set_num_threads(int(num_threads))
+        from swiftcast.models import load_checkpoint  # the models package is heavy; import when needed
+
+        path = resolve_user_path(checkpoint)
+        if not path.exists():
+            raise CheckpointError(f"checkpoint {checkpoint} not found (looked at {path})")
+        model, config = load_checkpoint(path)
+        kind = config.get("kind", "segmentation")
+        if kind != "segmentation":
+            raise CheckpointError(f"checkpoint {path} is a {kind} checkpoint, not a segmentation model")
+        if not hasattr(model, "forward_with_features"):
+            raise CheckpointError(f"checkpoint {path}: architecture {config.get('architecture')!r} has no features")
+        self.checkpoint: str = str(path)
+        self.config: dict[str, Any] = config
+        self.device = dev
+        self.backend_name = backend
+        self.feature_dtype = feature_dtype
+        self.model = model
+        self.input_size: tuple[int, int] = override or _config_input_size(config, path)
+        norm = config.get("normalization") or {}
+        self.mean = tuple(norm.get("mean", CITYSCAPES_MEAN))
+        self.std = tuple(norm.get("std", CITYSCAPES_STD))
+        self.backend: Backend = TorchBackend(model, dev, feature_dtype)
+        if warmup:  # first passes allocate and pick kernels; do it before the first real frame
+            dummy = np.zeros((*self.input_size, 3), np.uint8)
+            self(dummy)
+
+    # --- what a checkpoint tells the outside world -------------------------------------------------------------
+    @property
+    def model_id(self) -> str:
+        return str(self.config.get("model_id", ""))
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.config.get("class_names") or [])
+
+    @property
+    def feature_shape(self) -> tuple[int, int, int]:
+        """(C, h, w) of the features for the current input size."""
+        h, w = self.input_size
+        return 128, -(-h // FEATURE_STRIDE), -(-w // FEATURE_STRIDE)
+
+    # --- per frame ---------------------------------------------------------------------------------------------
+    def preprocess(self, image: ColorImage | np.ndarray) -> torch.Tensor:
+        """Camera image (ColorImage, or an RGB uint8 array) -> normalised (1, 3, H, W) at the model's size."""
+        if isinstance(image, ColorImage):
+            pixels, order = image.pixels, image.order
+        else:
+            pixels, order = image, "rgb"
+        small = resize_rgb(np.ascontiguousarray(pixels), self.input_size)
+        if order == "bgr":
+            small = small[..., ::-1]
+        return normalize_rgb(small, self.mean, self.std).unsqueeze(0)
+
+    def __call__(self, image: ColorImage | np.ndarray, want_features: bool = True) -> Segmentation:
+        """Segment one frame; labels come back at the frame's own size."""
+        t0 = time.perf_counter()
+        pixels = image.pixels if isinstance(image, ColorImage) else image
+        out_size = (int(pixels.shape[0]), int(pixels.shape[1]))
+        x = self.preprocess(image)
+        labels, features = self.backend.run(x, want_features)
+        t1 = time.perf_counter()
+        labels = np.ascontiguousarray(resize_label(labels, out_size))
+        t2 = time.perf_counter()
+        return Segmentation(labels, features, (t1 - t0) * 1e3, (t2 - t0) * 1e3)
+
+
+def _config_input_size(config: dict[str, Any], path: os.PathLike[str]) -> tuple[int, int]:
+    size = config.get("input_size")
+    try:
+        checked = check_input_size(size)
+    except SwiftcastError:
+        checked = None
+    if checked is None:
+        raise CheckpointError(f"checkpoint {path}: config has no valid input_size [H, W] (got {size!r})")
+    return checked
