@@ -1,0 +1,1 @@
+"""Training: shared loop utilities (DDP, resumable sampling, schedules, safe state files) and the commands."""

@@ -1,0 +1,239 @@
+"""Pieces every training command shares: process-group set-up, a resumable sample stream, the cosine schedule,
+safe training-state files and a description of the hardware for checkpoint configs.
+
+Training is counted in iterations. Each rank reads an endless stream of samples: epoch ``e`` is a
+:class:`~torch.utils.data.DistributedSampler` shard shuffled with ``seed + e``, and batch ``i`` is stream positions
+``[i*B, (i+1)*B)``. Every sample also carries its own augmentation seed derived from (seed, rank, position). So
+iteration ``i`` always sees the same images with the same augmentation - whatever the number of loader workers and
+whether or not the run was interrupted and resumed in between.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import shlex
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DistributedSampler, Sampler
+
+from swiftcast.errors import CheckpointError, SwiftcastError
+
+STATE_FILE = "train_state.pt"
+
+
+# --- processes -----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed(device: str = "auto") -> DistInfo:
+    """Join the process group that ``torchrun`` describes in the environment (gloo on CPU, NCCL on GPUs).
+
+    Without ``WORLD_SIZE`` > 1 this is a single process and nothing is initialised.
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise SwiftcastError(f"unknown device {device!r}; choose auto, cpu or cuda")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SwiftcastError("--device cuda asked for, but no CUDA device is available")
+    dev = torch.device("cuda", local_rank) if device == "cuda" else torch.device("cpu")
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+    return DistInfo(rank, world_size, local_rank, dev)
+
+
+def barrier() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def shutdown_distributed() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def default_workers() -> int:
+    """Loader worker processes: 1 on a machine with 2 cores or fewer (the main process needs the rest)."""
+    cores = os.cpu_count() or 1
+    return 1 if cores <= 2 else min(4, cores // 2)
+
+
+# --- data order ----------------------------------------------------------------------------------------------------
+def iterations_per_epoch(num_samples: int, batch_size: int, world_size: int = 1) -> int:
+    per_rank = math.ceil(num_samples / world_size)
+    return max(1, per_rank // batch_size)
+
+
+class StreamBatchSampler(Sampler[list[tuple[int, int]]]):
+    """Batches ``start_iter .. total_iters-1`` of the endless per-rank sample stream (see the module docstring).
+
+    Yields lists of ``(dataset index, augmentation seed)`` pairs for :class:`~swiftcast.data.cityscapes.CityscapesDataset`.
+    """
+
+    def __init__(
+        self,
+        num_samples: int,
+        batch_size: int,
+        total_iters: int,
+        start_iter: int = 0,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        self.num_samples, self.batch_size = num_samples, batch_size
+        self.total_iters, self.start_iter = total_iters, start_iter
+        self.seed, self.rank, self.world_size = seed, rank, world_size
+        self._shard = DistributedSampler(
+            range(num_samples), num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=False
+        )
+        self._epoch, self._order = -1, []
+
+    def _epoch_order(self, epoch: int) -> list[int]:
+        if epoch != self._epoch:
+            self._shard.set_epoch(epoch)
+            self._epoch, self._order = epoch, list(self._shard)
+        return self._order
+
+    def sample_at(self, position: int) -> tuple[int, int]:
+        per_epoch = len(self._shard)
+        epoch, offset = divmod(position, per_epoch)
+        aug_seed = int(np.random.SeedSequence([self.seed, self.rank, position]).generate_state(1)[0])
+        return self._epoch_order(epoch)[offset], aug_seed
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for it in range(self.start_iter, self.total_iters):
+            first = it * self.batch_size
+            yield [self.sample_at(p) for p in range(first, first + self.batch_size)]
+
+    def __len__(self) -> int:
+        return max(0, self.total_iters - self.start_iter)
+
+
+# --- optimisation --------------------------------------------------------------------------------------------------
+def cosine_lr(base_lr: float, iteration: int, total_iters: int, min_lr: float = 1e-6) -> float:
+    """Cosine annealing from ``base_lr`` at iteration 0 to ``min_lr`` at ``total_iters`` (per-iteration, stateless)."""
+    t = min(max(iteration / max(total_iters, 1), 0.0), 1.0)
+    return min_lr + (base_lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def set_learning_rates(optimizer: torch.optim.Optimizer, iteration: int, total_iters: int, min_lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = cosine_lr(group["initial_lr"], iteration, total_iters, min_lr)
+
+
+class SkiplessHead(nn.Module):
+    """``features -> skip-less decoder`` as one module, so DDP sees (and synchronises) the decoder-stage forward."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.decode_features(self.model.features(x), out_size=tuple(x.shape[-2:]))
+
+
+# --- training state ------------------------------------------------------------------------------------------------
+def save_training_state(path: str | Path, state: dict) -> None:
+    """Write the resumable state (optimizer, iteration, RNG, ...) atomically: a crash never leaves half a file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_training_state(path: str | Path) -> dict:
+    """Load a state written by :func:`save_training_state` without executing pickled code (``weights_only``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no training state {path} to resume from")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated / corrupted / foreign file
+        raise CheckpointError(f"cannot read training state {path}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+
+
+def write_checkpoint_dir(out_dir: str | Path, model: nn.Module, config: dict, state: dict | None) -> None:
+    """``save_checkpoint`` + training state into ``out_dir`` without ever leaving a half-written checkpoint there.
+
+    Everything is written into ``out_dir/.partial`` first and then moved file by file with atomic renames (state
+    first, config last); ``config.json`` and the state both record the iteration, so a mismatch is detectable.
+    """
+    from swiftcast.models import save_checkpoint
+
+    out_dir = Path(out_dir)
+    partial = out_dir / ".partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    save_checkpoint(partial, model, config)
+    if state is not None:
+        torch.save(state, partial / STATE_FILE)
+    names = sorted(p.name for p in partial.iterdir())
+    order = [n for n in names if n == STATE_FILE] + [n for n in names if n not in (STATE_FILE, "config.json")]
+    order += [n for n in names if n == "config.json"]
+    for name in order:
+        os.replace(partial / name, out_dir / name)
+    partial.rmdir()
+
+
+# --- provenance ----------------------------------------------------------------------------------------------------
+def command_line() -> str:
+    """The command as the user typed it (``swiftcast train ...``, prefixed by torchrun's shape under DDP)."""
+    argv = list(sys.argv)
+    if argv and Path(argv[0]).name in ("swiftcast", "__main__.py", "cli.py"):
+        argv[0] = "swiftcast"
+    cmd = shlex.join(argv)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        cmd = f"torchrun --nproc_per_node={os.environ.get('LOCAL_WORLD_SIZE', world)} {cmd}"
+    return cmd
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hardware_description(info: DistInfo) -> dict:
+    """What the run ran on, for model cards and checkpoint configs."""
+    hw = {
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": str(info.device) if info.device.type == "cpu" else torch.cuda.get_device_name(info.device),
+        "world_size": info.world_size,
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+    }
+    return hw

@@ -1,0 +1,328 @@
+"""``swiftcast train``: SwiftNet training as in the official recipe, resumable and ``torchrun``/DDP ready.
+
+Adam (beta 0.9, 0.99); the new parts at ``--lr`` with weight decay 1e-4, the backbone at ``lr * 0.25`` with weight
+decay 2.5e-5; cosine schedule per iteration down to 1e-6; cross-entropy ignoring 255; random scale / crop / flip.
+``--stage decoder`` then trains only the skip-less (forecasting) decoder of an existing checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from swiftcast.data.labels import CLASS_NAMES, IGNORE_ID, NUM_CLASSES
+from swiftcast.errors import SwiftcastError
+
+#: options that define the run; ``--resume`` refuses to continue with different values
+RUN_DEFINING = ("data", "model", "stage", "init", "iters", "epochs", "batch_size", "crop", "size", "scale",
+                "no_flip", "lr", "backbone_lr_ratio", "wd", "backbone_wd", "min_lr", "seed", "frames",
+                "backbone_weights")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="Cityscapes-layout folder (train split, val split if present)")
+    parser.add_argument("--model", default="swiftnet_rn18", help="architecture (default: swiftnet_rn18)")
+    parser.add_argument("--out", required=True, help="checkpoint folder to write (weights, config, training state)")
+    length = parser.add_mutually_exclusive_group(required=True)
+    length.add_argument("--iters", type=int, help="training length in iterations")
+    length.add_argument("--epochs", type=float, help="training length in epochs (passes over the train split)")
+    parser.add_argument("--batch-size", type=int, default=8, help="images per iteration and process (default: 8)")
+    parser.add_argument("--size", help="model input size HxW: images are first resized to it (default: native)")
+    parser.add_argument("--crop", help="random crop HxW (default: --size)")
+    parser.add_argument("--scale", default="0.5,2.0", help="random scale range MIN,MAX (default: 0.5,2.0)")
+    parser.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
+    parser.add_argument("--lr", type=float, default=4e-4, help="learning rate of the new parts (default: 4e-4)")
+    parser.add_argument("--backbone-lr-ratio", type=float, default=0.25, help="backbone lr / lr (default: 0.25)")
+    parser.add_argument("--wd", type=float, default=1e-4, help="weight decay of the new parts (default: 1e-4)")
+    parser.add_argument("--backbone-wd", type=float, default=2.5e-5, help="backbone weight decay (default: 2.5e-5)")
+    parser.add_argument("--min-lr", type=float, default=1e-6, help="end of the cosine schedule (default: 1e-6)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of initialisation, data order and augmentation")
+    parser.add_argument("--frames", help="frames used per sequence: all | every:N | index:I (default: all with GT)")
+    parser.add_argument("--val-frames", help="frames used for validation (default: as --frames)")
+    parser.add_argument("--backbone-weights", help="imagenet | PATH to a backbone state dict (default: random)")
+    parser.add_argument("--stage", choices=("full", "decoder"), default="full",
+                        help="full: train the whole SwiftNet; decoder: only the skip-less decoder (needs --init)")
+    parser.add_argument("--init", help="start from this segmentation checkpoint (required by --stage decoder)")
+    parser.add_argument("--resume", action="store_true", help="continue the run saved in --out exactly")
+    parser.add_argument("--val-every", type=int, default=0, help="validate every N iterations (default: at the end)")
+    parser.add_argument("--val-max-images", type=int, help="validate on the first N val images only")
+    parser.add_argument("--save-every", type=int, default=200, help="checkpoint every N iterations (default: 200)")
+    parser.add_argument("--workers", type=int, help="loader worker processes (default: 1 on <= 2 cores)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads per process (torch.set_num_threads)")
+    parser.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+
+
+def _hparams(args: argparse.Namespace) -> dict:
+    return {k: getattr(args, k) for k in RUN_DEFINING}
+
+
+def _check_resumable(out: Path, args: argparse.Namespace, state: dict) -> None:
+    saved = state.get("hparams", {})
+    changed = [k for k in RUN_DEFINING if k in saved and saved[k] != getattr(args, k)]
+    if changed:
+        diffs = ", ".join(f"--{k.replace('_', '-')} {saved[k]!r} (now {getattr(args, k)!r})" for k in changed)
+        raise SwiftcastError(f"cannot --resume {out} with different options: it was started with {diffs}")
+
+
+def _build(args: argparse.Namespace, info):
+    """Model (and the init checkpoint's config, if any) for the requested stage."""
+    from swiftcast.models import build_model, load_checkpoint
+
+    init_config: dict = {}
+    if args.stage == "decoder" and not args.init:
+        raise SwiftcastError("--stage decoder needs --init CKPT (the segmentation checkpoint to add the decoder to)")
+    if args.init:
+        model, init_config = load_checkpoint(args.init)
+        if init_config.get("kind", "segmentation") != "segmentation":
+            raise SwiftcastError(f"--init {args.init} is a {init_config.get('kind')} checkpoint, not segmentation")
+        if init_config.get("architecture") not in (None, args.model) and args.stage == "full":
+            raise SwiftcastError(f"--init {args.init} is a {init_config['architecture']}, not --model {args.model}")
+    else:
+        model = build_model(args.model, num_classes=NUM_CLASSES, backbone_weights=args.backbone_weights)
+    return model, init_config
+
+
+def _param_groups(model, args: argparse.Namespace) -> list[dict]:
+    if args.stage == "decoder":
+        params = [p for p in model.parameters() if p.requires_grad]
+        return [{"params": params, "lr": args.lr, "initial_lr": args.lr, "weight_decay": args.wd, "name": "decoder"}]
+    groups = model.parameter_groups()
+    lr_b = args.lr * args.backbone_lr_ratio
+    return [
+        {"params": list(groups["backbone"]), "lr": lr_b, "initial_lr": lr_b, "weight_decay": args.backbone_wd,
+         "name": "backbone"},
+        {"params": list(groups["head"]), "lr": args.lr, "initial_lr": args.lr, "weight_decay": args.wd,
+         "name": "head"},
+    ]
+
+
+def main(args: argparse.Namespace) -> int:
+    from swiftcast.train import loop
+
+    started = time.time()
+    out = Path(args.out)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if (args.iters is not None and args.iters <= 0) or (args.epochs is not None and args.epochs <= 0):
+        raise SwiftcastError("--iters / --epochs must be positive")
+    if args.batch_size <= 0:
+        raise SwiftcastError("--batch-size must be positive")
+    try:
+        scale = tuple(float(v) for v in args.scale.split(","))
+        if len(scale) != 2 or not 0 < scale[0] <= scale[1]:
+            raise ValueError
+    except ValueError:
+        raise SwiftcastError(f"--scale {args.scale!r} must be MIN,MAX with 0 < MIN <= MAX") from None
+    if (out / "config.json").exists() and not args.resume:
+        raise SwiftcastError(f"{out} already holds a checkpoint: add --resume to continue it, or choose another --out")
+
+    info = loop.init_distributed(args.device)
+    try:
+        return _run(args, info, out, scale, started)
+    finally:
+        loop.shutdown_distributed()
+
+
+def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], started: float) -> int:
+    from torch.nn.parallel import DistributedDataParallel
+    from torch.utils.data import DataLoader, Subset
+
+    from swiftcast.data.cityscapes import CityscapesDataset, collate, has_split
+    from swiftcast.data.transforms import CITYSCAPES_MEAN, CITYSCAPES_STD, EvalTransform, TrainTransform, parse_size
+    from swiftcast.eval.evaluate import evaluate_model
+    from swiftcast.models import load_checkpoint
+    from swiftcast.train import loop
+
+    torch.manual_seed(args.seed)
+    model, init_config = _build(args, info)
+
+    # input size / normalisation: given, else inherited from --init, else the data's native size
+    norm = init_config.get("normalization") or {"mean": list(CITYSCAPES_MEAN), "std": list(CITYSCAPES_STD)}
+    train_set = CityscapesDataset(args.data, "train", frames=args.frames)
+    if args.size:
+        size = parse_size(args.size)
+    elif init_config.get("input_size"):
+        size = tuple(init_config["input_size"])
+    else:
+        size = tuple(train_set.load(0)[0].shape[:2])
+    crop = parse_size(args.crop) if args.crop else size
+    train_set.transform = TrainTransform(crop, size, scale, flip=not args.no_flip, mean=norm["mean"], std=norm["std"])
+    if args.iters is not None:
+        total = args.iters
+    else:
+        total = max(1, round(args.epochs * loop.iterations_per_epoch(len(train_set), args.batch_size, info.world_size)))
+
+    val_set = None
+    if has_split(args.data, "val"):
+        val_set = CityscapesDataset(args.data, "val", frames=args.val_frames or args.frames,
+                                    transform=EvalTransform(size, norm["mean"], norm["std"]))
+
+    if args.stage == "decoder":
+        model.set_decoder_training()  # sticky: frozen parts keep eval-mode BN across model.train()
+    model.to(info.device)
+    if args.channels_last:
+        model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(_param_groups(model, args), betas=(0.9, 0.99))
+
+    start_iter, history, wall_before, commands = 0, [], 0.0, [loop.command_line()]
+    state_path = out / loop.STATE_FILE
+    if args.resume:
+        if not (out / "config.json").exists():
+            raise SwiftcastError(f"nothing to --resume in {out} (no config.json)")
+        state = loop.load_training_state(state_path)
+        _check_resumable(out, args, state)
+        saved_model, saved_config = load_checkpoint(out)
+        if saved_config.get("training", {}).get("iteration") != state["iteration"]:
+            raise SwiftcastError(f"{out}: weights and training state are from different iterations; cannot resume")
+        model.load_state_dict(saved_model.state_dict())
+        del saved_model
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        start_iter, history = int(state["iteration"]), list(state.get("history", []))
+        wall_before, commands = float(state.get("wall_time_s", 0.0)), list(state.get("commands", [])) + commands
+
+    net = loop.SkiplessHead(model) if args.stage == "decoder" else model
+    if info.distributed:
+        # the skip-less decoder's weights are unused by the full forward -> let DDP tolerate unused parameters
+        net = DistributedDataParallel(net, device_ids=[info.device.index] if info.device.type == "cuda" else None,
+                                      find_unused_parameters=args.stage == "full")
+
+    workers = loop.default_workers() if args.workers is None else args.workers
+    sampler = loop.StreamBatchSampler(len(train_set), args.batch_size, total, start_iter, args.seed,
+                                      info.rank, info.world_size)
+    loader = DataLoader(train_set, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
+                        persistent_workers=False)
+
+    def validate(it: int) -> dict | None:
+        if val_set is None:
+            return None
+        indices = list(range(len(val_set)))[: args.val_max_images or None]
+        shard = Subset(val_set, indices[info.rank :: info.world_size])
+        val_loader = DataLoader(shard, batch_size=1, num_workers=workers, collate_fn=collate)
+        head = "skipless" if args.stage == "decoder" else "full"
+        meter = evaluate_model(model, val_loader, info.device, head, progress=info.is_main, desc=f"val @{it}")
+        meter.all_reduce()
+        metrics = {k: v for k, v in meter.summary().items() if k != "confusion"}
+        metrics.update(iteration=it, head=head, num_images=len(indices))
+        model.train()  # under --stage decoder the frozen parts stay in eval mode
+        if info.is_main:
+            tqdm.write(f"iter {it}: val mIoU {_pct(metrics['miou'])}  mIoU-MO {_pct(metrics['miou_mo'])}")
+        return metrics
+
+    def config_for(it: int, val: dict | None) -> dict:
+        metrics = dict(init_config.get("metrics") or {}) if args.stage == "decoder" else {}
+        if val is not None:
+            metrics["val_skipless" if args.stage == "decoder" else "val"] = val
+        return {
+            "kind": "segmentation",
+            "architecture": init_config.get("architecture", args.model),
+            "arch_kwargs": init_config.get("arch_kwargs", {}),
+            "num_classes": NUM_CLASSES,
+            "class_names": list(CLASS_NAMES),
+            "input_size": list(size),
+            "normalization": {"mean": list(norm["mean"]), "std": list(norm["std"])},
+            "training": {
+                "command": commands[0],
+                "resumed_with": commands[1:],
+                "stage": args.stage,
+                "init": {"path": str(args.init), "model_id": init_config.get("model_id"),
+                         "training": init_config.get("training")} if args.init else None,
+                "seed": args.seed,
+                "data": {"train": train_set.describe(), "val": val_set.describe() if val_set else None},
+                "hardware": loop.hardware_description(info),
+                "wall_time_s": round(wall_before + time.time() - started, 1),
+                "iteration": it,
+                "total_iters": total,
+                "batch_size": args.batch_size * info.world_size,
+                "crop": list(crop),
+                "scale_range": list(scale),
+                "flip": not args.no_flip,
+                "optimizer": {"name": "Adam", "betas": [0.9, 0.99], "lr": args.lr,
+                              "backbone_lr_ratio": args.backbone_lr_ratio, "weight_decay": args.wd,
+                              "backbone_weight_decay": args.backbone_wd,
+                              "schedule": f"cosine per iteration to {args.min_lr}"},
+                "backbone_weights": args.backbone_weights,
+                "loss": f"cross-entropy, ignore {IGNORE_ID}",
+                "val_history": history,
+            },
+            "metrics": metrics,
+        }
+
+    def checkpoint(it: int, val: dict | None) -> None:
+        if not info.is_main:
+            return
+        state = {
+            "iteration": it,
+            "optimizer": optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "hparams": _hparams(args),
+            "history": history,
+            "wall_time_s": wall_before + time.time() - started,
+            "commands": commands,
+        }
+        loop.write_checkpoint_dir(out, model, config_for(it, val), state)
+
+    if info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        print(f"training {args.model} ({args.stage}) on {len(train_set)} images, {total} iterations of "
+              f"{args.batch_size}x{info.world_size} crops {crop[0]}x{crop[1]} (input {size[0]}x{size[1]}), "
+              f"{torch.get_num_threads()} threads, {workers} loader workers")
+    model.train()  # under --stage decoder the frozen parts stay in eval mode
+    last_val = history[-1] if history else None
+    pbar = tqdm(total=total, initial=start_iter, desc="train", disable=not info.is_main, dynamic_ncols=True)
+    smooth = None
+    it = start_iter
+    for batch in loader:
+        loop.set_learning_rates(optimizer, it, total, args.min_lr)
+        images = batch["image"].to(info.device, non_blocking=True)
+        labels = batch["label"].to(info.device, non_blocking=True)
+        if args.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        logits = net(images)
+        if (labels != IGNORE_ID).any():
+            loss = F.cross_entropy(logits, labels, ignore_index=IGNORE_ID)
+        else:  # an all-ignore crop: keep DDP's gradient exchange in step with a zero loss
+            loss = logits.sum() * 0.0
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        it += 1
+        value = float(loss.detach())
+        smooth = value if smooth is None else 0.9 * smooth + 0.1 * value
+        pbar.set_postfix(loss=f"{smooth:.3f}", lr=f"{optimizer.param_groups[-1]['lr']:.2e}")
+        pbar.update(1)
+        if args.val_every and it % args.val_every == 0 and it < total:
+            last_val = validate(it)
+            if last_val is not None:
+                history.append(last_val)
+        if args.save_every and it % args.save_every == 0 and it < total:
+            checkpoint(it, last_val)
+            loop.barrier()
+    pbar.close()
+
+    if it < total:
+        raise SwiftcastError(f"data loader stopped at iteration {it} of {total}")
+    if not history or history[-1].get("iteration") != total:
+        final = validate(total)
+        if final is not None:
+            history.append(final)
+            last_val = final
+    checkpoint(total, last_val)
+    loop.barrier()
+    if info.is_main:
+        elapsed = wall_before + time.time() - started
+        print(f"saved {out} after {total} iterations ({elapsed:.0f} s in all)")
+        if last_val is not None:
+            print(json.dumps({"val_miou": last_val["miou"], "val_miou_mo": last_val["miou_mo"]}))
+    return 0
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{100 * v:.1f}"
