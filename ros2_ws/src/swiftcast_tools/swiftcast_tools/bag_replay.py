@@ -172,7 +172,7 @@ class ReplayNode(Node):
         self.args = args
         self.recorder = recorder
         self.emit = emit
-        self.camera_pub = self.create_publisher(message_class(msgtype), args.topic, SENSOR_QOS)
+        self.camera_pub = self.create_publisher(message_class(msgtype), args.publish_topic, SENSOR_QOS)
         self.recording = False
         self.ignored_stamps: set[int] = set()
         self.answered: dict[int, int] = {}  # stamp -> receive ns, on the answer topic
@@ -186,7 +186,7 @@ class ReplayNode(Node):
 
     # -- topic discovery ------------------------------------------------------------------------------------------
     def wanted(self, topic: str) -> bool:
-        if topic == self.args.topic or topic == PLAYED_TOPIC:
+        if topic in (self.args.topic, self.args.publish_topic, PLAYED_TOPIC):
             return False
         if not self.args.record_overlays and topic.endswith("/overlay"):
             return False  # overlays are computed only when someone listens: recording them would slow the stack
@@ -328,7 +328,7 @@ def _play(args, reader, conns, node, first_raw, first_stamp, end_stamp, total, s
     if not ok:
         if not stop.is_set():
             missing = [t for t in wait_topics if not node.publisher_count(t)]
-            what = f"no subscriber on {args.topic}" if not node.camera_pub.get_subscription_count() else ""
+            what = f"no subscriber on {args.publish_topic}" if not node.camera_pub.get_subscription_count() else ""
             what = what or f"no publisher on {', '.join(missing)}"
             summary.update(status="no_stack", message=f"the stack did not come up within {args.stack_timeout:g} s ({what})")
         else:
@@ -404,6 +404,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="bag_replay", description=__doc__.split("\n\n")[0])
     p.add_argument("--bag", type=Path, required=True, help="input rosbag2 (directory, .mcap or .db3)")
     p.add_argument("--topic", default="/camera/image_raw", help="camera topic to play (Image or CompressedImage)")
+    p.add_argument("--publish-topic", help="publish the frames on this topic instead (default: --topic)")
     p.add_argument("--out", type=Path, required=True, help="output .mcap file")
     p.add_argument("--summary", type=Path, help="write the run summary (JSON) here")
     p.add_argument("--rate", type=float, default=1.0, help="playback speed factor (1 = recorded rate)")
@@ -420,6 +421,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = p.parse_args(argv)
     args.record_prefix = args.record_prefix or ["/perception"]
     args.record_topic = args.record_topic or ["/diagnostics"]
+    args.publish_topic = args.publish_topic or args.topic
     if args.rate <= 0:
         p.error("--rate must be positive")
     if args.warmup < 1:
