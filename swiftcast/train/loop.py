@@ -15,6 +15,7 @@ import os
 import platform
 import shlex
 import shutil
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,29 @@ def default_workers() -> int:
     """Loader worker processes: 1 on a machine with 2 cores or fewer (the main process needs the rest)."""
     cores = os.cpu_count() or 1
     return 1 if cores <= 2 else min(4, cores // 2)
+
+
+class StopRequest:
+    """Turns the first SIGINT/SIGTERM into a request to stop after the current step (a second one interrupts)."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.requested = False
+        self._previous: dict[int, object] = {}
+        if enabled:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.requested:
+            self.restore()
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping after this iteration and saving a resumable checkpoint (again to abort)", file=sys.stderr)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
 
 
 # --- data order ----------------------------------------------------------------------------------------------------

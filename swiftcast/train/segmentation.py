@@ -53,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-every", type=int, default=0, help="validate every N iterations (default: at the end)")
     parser.add_argument("--val-max-images", type=int, help="validate on the first N val images only")
     parser.add_argument("--save-every", type=int, default=200, help="checkpoint every N iterations (default: 200)")
+    parser.add_argument("--stop-at", type=int, metavar="ITER",
+                        help="end this run after iteration ITER with a resumable checkpoint (time-boxed jobs)")
     parser.add_argument("--workers", type=int, help="loader worker processes (default: 1 on <= 2 cores)")
     parser.add_argument("--threads", type=int, help="torch CPU threads per process (torch.set_num_threads)")
     parser.add_argument("--channels-last", action="store_true", help="channels_last memory format")
@@ -195,7 +197,8 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
                                       find_unused_parameters=args.stage == "full")
 
     workers = loop.default_workers() if args.workers is None else args.workers
-    sampler = loop.StreamBatchSampler(len(train_set), args.batch_size, total, start_iter, args.seed,
+    end = min(total, args.stop_at) if args.stop_at else total
+    sampler = loop.StreamBatchSampler(len(train_set), args.batch_size, end, start_iter, args.seed,
                                       info.rank, info.world_size)
     loader = DataLoader(train_set, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
                         persistent_workers=False)
@@ -279,7 +282,15 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
     pbar = tqdm(total=total, initial=start_iter, desc="train", disable=not info.is_main, dynamic_ncols=True)
     smooth = None
     it = start_iter
-    for batch in loader:
+    stop = loop.StopRequest(enabled=not info.distributed)  # Ctrl-C / SIGTERM: finish the step, save, exit
+    batches = iter(loader)
+    while it < end and not stop.requested:
+        try:
+            batch = next(batches)
+        except (StopIteration, RuntimeError):
+            if stop.requested:  # a loader worker got the Ctrl-C too
+                break
+            raise
         loop.set_learning_rates(optimizer, it, total, args.min_lr)
         images = batch["image"].to(info.device, non_blocking=True)
         labels = batch["label"].to(info.device, non_blocking=True)
@@ -306,9 +317,16 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
             checkpoint(it, last_val)
             loop.barrier()
     pbar.close()
+    stop.restore()
 
     if it < total:
-        raise SwiftcastError(f"data loader stopped at iteration {it} of {total}")
+        if not (stop.requested or it == end):
+            raise SwiftcastError(f"data loader stopped at iteration {it} of {total}")
+        checkpoint(it, last_val)
+        loop.barrier()
+        if info.is_main:
+            print(f"stopped at iteration {it} of {total}; saved {out} - continue with the same command plus --resume")
+        return 130 if stop.requested else 0
     if not history or history[-1].get("iteration") != total:
         final = validate(total)
         if final is not None:
