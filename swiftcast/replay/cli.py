@@ -19,9 +19,7 @@ from typing import Callable
 
 from swiftcast.errors import DataError
 from swiftcast.replay.bag import BagInfo, inspect_bag, read_label_maps
-from swiftcast.replay.report import pct, write_metrics, write_report
 from swiftcast.replay.runner import ReplayRun, run_replay
-from swiftcast.replay.score import check_ground_truth, load_outputs, score
 
 #: what a replay writes into DIR (removed first when DIR is reused)
 PRODUCTS = ("outputs.mcap", "metrics.json", "report.html", "figures", "logs")
@@ -87,6 +85,10 @@ def replay(
     if rate <= 0:
         raise DataError(f"--rate must be positive, got {rate}")
     info = inspect_bag(Path(bag), topic, labels_topic)
+    # imported once the bag is known to be good: a user mistake is reported before torch/matplotlib load
+    from swiftcast.replay.report import write_metrics, write_report
+    from swiftcast.replay.score import check_ground_truth, load_outputs, score
+
     truth = read_label_maps(info)
     if truth:
         check_ground_truth(truth, info.labels_topic or "")
@@ -127,6 +129,8 @@ def replay(
 
 def format_summary(metrics: dict) -> str:
     """The terminal summary: accuracy now and per horizon vs copy-last, latency, drops."""
+    from swiftcast.replay.report import pct
+
     lines = [f"{'':<26}{'mIoU %':>8}{'mIoU-MO %':>11}{'copy-last mIoU %':>18}{'copy-last MO %':>16}"]
     lines.append(f"{'single frame (now)':<26}{pct(metrics.get('miou')):>8}{pct(metrics.get('miou_mo')):>11}")
     for name, h in metrics.get("horizons", {}).items():
