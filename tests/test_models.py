@@ -64,7 +64,7 @@ def test_shapes_at_sizes_that_are_not_multiples_of_32(models, name, size):
         assert model.decode_features(feats).shape == (1, 7, feats.shape[2] * 32, feats.shape[3] * 32)
 
 
-@pytest.mark.parametrize("name", ["swiftnet_rn18", "swiftnet_mnv2"])
+@pytest.mark.parametrize("name", NAMES)
 def test_skips_are_taken_before_the_relu(models, name):
     with torch.no_grad():
         outputs = models[name].backbone(torch.randn(1, 3, 64, 96))

@@ -28,15 +28,29 @@ _BACKBONE_STRIDES = (4, 8, 16, 32)
 
 
 class MultiScaleBatchNorm2d(nn.Module):
-    """One BatchNorm2d per pyramid scale; ``scale`` (set by the backbone before each pass) picks which."""
+    """One BatchNorm2d per pyramid scale; the caller says which scale it is running (``forward(x, scale)``)."""
 
     def __init__(self, num_features: int, num_scales: int) -> None:
         super().__init__()
         self.bns = nn.ModuleList(nn.BatchNorm2d(num_features) for _ in range(num_scales))
-        self.scale = 0
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bns[self.scale](x)
+    def forward(self, x: torch.Tensor, scale: int = 0) -> torch.Tensor:
+        return self.bns[scale](x)
+
+
+def _block_at_scale(block: nn.Module, x: torch.Tensor, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """torchvision BasicBlock with the BatchNorms of ``scale``; returns (post-ReLU, pre-ReLU) outputs.
+
+    Written out rather than switching a per-module "current scale" attribute: no hidden state, so the model stays
+    traceable/exportable and safe to share between threads.
+    """
+    identity = x
+    if block.downsample is not None:
+        conv, norm = block.downsample
+        identity = norm(conv(x), scale)
+    out = F.relu(block.bn1(block.conv1(x), scale))
+    out = block.bn2(block.conv2(out), scale) + identity
+    return F.relu(out), out
 
 
 class PyramidResNetBackbone(ResNetBackbone):
@@ -45,12 +59,15 @@ class PyramidResNetBackbone(ResNetBackbone):
     def __init__(self, num_scales: int = 3) -> None:
         super().__init__(norm_layer=partial(MultiScaleBatchNorm2d, num_scales=num_scales))
         self.num_scales = num_scales
-        self._scale_norms = [m for m in self.modules() if isinstance(m, MultiScaleBatchNorm2d)]
 
     def forward(self, x: torch.Tensor, scale: int = 0) -> list[torch.Tensor]:  # type: ignore[override]
-        for norm in self._scale_norms:
-            norm.scale = scale
-        return super().forward(x)
+        x = self.maxpool(F.relu(self.bn1(self.conv1(x), scale)))
+        outputs = []
+        for stage in (self.layer1, self.layer2, self.layer3, self.layer4):
+            for block in stage:
+                x, preact = _block_at_scale(block, x, scale)
+            outputs.append(preact)
+        return outputs
 
     @staticmethod
     def source_key(key: str) -> str:

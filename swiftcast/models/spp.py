@@ -40,7 +40,7 @@ class SpatialPyramidPooling(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        size = x.shape[-2:]
+        size = (int(x.shape[-2]), int(x.shape[-1]))  # plain ints: the grid is a constant in traced/exported graphs
         aspect = size[1] / size[0]
         x = self.bottleneck(x)
         out = [x]
