@@ -75,6 +75,21 @@ def barrier() -> None:
         dist.barrier()
 
 
+def sync_buffers(model: nn.Module) -> None:
+    """Average floating-point buffers (BN running statistics) over DDP ranks.
+
+    DDP broadcasts buffers from rank 0 at the start of every forward, so after the last step each replica holds
+    statistics of its own last batch; averaging before validating or saving makes all replicas identical again.
+    """
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return
+    world = dist.get_world_size()
+    for buf in model.buffers():
+        if buf.is_floating_point():
+            dist.all_reduce(buf.data)
+            buf.data.div_(world)
+
+
 def shutdown_distributed() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
@@ -118,7 +133,8 @@ def iterations_per_epoch(num_samples: int, batch_size: int, world_size: int = 1)
 class StreamBatchSampler(Sampler[list[tuple[int, int]]]):
     """Batches ``start_iter .. total_iters-1`` of the endless per-rank sample stream (see the module docstring).
 
-    Yields lists of ``(dataset index, augmentation seed)`` pairs for :class:`~swiftcast.data.cityscapes.CityscapesDataset`.
+    Yields lists of ``(dataset index, augmentation seed)`` pairs, which
+    :class:`~swiftcast.data.cityscapes.CityscapesDataset` understands.
     """
 
     def __init__(
@@ -200,7 +216,8 @@ def load_training_state(path: str | Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated / corrupted / foreign file
-        raise CheckpointError(f"cannot read training state {path}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise CheckpointError(f"cannot read training state {path}: {reason}") from None
 
 
 def write_checkpoint_dir(out_dir: str | Path, model: nn.Module, config: dict, state: dict | None) -> None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm import tqdm
 
 from swiftcast.data.labels import CLASS_NAMES, IGNORE_ID, NUM_CLASSES
@@ -105,7 +107,22 @@ def _param_groups(model, args: argparse.Namespace) -> list[dict]:
     ]
 
 
+@dataclass
+class TrainResult:
+    model: nn.Module  # the trained model (not DDP-wrapped), on its training device
+    iteration: int
+    total_iters: int
+    interrupted: bool  # stopped early by Ctrl-C / SIGTERM (a resumable checkpoint was saved)
+    out: Path
+
+
 def main(args: argparse.Namespace) -> int:
+    result = run_training(args)
+    return 130 if result.interrupted else 0
+
+
+def run_training(args: argparse.Namespace) -> TrainResult:
+    """Train as ``swiftcast train`` does (``args`` from its parser) and return the model - also on every DDP rank."""
     from swiftcast.train import loop
 
     started = time.time()
@@ -132,7 +149,7 @@ def main(args: argparse.Namespace) -> int:
         loop.shutdown_distributed()
 
 
-def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], started: float) -> int:
+def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], started: float) -> TrainResult:
     from torch.nn.parallel import DistributedDataParallel
     from torch.utils.data import DataLoader, Subset
 
@@ -206,6 +223,7 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
     def validate(it: int) -> dict | None:
         if val_set is None:
             return None
+        loop.sync_buffers(model)
         indices = list(range(len(val_set)))[: args.val_max_images or None]
         shard = Subset(val_set, indices[info.rank :: info.world_size])
         val_loader = DataLoader(shard, batch_size=1, num_workers=workers, collate_fn=collate)
@@ -259,6 +277,7 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
         }
 
     def checkpoint(it: int, val: dict | None) -> None:
+        loop.sync_buffers(model)  # collective: every rank takes part, only rank 0 writes
         if not info.is_main:
             return
         state = {
@@ -274,7 +293,8 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
 
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
-        print(f"training {args.model} ({args.stage}) on {len(train_set)} images, {total} iterations of "
+        arch = model.swiftcast_spec["architecture"]
+        print(f"training {arch} ({args.stage}) on {len(train_set)} images, {total} iterations of "
               f"{args.batch_size}x{info.world_size} crops {crop[0]}x{crop[1]} (input {size[0]}x{size[1]}), "
               f"{torch.get_num_threads()} threads, {workers} loader workers")
     model.train()  # under --stage decoder the frozen parts stay in eval mode
@@ -326,7 +346,7 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
         loop.barrier()
         if info.is_main:
             print(f"stopped at iteration {it} of {total}; saved {out} - continue with the same command plus --resume")
-        return 130 if stop.requested else 0
+        return TrainResult(model, it, total, stop.requested, out)
     if not history or history[-1].get("iteration") != total:
         final = validate(total)
         if final is not None:
@@ -339,7 +359,7 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
         print(f"saved {out} after {total} iterations ({elapsed:.0f} s in all)")
         if last_val is not None:
             print(json.dumps({"val_miou": last_val["miou"], "val_miou_mo": last_val["miou_mo"]}))
-    return 0
+    return TrainResult(model, total, total, False, out)
 
 
 def _pct(v: float | None) -> str:
