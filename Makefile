@@ -9,18 +9,21 @@ WS := ros2_ws
 WS_SOURCES := $(shell find $(WS)/src -type f -not -path '*/__pycache__/*' 2>/dev/null)
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps venv workspace test test-slow demo bench lock clean help
+.PHONY: setup system-deps venv workspace test test-slow demo bench lock clean help report-screenshot
 
 help:
 	@echo "make setup   install system libraries, .venv (core + ROS 2 wheels) and build ros2_ws"
 	@echo "make demo    the main job: synthetic drive -> replay through the live stack -> out/demo/report.html"
 	@echo "make test    the test suite (what CI runs)"
 	@echo "make bench   speed/memory benchmarks (prints ratios measured in one run)"
+	@echo "make report-screenshot   render out/demo/report.html to docs/img/report.png (headless Chromium)"
 
 setup: $(STAMPS)/workspace
 
 # --- system libraries: Mesa EGL for the headless renderer of the synthetic world --------------------------------
 SYSTEM_PACKAGES := libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri
+# headless Chromium: renders the replay report (tests/test_report_render.py, make report-screenshot)
+SYSTEM_PACKAGES += chromium
 $(STAMPS)/system:
 	@mkdir -p $(STAMPS)
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -67,6 +70,11 @@ test-slow: setup
 
 demo: setup
 	source tools/ros_env.sh && $(PY) -m swiftcast.demo --out out/demo
+
+# the README's screenshot of the demo report (runs the demo first if there is no report yet)
+report-screenshot: setup
+	@test -f out/demo/report.html || $(MAKE) demo
+	$(PY) -m swiftcast.replay.screenshot out/demo/report.html docs/img/report.png --size 1280x2000
 
 bench: setup
 	source tools/ros_env.sh && $(PY) -m benchmarks.run_all

@@ -27,6 +27,7 @@ from replay_bags import (
     stamp_of,
     typestore,
     write_camera_bag,
+    write_recording,
 )
 from rosbags.rosbag2 import StoragePlugin, Writer
 from ros_utils import allocate_domain_id, make_tiny_checkpoint, require_ros
@@ -224,29 +225,6 @@ def test_wrong_topic_and_not_a_bag(tmp_path, replay_error):
 
 
 # --- forecast scoring from a recording written here (no ROS) -----------------------------------------------------------
-
-
-def write_recording(path: Path, frames: list[int], own: dict, forecasts: list[tuple[str, int, int, np.ndarray]]) -> None:
-    """An outputs.mcap as bag_replay writes it: /replay/played (publish at stamp+1 ms), labels (+30 ms), forecasts."""
-    ts = typestore()
-    sf = "swiftcast_msgs/msg/SemanticForecast"
-    with Writer(path.parent / "tmpbag", version=9, storage_plugin=StoragePlugin.MCAP) as w:
-        played = w.add_connection("/replay/played", "std_msgs/msg/Header", typestore=ts)
-        labels = w.add_connection("/perception/semseg/labels", "sensor_msgs/msg/Image", typestore=ts)
-        conns = {h: w.add_connection(f"/perception/forecast/{h}", sf, typestore=ts) for h in ("short", "mid")}
-        for s in frames:
-            w.write(played, s + NS // 1000, ts.serialize_cdr(header(ts, s), "std_msgs/msg/Header"))
-            if s in own:
-                w.write(labels, s + 30 * NS // 1000, ts.serialize_cdr(image(ts, s, own[s], "mono8"), "sensor_msgs/msg/Image"))
-        for h, source, horizon, arr in forecasts:
-            dur = ts.types["builtin_interfaces/msg/Duration"](sec=0, nanosec=horizon)
-            msg = ts.types[sf](
-                header=header(ts, source + horizon), source_stamp=header(ts, source).stamp, horizon=dur,
-                labels=image(ts, source + horizon, arr, "mono8"), confidence=image(ts, 0, np.zeros((0, 0), np.uint8), "mono8"),
-                model_id="f2f-test",
-            )
-            w.write(conns[h], source + 50 * NS // 1000, ts.serialize_cdr(msg, sf))
-    (path.parent / "tmpbag" / "tmpbag.mcap").rename(path)
 
 
 @pytest.mark.parametrize("with_truth", [True, False])
