@@ -92,7 +92,8 @@ class NodeProcess:
         return self.process.poll() is None
 
     def output(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def wait_for_output(self, pattern: str, timeout: float = 60.0) -> re.Match[str]:

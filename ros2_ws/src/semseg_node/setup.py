@@ -16,5 +16,5 @@ setup(
     maintainer_email="dev@swiftcast.invalid",
     description="SwiftNet real-time semantic segmentation node",
     license="Apache-2.0",
-    entry_points={"console_scripts": ["semseg_node = semseg_node.node:main"]},
+    entry_points={"console_scripts": ["semseg_node = semseg_node:main"]},
 )

@@ -36,7 +36,6 @@ from swiftcast_ros.conversions import (
     image_msg_to_color,
     label_info_msg,
 )
-from swiftcast_ros.entry import run_node
 from swiftcast_ros.health import FrameStats, HealthReporter
 from swiftcast_ros.params import ParameterError, ParamSpec, declare_parameters, validate_update
 from swiftcast_ros.qos import LATCHED_QOS, OUTPUT_QOS, SENSOR_QOS
@@ -221,9 +220,7 @@ class SemsegNode(Node):
         self.worker.stop()
 
 
-def main(args: list[str] | None = None) -> int:
-    return run_node(SemsegNode, "semseg_node", args)
-
-
 if __name__ == "__main__":
+    from semseg_node import main
+
     raise SystemExit(main())

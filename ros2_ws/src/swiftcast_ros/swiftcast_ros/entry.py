@@ -6,6 +6,7 @@ A user who mistypes a parameter, points at a missing checkpoint or a missing par
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -67,6 +68,10 @@ def run_node(make_node: Callable[[], Node], prog: str, argv: Sequence[str] | Non
         status = EXIT_USAGE
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # shut down by a signal while the node was being built: handles became invalid, nothing to report
     finally:
         if node is not None:
             close = getattr(node, "close", None)
@@ -75,3 +80,14 @@ def run_node(make_node: Callable[[], Node], prog: str, argv: Sequence[str] | Non
             node.destroy_node()
         rclpy.try_shutdown()
     return status
+
+
+def lazy_main(target: str, prog: str, argv: Sequence[str] | None = None) -> int:
+    """``run_node`` for ``"package.module:NodeClass"``, imported here so that a Ctrl-C/stop request arriving while
+    torch & co. are still importing ends the process quietly (status 130) instead of with a traceback."""
+    module_name, _, attr = target.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except KeyboardInterrupt:
+        return 130
+    return run_node(factory, prog, argv)
