@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import pytest
 import torch
 
+from swiftcast.cli import main as cli
 from swiftcast.errors import CheckpointError
 from swiftcast.models import build_forecaster, build_model, load_checkpoint, save_checkpoint
 from swiftcast.models.weights import load_state_dict_file
@@ -118,11 +117,9 @@ def test_pickle_files_are_refused(tmp_path):
     assert "no config.json" in one_line_error(tmp_path / "empty")
 
 
-def test_cli_prints_one_line_for_a_bad_checkpoint(saved, tmp_path):
+def test_cli_prints_one_line_for_a_bad_checkpoint(saved, tmp_path, capsys):
     path = copy_of(saved[1], tmp_path)
     (path / "weights.safetensors").write_bytes(b"\x00" * 16)
-    run = subprocess.run(
-        [sys.executable, "-m", "swiftcast.cli", "model-info", str(path)], capture_output=True, text=True, timeout=120
-    )
-    assert run.returncode == 2
-    assert run.stderr.count("\n") == 1 and "error" in run.stderr and "Traceback" not in run.stderr
+    assert cli(["model-info", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error" in err and "Traceback" not in err
