@@ -139,6 +139,11 @@ def run_training(args: argparse.Namespace) -> TrainResult:
             raise ValueError
     except ValueError:
         raise SwiftcastError(f"--scale {args.scale!r} must be MIN,MAX with 0 < MIN <= MAX") from None
+    from swiftcast.data.transforms import parse_size
+
+    for option in (args.size, args.crop):
+        if option:
+            parse_size(option)  # fail on a typo before any model is built
     if (out / "config.json").exists() and not args.resume:
         raise SwiftcastError(f"{out} already holds a checkpoint: add --resume to continue it, or choose another --out")
 
