@@ -19,7 +19,7 @@ from swiftcast.synth.world import (
 )
 
 SEQUENCE_SCENARIOS = ("cruise", "slow", "stopped", "brake", "accelerate", "turn", "lane_change")
-SCENARIO_WEIGHTS = (0.28, 0.1, 0.1, 0.15, 0.14, 0.15, 0.08)
+SCENARIO_WEIGHTS = (0.22, 0.16, 0.18, 0.14, 0.14, 0.10, 0.06)
 
 
 def _zones_overlap(a: float, b: float, zones: list[tuple[float, float]]) -> bool:
@@ -536,6 +536,7 @@ class TrafficBuilder:
         self.density, self.ped_density, self.ego_lanes = density, ped_density, ego_lanes
         self.agents: list[Agent] = []
         self.ego_reach = ego.sd(duration)[0]
+        self.queue_zones: list[tuple[float, float]] = []  # road stretches swept by the ego-lane queue
 
     def add(self, p: Parts, cls: int, motion, radius: float, gait=None) -> None:
         self.agents.append(_agent(p, cls, motion, radius, gait))
@@ -554,6 +555,7 @@ class TrafficBuilder:
             m = RoadMotion(self.road, self.ego.s0 + s + length / 2, st.lane_d(-1, lane) + rng.normal(0, 0.1),
                            self.ego.profile, direction=1.0)
             self.add(p, kind, m, length / 2 + 1)
+            self.queue_zones.append((self.ego.s0 + s, self.ego.s0 + s + length + (self.ego_reach - self.ego.s0)))
             s += length + rng.uniform(5, 25) / self.density + (rng.uniform(10, 80) if rng.random() < 0.4 else 0)
 
     def lane_traffic(self, side: int, lane: int, speed: float, s_start: float, s_end: float,
@@ -580,7 +582,7 @@ class TrafficBuilder:
         for lane in range(st.lanes[-1]):
             if lane in self.ego_lanes:
                 continue
-            v = max(0.0, ego_v + rng.uniform(-3, 5)) if rng.random() > 0.15 else 0.0
+            v = max(0.0, ego_v + rng.uniform(-3, 4)) if rng.random() > 0.15 else 0.0
             mix = dict(LANE_MIX)
             if st.tram and lane == 0:
                 mix[TRAIN] = 0.15
@@ -591,7 +593,7 @@ class TrafficBuilder:
                 self.ego_queue(lane, rng.uniform(7, 30) if lane == self.ego_lanes[0] else rng.uniform(12, 40))
         # oncoming lanes
         for lane in range(st.lanes[1]):
-            v = rng.uniform(5, 14) if rng.random() > 0.12 else 0.0
+            v = rng.uniform(4, 11) if rng.random() > 0.12 else 0.0
             mix = dict(LANE_MIX)
             if st.tram and lane == 0:
                 mix[TRAIN] = 0.12
@@ -654,6 +656,8 @@ class TrafficBuilder:
             for cw_s in (it.opening[0] - 2.6, it.opening[1] + 2.6):
                 if cw_s < self.ego_reach + 8 and cw_s > self.ego.s0 - 5:
                     continue
+                if _zones_overlap(cw_s - 3, cw_s + 3, self.queue_zones):
+                    continue
                 for _ in range(rng.poisson(1.2 * self.density)):
                     direction = float(rng.choice([-1, 1]))
                     width = st.edge[-1] + st.edge[1]
@@ -684,7 +688,7 @@ class TrafficBuilder:
                     for _ in range(count):
                         p, length, width, kind = _vehicle(rng, LANE_MIX)
                         x += length / 2
-                        v = rng.uniform(4, 11) if (moving or towards < 0) else 0.0
+                        v = rng.uniform(3, 9) if (moving or towards < 0) else 0.0
                         origin = P + N * side * x + T * off
                         if towards > 0 and v > 0:  # start further out so they arrive during the clip
                             origin = origin + N * side * v * dur * rng.uniform(0.3, 1.0)
@@ -715,17 +719,17 @@ def _ego_profile(rng: np.random.Generator, duration: float, drive: str) -> tuple
         return SpeedProfile(v0, duration, segs, vmax=13.5), "drive"
     scenario = str(rng.choice(SEQUENCE_SCENARIOS, p=SCENARIO_WEIGHTS))
     if scenario in ("cruise", "lane_change"):
-        return SpeedProfile(rng.uniform(7, 14), duration, [(0.0, rng.normal(0, 0.3))]), scenario
+        return SpeedProfile(rng.uniform(4, 9), duration, [(0.0, rng.normal(0, 0.3))]), scenario
     if scenario == "slow":
-        return SpeedProfile(rng.uniform(2, 6), duration), scenario
+        return SpeedProfile(rng.uniform(1.5, 5), duration), scenario
     if scenario == "stopped":
         return SpeedProfile(0.0, duration), scenario
     if scenario == "brake":
-        return SpeedProfile(rng.uniform(7, 13), duration, [(0.0, 0.0), (rng.uniform(0, 0.5), -rng.uniform(2, 4.5))]), \
+        return SpeedProfile(rng.uniform(4, 10), duration, [(0.0, 0.0), (rng.uniform(0, 0.5), -rng.uniform(2, 4))]), \
             scenario
     if scenario == "accelerate":
-        return SpeedProfile(rng.uniform(0, 4), duration, [(0.0, rng.uniform(1.5, 3.0))]), scenario
-    return SpeedProfile(rng.uniform(5, 9), duration, [(0.0, rng.normal(0, 0.3))]), "turn"
+        return SpeedProfile(rng.uniform(0, 4), duration, [(0.0, rng.uniform(1.0, 2.5))]), scenario
+    return SpeedProfile(rng.uniform(4, 8), duration, [(0.0, rng.normal(0, 0.3))]), "turn"
 
 
 def _curvature(rng: np.random.Generator, s_lo: float, s_hi: float, scenario: str) -> tuple[np.ndarray, np.ndarray]:
@@ -737,7 +741,7 @@ def _curvature(rng: np.random.Generator, s_lo: float, s_hi: float, scenario: str
     knots = np.array(knots)
     kappa = np.where(rng.random(len(knots)) < 0.6, 0.0, rng.normal(0, 1 / 150, len(knots)))
     if scenario == "turn":  # a real bend right where the ego drives
-        k = rng.choice([-1, 1]) * rng.uniform(1 / 45, 1 / 18)
+        k = rng.choice([-1, 1]) * rng.uniform(1 / 90, 1 / 35)
         knots = np.concatenate([knots, [-25.0, -8.0, 45.0, 60.0]])
         kappa = np.concatenate([kappa, [0.0, k, k, 0.0]])
         keep = (knots <= -25.0) | (knots >= 60.0) | np.isin(knots, [-8.0, 45.0])
@@ -782,11 +786,11 @@ def generate_world(rng: np.random.Generator, duration: float, drive: str = "sequ
     ego_lanes = [ego_lane]
     if scenario == "lane_change" and n > 1:
         other = ego_lane - 1 if ego_lane > 0 else ego_lane + 1
-        d1, t_change = st.lane_d(-1, other), rng.uniform(-1.0, 0.5)
+        d1, t_change = st.lane_d(-1, other), rng.uniform(-1.5, 0.5)
         ego_lanes.append(other)
-    ego_motion = RoadMotion(road, 0.0, d0, profile, 1.0, d1=d1, t_change=t_change, change_time=rng.uniform(2, 3.5))
+    ego_motion = RoadMotion(road, 0.0, d0, profile, 1.0, d1=d1, t_change=t_change, change_time=rng.uniform(3, 4.5))
     ego = Ego(motion=ego_motion, cam_height=rng.uniform(1.2, 1.5), pitch=rng.uniform(0.0, 0.05),
-              bob_amp=rng.uniform(0.001, 0.006), bob_freq=rng.uniform(0.8, 2.5), bob_phase=rng.uniform(0, 6.3))
+              bob_amp=rng.uniform(0.0005, 0.004), bob_freq=rng.uniform(0.8, 2.5), bob_phase=rng.uniform(0, 6.3))
     density = float(np.exp(rng.uniform(np.log(0.5), np.log(1.8))))
     ped_density = float(np.exp(rng.uniform(np.log(0.02), np.log(0.25))))
     traffic = TrafficBuilder(rng, road, st, inters, ego_motion, duration, s_lo, s_hi, static, density, ped_density,

@@ -459,8 +459,8 @@ class Gait:
     shoulder: float
     stride: float
     phase0: float
-    amp_leg: float = 0.45
-    amp_arm: float = 0.35
+    amp_leg: float = 0.38
+    amp_arm: float = 0.3
 
 
 @dataclass
@@ -932,16 +932,19 @@ class World:
         pos, fwd = ego.motion.pose(t)
         fwd = np.array([fwd[0], 0.0, fwd[2]])
         fwd /= np.linalg.norm(fwd)
-        yaw = 0.004 * np.sin(2 * np.pi * 0.7 * t + ego.bob_phase)
+        # shake grows with speed (an idling car barely moves the camera)
+        v = ego.motion.profile.speed(t)
+        shake = 0.1 + 0.9 * min(v / 10.0, 1.0)
+        yaw = 0.002 * shake * np.sin(2 * np.pi * 0.7 * t + ego.bob_phase)
         fwd = (frame_matrix(np.zeros(3), fwd) @ rot_yaw(yaw))[:3, 0]
         accel = ego.motion.profile.accel(t)
         # braking dips the nose (camera looks down), accelerating lifts it
         pitch = (ego.pitch - ego.brake_pitch * accel
-                 + ego.bob_amp * np.sin(2 * np.pi * ego.bob_freq * t + ego.bob_phase))
+                 + shake * ego.bob_amp * np.sin(2 * np.pi * ego.bob_freq * t + ego.bob_phase))
         up_w = np.array([0.0, 1.0, 0.0])
         f = np.cos(pitch) * fwd - np.sin(pitch) * up_w  # pitch > 0 looks down
         u = np.sin(pitch) * fwd + np.cos(pitch) * up_w
-        roll = 0.003 * np.sin(2 * np.pi * 1.3 * t + 2 * ego.bob_phase)
+        roll = 0.002 * shake * np.sin(2 * np.pi * 1.3 * t + 2 * ego.bob_phase)
         right = np.cross(f, u)
         u = np.cos(roll) * u + np.sin(roll) * right
         centre = pos + np.array([0.0, ego.cam_height, 0.0])
