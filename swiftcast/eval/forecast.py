@@ -1,0 +1,219 @@
+"""``swiftcast eval-forecast``: the seed's semantic-forecasting protocol on a val split.
+
+For every val sequence the 20th frame (index 19) is the target. Short term: the features of frames 8, 11, 14, 17
+(1-based) forecast frame 20; mid term: frames 2, 5, 8, 11 (see :mod:`swiftcast.forecast.protocol`). Every method
+produces SPP features of the target frame, which the segmentation model's skip-less decoder turns into logits at
+the ground truth's resolution:
+
+* ``Oracle``: the true features of the target frame (the upper bound: the skip-less single-frame model);
+* ``Copy last``: the features of frame t (the newest observed frame) stand for the target;
+* every forecaster checkpoint: F2F applied to the four past feature maps.
+
+Printed as the seed's table (rows = methods, columns = short mIoU, short mIoU-MO, mid mIoU, mid mIoU-MO) plus the
+share of the copy-last -> oracle mIoU gap each method closes; written as JSON with one object per method and
+horizon (``miou``, ``miou_mo``, ``per_class``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from swiftcast.data.cityscapes import Frame
+from swiftcast.errors import DataError
+from swiftcast.forecast.features import SequenceFeatures
+from swiftcast.forecast.protocol import HORIZONS, TARGET_INDEX, Window, get_horizon, protocol_window
+
+ORACLE = "Oracle"
+COPY_LAST = "Copy last"
+
+#: (sequence features (T, C, h, w), protocol window) -> forecast features of the target frame (C, h, w)
+Method = Callable[[torch.Tensor, Window], torch.Tensor]
+#: (features (N, C, h, w), output size (H, W)) -> logits (N, K, H, W)
+Decoder = Callable[[torch.Tensor, tuple[int, int]], torch.Tensor]
+
+
+def oracle(features: torch.Tensor, window: Window) -> torch.Tensor:
+    return features[window.target]
+
+
+def copy_last(features: torch.Tensor, window: Window) -> torch.Tensor:
+    return features[window.last]
+
+
+@torch.no_grad()
+def evaluate_protocol(
+    sequences: Iterable[SequenceFeatures],
+    label_of: Callable[[Frame], np.ndarray],
+    decode: Decoder,
+    methods: Mapping[str, Mapping[str, Method]],
+    target_index: int = TARGET_INDEX,
+    progress: bool = True,
+) -> dict[str, dict[str, dict]]:
+    """Score ``methods[name][horizon]`` on the protocol window of every sequence long enough to hold it.
+
+    Returns ``{method: {horizon: metrics}}`` with :func:`swiftcast.eval.metrics.summarize` dicts (plus
+    ``num_sequences``). One confusion matrix per method and horizon accumulates over all sequences.
+    """
+    from swiftcast.eval.metrics import ConfusionMeter
+
+    meters = {(m, h): ConfusionMeter() for m, per_h in methods.items() for h in per_h}
+    windows = {h: protocol_window(get_horizon(h), target_index) for per_h in methods.values() for h in per_h}
+    counted = 0
+    sequences = list(sequences)
+    for seq in tqdm(sequences, desc="eval-forecast", unit="seq", disable=not progress, leave=False):
+        if len(seq.frames) <= target_index or min(min(w.inputs) for w in windows.values()) < 0:
+            continue
+        target = seq.frames[target_index]
+        label = label_of(target)
+        feats = seq.features.float()
+        for (name, horizon), meter in meters.items():
+            pred = methods[name][horizon](feats, windows[horizon])
+            logits = decode(pred.unsqueeze(0).float(), tuple(label.shape))
+            meter.update(logits[0].argmax(0).to(torch.uint8).cpu(), torch.from_numpy(label))
+        counted += 1
+    if counted == 0:
+        raise DataError(f"no sequence has the {target_index + 1} frames the forecasting protocol needs")
+    results: dict[str, dict[str, dict]] = {}
+    for (name, horizon), meter in meters.items():
+        summary = meter.summary()
+        summary.pop("confusion", None)
+        summary["num_sequences"] = counted
+        results.setdefault(name, {})[horizon] = summary
+    return results
+
+
+def gap_closed(results: Mapping[str, Mapping[str, Mapping]], method: str, horizon: str, key: str = "miou") -> float:
+    """(method - copy-last) / (oracle - copy-last): the share of the copy-last -> oracle gap a method closes."""
+    try:
+        m, c, o = (results[n][horizon][key] for n in (method, COPY_LAST, ORACLE))
+    except KeyError:
+        return math.nan
+    if m is None or c is None or o is None or o == c:
+        return math.nan
+    return (m - c) / (o - c)
+
+
+def format_table(results: Mapping[str, Mapping[str, Mapping]], horizons: Iterable[str] = tuple(HORIZONS)) -> str:
+    """The seed's table: one row per method, mIoU / mIoU-MO (percent) per horizon, then the gap closed."""
+    horizons = list(horizons)
+    pct = lambda v: "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}"  # noqa: E731
+    width = max(len(n) for n in results) + 2
+    head = f"{'':<{width}}" + "".join(f"{h + ' mIoU':>12}{h + ' mIoU-MO':>15}" for h in horizons)
+    head += "".join(f"{'gap ' + h:>11}" for h in horizons)
+    lines = [head, "-" * len(head)]
+    for name, per_h in results.items():
+        row = f"{name:<{width}}"
+        for h in horizons:
+            r = per_h.get(h, {})
+            row += f"{pct(r.get('miou')):>12}{pct(r.get('miou_mo')):>15}"
+        for h in horizons:
+            g = gap_closed(results, name, h)
+            row += f"{'' if name in (ORACLE, COPY_LAST) or math.isnan(g) else f'{g:.2f}':>11}"
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def protocol_description(horizons: Iterable[str]) -> dict:
+    """What the JSON records about the protocol (1-based frame numbers, as the seed writes them)."""
+    out = {"target_frame": TARGET_INDEX + 1, "frame_numbering": "1-based", "horizons": {}}
+    for h in horizons:
+        hz = get_horizon(h)
+        w = protocol_window(hz)
+        out["horizons"][h] = {"frames_ahead": hz.frames, "milliseconds": round(hz.milliseconds, 1),
+                              "input_frames": [i + 1 for i in w.inputs], "target_frame": w.target + 1}
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="Cityscapes-layout folder with leftImg8bit_sequence/<split>")
+    parser.add_argument("--seg-model", default="models/swiftnet_rn18_synth",
+                        help="segmentation checkpoint: feature extractor and skip-less decoder "
+                             "(default: models/swiftnet_rn18_synth)")
+    parser.add_argument("--forecasters", nargs="*", metavar="CKPT",
+                        help="forecaster checkpoints (default: every one under --models-dir made for --seg-model)")
+    parser.add_argument("--models-dir", default="models", help="where shipped checkpoints live (default: models)")
+    parser.add_argument("--json", help="write the results here (JSON)")
+    parser.add_argument("--split", default="val", help="dataset split (default: val)")
+    parser.add_argument("--horizons", nargs="+", choices=tuple(HORIZONS), default=list(HORIZONS))
+    parser.add_argument("--cache-dir", help="feature cache (default: <data>/.cache/features)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def main(args: argparse.Namespace) -> int:
+    from swiftcast.forecast.features import load_features, load_segmenter
+    from swiftcast.forecast.forecaster import (
+        discover_forecasters,
+        load_forecaster_checkpoint,
+        method_label,
+        predict_features,
+    )
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    segmenter = load_segmenter(args.seg_model, args.device)
+    seg_id = segmenter.model_id
+    paths = args.forecasters if args.forecasters is not None else discover_forecasters(args.models_dir, seg_id)
+
+    methods: dict[str, dict[str, Method]] = {ORACLE: {}, COPY_LAST: {}}
+    sources: dict[str, dict[str, str]] = {}
+    for h in args.horizons:
+        methods[ORACLE][h] = oracle
+        methods[COPY_LAST][h] = copy_last
+    for path in paths:
+        net, config = load_forecaster_checkpoint(path, expected_feature_model_id=seg_id, device=segmenter.device)
+        horizon = get_horizon(int(config["horizon_frames"])).name
+        if horizon not in args.horizons:
+            continue
+        label = method_label(config)
+        if horizon in methods.get(label, {}):  # two checkpoints with the same description: tell them apart
+            label = f"{label} [{Path(path).name}]"
+
+        def run(features: torch.Tensor, window: Window, net=net) -> torch.Tensor:
+            past = features[list(window.inputs)].unsqueeze(0).to(segmenter.device)
+            return predict_features(net, past)[0]
+
+        methods.setdefault(label, {})[horizon] = run
+        sources.setdefault(label, {})[horizon] = str(path)
+
+    feature_set = load_features(args.data, args.split, segmenter, args.cache_dir, progress=not args.quiet)
+    model = segmenter.model
+
+    def decode(features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        return model.decode_features(features.to(segmenter.device), out_size=size)
+
+    results = evaluate_protocol(feature_set.sequences, feature_set.label, decode, methods, progress=not args.quiet)
+    n = next(iter(next(iter(results.values())).values()))["num_sequences"]
+    print(f"Semantic forecasting on {args.data} ({args.split}, {n} sequences); target = frame {TARGET_INDEX + 1}; "
+          + "; ".join(f"{h}: t+{get_horizon(h).frames} from frames "
+                      f"{', '.join(str(i + 1) for i in protocol_window(h).inputs)}" for h in args.horizons))
+    print(format_table(results, args.horizons))
+
+    if args.json:
+        out = {
+            "protocol": protocol_description(args.horizons),
+            "data": {"root": str(Path(args.data).resolve()), "split": args.split, "num_sequences": n},
+            "seg_model": {"path": segmenter.checkpoint, "model_id": seg_id},
+            "results": results,
+            "gap_closed": {m: {h: _nan_to_none(gap_closed(results, m, h)) for h in args.horizons}
+                           for m in results if m not in (ORACLE, COPY_LAST)},
+            "checkpoints": sources,
+        }
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(out, indent=2) + "\n")
+        print(f"wrote {path}")
+    return 0
+
+
+def _nan_to_none(v: float) -> float | None:
+    return None if math.isnan(v) else v

@@ -1,0 +1,198 @@
+"""SPP features of every frame of every sequence, extracted once with the frozen segmentation model and cached.
+
+Forecasters train and are evaluated on features, never on pixels: a 30-frame sequence at 256x512 is 30 x 128 x 8
+x 16 half floats (1 MB), so a whole split fits in memory and the backbone runs once per frame instead of once per
+training step. The cache lives in ``<cache_dir>/<model_id>/<split>.safetensors`` (one float16 tensor (T, C, h, w)
+per sequence) and ``<cache_dir>/index.json`` records, per model_id and split, a fingerprint of the image files and
+the input size; a different model, a regenerated dataset or another input size therefore never reuses stale
+features.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence as Seq
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from swiftcast.data.cityscapes import CityscapesDataset, Frame, Sequence
+from swiftcast.errors import DataError
+
+CACHE_FORMAT = "swiftcast.feature-cache/v1"
+INDEX_FILE = "index.json"
+
+
+@dataclass
+class SequenceFeatures:
+    """The cached features of one sequence, plus the frames they came from (for their ground truth)."""
+
+    key: str
+    frames: list[Frame]
+    features: torch.Tensor  # (T, C, h, w) float16
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+@dataclass
+class FeatureSet:
+    """All sequences of one split encoded by one segmentation model."""
+
+    split: str
+    model_id: str
+    input_size: tuple[int, int]
+    sequences: list[SequenceFeatures]
+    dataset: CityscapesDataset
+    cache_file: Path | None = None
+
+    def label(self, frame: Frame) -> np.ndarray:
+        """Ground-truth trainIds of a frame (full resolution); DataError when the frame has none."""
+        if frame.label_path is None:
+            raise DataError(f"frame {frame.stem} of split {self.split!r} has no ground truth")
+        index = self._frame_index()[frame.stem]
+        _, label = self.dataset.load(index)
+        assert label is not None
+        return label
+
+    def _frame_index(self) -> dict[str, int]:
+        if not hasattr(self, "_index"):
+            self._index = {f.stem: i for i, f in enumerate(self.dataset.frames)}
+        return self._index
+
+    @property
+    def feature_shape(self) -> tuple[int, ...]:
+        return tuple(self.sequences[0].features.shape[1:]) if self.sequences else ()
+
+
+def default_cache_dir(data_root: str | Path) -> Path:
+    """``<data>/.cache/features``: next to the data it was computed from (deleting the data deletes the cache)."""
+    return Path(data_root) / ".cache" / "features"
+
+
+def _safe_name(model_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", model_id) or "unnamed"
+
+
+def fingerprint(frames: Seq[Frame], input_size: Seq[int]) -> str:
+    """Digest of the image files (relative name, size, mtime) and the input size the features are computed at."""
+    h = hashlib.sha256(json.dumps(list(input_size)).encode())
+    for f in frames:
+        st = f.image_path.stat()
+        h.update(f"{f.stem}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:32]
+
+
+def _read_index(cache_dir: Path) -> dict:
+    path = cache_dir / INDEX_FILE
+    try:
+        index = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {"format": CACHE_FORMAT, "models": {}}
+    if not isinstance(index, dict) or index.get("format") != CACHE_FORMAT or not isinstance(index.get("models"), dict):
+        return {"format": CACHE_FORMAT, "models": {}}
+    return index
+
+
+def _write_json_atomic(path: Path, obj: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+@torch.inference_mode()
+def extract_sequence(
+    segmenter, dataset: CityscapesDataset, frames: Seq[Frame], index: dict[str, int], batch_size: int = 8
+) -> torch.Tensor:
+    """Features (T, C, h, w) float16 of one sequence's frames, preprocessed exactly as the runtime does."""
+    out = []
+    for start in range(0, len(frames), batch_size):
+        batch = [segmenter.preprocess(dataset.load(index[f.stem])[0]) for f in frames[start : start + batch_size]]
+        x = torch.cat(batch).to(segmenter.device)
+        out.append(segmenter.model.features(x).to(torch.float16).cpu())
+    return torch.cat(out)
+
+
+def load_segmenter(seg_model: str | os.PathLike[str], device: str = "cpu"):
+    """The frozen feature extractor (a :class:`swiftcast.runtime.segmenter.Segmenter`, eval mode, no warm-up)."""
+    from swiftcast.runtime.segmenter import Segmenter
+
+    segmenter = Segmenter(seg_model, device=device, warmup=False)
+    segmenter.model.eval().requires_grad_(False)
+    return segmenter
+
+
+def load_features(
+    data_root: str | Path,
+    split: str,
+    segmenter,
+    cache_dir: str | Path | None = None,
+    batch_size: int = 8,
+    progress: bool = True,
+    min_frames: int = 1,
+) -> FeatureSet:
+    """Features of every sequence of ``split``: read from the cache when it is current, else extracted and cached.
+
+    ``segmenter`` is what :func:`load_segmenter` returns. Sequences shorter than ``min_frames`` are skipped.
+    """
+    dataset = CityscapesDataset(data_root, split, layout="leftImg8bit_sequence", require_labels=False)
+    sequences: list[Sequence] = [s for s in dataset.sequences if len(s.frames) >= min_frames]
+    if not sequences:
+        raise DataError(f"no sequence of at least {min_frames} frames in {data_root} split {split!r}")
+    frames = [f for s in sequences for f in s.frames]
+    model_id = segmenter.model_id or "unnamed"
+    digest = fingerprint(frames, segmenter.input_size)
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir(data_root)
+    cache_file = cache_dir / _safe_name(model_id) / f"{split}.safetensors"
+    keys = [s.key for s in sequences]
+
+    cached = _read_index(cache_dir)["models"].get(model_id, {}).get(split)
+    tensors: dict[str, torch.Tensor] | None = None
+    if cached and cached.get("fingerprint") == digest and cache_file.is_file():
+        try:
+            tensors = load_file(cache_file)
+        except (SafetensorError, OSError, ValueError):
+            tensors = None  # damaged cache: recompute
+        if tensors is not None and any(k not in tensors for k in keys):
+            tensors = None
+
+    if tensors is None:
+        index = {f.stem: i for i, f in enumerate(dataset.frames)}
+        t0 = time.perf_counter()
+        tensors = {}
+        bar = tqdm(sequences, desc=f"features {split}", unit="seq", disable=not progress)
+        for s in bar:
+            tensors[s.key] = extract_sequence(segmenter, dataset, s.frames, index, batch_size).contiguous()
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
+        save_file(tensors, str(tmp), metadata={"model_id": model_id, "split": split, "fingerprint": digest})
+        os.replace(tmp, cache_file)
+        index_json = _read_index(cache_dir)  # re-read: another split may have been cached meanwhile
+        first = next(iter(tensors.values()))
+        index_json["models"].setdefault(model_id, {})[split] = {
+            "file": str(cache_file.relative_to(cache_dir)),
+            "fingerprint": digest,
+            "data_root": str(Path(data_root).resolve()),
+            "input_size": list(segmenter.input_size),
+            "feature_shape": list(first.shape[1:]),
+            "dtype": "float16",
+            "num_sequences": len(sequences),
+            "num_frames": len(frames),
+            "extract_seconds": round(time.perf_counter() - t0, 2),
+        }
+        _write_json_atomic(cache_dir / INDEX_FILE, index_json)
+
+    seqs = [SequenceFeatures(s.key, list(s.frames), tensors[s.key]) for s in sequences]
+    for s in seqs:
+        if s.features.shape[0] != len(s.frames):
+            raise DataError(f"feature cache {cache_file} is inconsistent for {s.key}; delete {cache_dir}")
+    return FeatureSet(split, model_id, tuple(segmenter.input_size), seqs, dataset, cache_file)

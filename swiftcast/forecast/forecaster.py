@@ -1,0 +1,171 @@
+"""Forecaster checkpoints and the runtime forecaster: past SPP features -> future trainId labels.
+
+A forecaster checkpoint (``kind = "forecaster"``) only maps features to features; it is meaningful only with the
+segmentation model whose features it was trained on (``feature_model_id``), whose skip-less decoder turns the
+forecast features into labels. :class:`SemanticForecaster` holds both and is what the forecast node, replay and
+``explain-forecast`` call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from swiftcast.errors import CheckpointError, SwiftcastError
+from swiftcast.forecast.protocol import INPUT_OFFSETS, Horizon, get_horizon
+
+#: checkpoint ``method`` -> the name the seed's table uses
+METHOD_NAMES: dict[str, str] = {"conv_f2f": "ConvF2F", "deform_f2f8": "DeformF2F-8", "copy_last": "Copy last"}
+
+
+def method_label(config: dict[str, Any]) -> str:
+    """The row name of a forecaster in the seed's table, e.g. ``DeformF2F-8-FT (2 samples/seq)``."""
+    method = config.get("method") or config.get("architecture", "?")
+    label = METHOD_NAMES.get(method, method)
+    training = config.get("training") or {}
+    if training.get("finetune"):
+        label += "-FT"
+    if training.get("samples_per_seq"):
+        label += f" ({training['samples_per_seq']} samples/seq)"
+    return label
+
+
+def load_forecaster_checkpoint(
+    path: str | os.PathLike[str], expected_feature_model_id: str | None = None, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Load a forecaster (eval mode, frozen) and check it was made for ``expected_feature_model_id``'s features."""
+    from swiftcast.models import load_checkpoint
+    from swiftcast.runtime.paths import resolve_user_path
+
+    resolved = resolve_user_path(path)
+    if not resolved.exists():
+        raise CheckpointError(f"forecaster checkpoint {path} not found (looked at {resolved})")
+    net, config = load_checkpoint(resolved, device=device)
+    if config.get("kind") != "forecaster":
+        raise CheckpointError(f"{path} is a {config.get('kind')} checkpoint, not a forecaster")
+    try:
+        get_horizon(int(config["horizon_frames"]))
+    except (KeyError, TypeError, ValueError, SwiftcastError):
+        raise CheckpointError(
+            f"{path}: config has no valid horizon_frames (got {config.get('horizon_frames')!r})"
+        ) from None
+    feature_id = config.get("feature_model_id")
+    if expected_feature_model_id is not None and feature_id != expected_feature_model_id:
+        raise CheckpointError(
+            f"{path} forecasts features of segmentation model {feature_id!r}, not of {expected_feature_model_id!r}"
+        )
+    net.eval().requires_grad_(False)
+    return net, config
+
+
+def discover_forecasters(models_dir: str | os.PathLike[str], feature_model_id: str | None = None) -> list[Path]:
+    """Forecaster checkpoints directly under ``models_dir`` (sorted), optionally only those for one feature model."""
+    from swiftcast.runtime.paths import resolve_user_path
+
+    root = resolve_user_path(models_dir)
+    found = []
+    if root.is_dir():
+        for config_path in sorted(root.glob("*/config.json")):
+            try:
+                config = json.loads(config_path.read_text())
+            except (OSError, ValueError):
+                continue
+            if not isinstance(config, dict) or config.get("kind") != "forecaster":
+                continue
+            if feature_model_id is None or config.get("feature_model_id") == feature_model_id:
+                found.append(config_path.parent)
+    return found
+
+
+def predict_features(net: nn.Module, past: torch.Tensor) -> torch.Tensor:
+    """Past features (N, P, C, h, w), oldest first -> forecast features (N, C, h, w)."""
+    if past.dim() != 5:
+        raise ValueError(f"past features must be (N, P, C, h, w), got {tuple(past.shape)}")
+    n, p, c, h, w = past.shape
+    return net(past.reshape(n, p * c, h, w))
+
+
+@dataclass
+class Forecast:
+    labels: np.ndarray  # (H, W) uint8 trainIds
+    confidence: np.ndarray | None  # (H, W) uint8, max softmax x 255; None unless asked for
+
+
+class SemanticForecaster:
+    """A forecaster checkpoint plus the skip-less decoder of its segmentation model.
+
+    Args:
+        checkpoint: forecaster checkpoint folder (relative paths per :mod:`swiftcast.runtime.paths`).
+        seg_model: the segmentation model (an ``nn.Module`` with ``decode_features``) or its checkpoint path;
+            pass a loaded model to share one decoder between several horizons.
+        seg_config: the segmentation config when ``seg_model`` is a module (for its model_id and input size).
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike[str],
+        seg_model: nn.Module | str | os.PathLike[str],
+        seg_config: dict[str, Any] | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        from swiftcast.models import load_checkpoint
+        from swiftcast.runtime.paths import resolve_user_path
+
+        if isinstance(seg_model, nn.Module):
+            if seg_config is None:
+                raise ValueError("seg_config is needed with a loaded segmentation model")
+            decoder_model = seg_model
+        else:
+            decoder_model, seg_config = load_checkpoint(resolve_user_path(seg_model), device=device)
+            decoder_model.eval().requires_grad_(False)
+        self.seg_model = decoder_model
+        self.seg_config = dict(seg_config)
+        self.feature_model_id = str(self.seg_config.get("model_id", ""))
+        self.device = torch.device(device)
+        self.net, self.config = load_forecaster_checkpoint(checkpoint, self.feature_model_id, device=self.device)
+        self.checkpoint = str(checkpoint)
+        self.horizon: Horizon = get_horizon(int(self.config["horizon_frames"]))
+        self.input_size: tuple[int, int] = tuple(int(v) for v in self.seg_config.get("input_size") or ())  # type: ignore
+        self.offsets: tuple[int, ...] = tuple(self.config.get("input_offsets") or INPUT_OFFSETS)
+
+    @property
+    def model_id(self) -> str:
+        return str(self.config.get("model_id", ""))
+
+    @torch.inference_mode()
+    def forecast_features(self, past: Sequence[np.ndarray | torch.Tensor]) -> torch.Tensor:
+        """The four past feature maps (each (C, h, w), oldest first) -> forecast features (1, C, h, w), float32."""
+        if len(past) != len(self.offsets):
+            raise ValueError(f"expected {len(self.offsets)} past feature maps, got {len(past)}")
+        stacked = torch.stack([torch.as_tensor(np.asarray(p) if not isinstance(p, torch.Tensor) else p) for p in past])
+        stacked = stacked.to(self.device, torch.float32).unsqueeze(0)
+        return predict_features(self.net, stacked)
+
+    @torch.inference_mode()
+    def decode(self, features: torch.Tensor, out_size: tuple[int, int], confidence: bool = False) -> Forecast:
+        """Forecast features -> labels at ``out_size``: logits at the model's input size, argmax, nearest resize
+        (the same path as the single-frame segmenter, so forecasts and live labels are comparable)."""
+        from swiftcast.data.transforms import resize_label
+
+        size = self.input_size or tuple(int(32 * v) for v in features.shape[-2:])
+        logits = self.seg_model.decode_features(features, out_size=size)
+        if confidence:
+            prob, labels_t = torch.softmax(logits[0].float(), 0).max(0)
+            conf = np.ascontiguousarray(resize_label((prob * 255).round().to(torch.uint8).cpu().numpy(), out_size))
+        else:
+            labels_t, conf = logits[0].argmax(0), None
+        labels = np.ascontiguousarray(resize_label(labels_t.to(torch.uint8).cpu().numpy(), out_size))
+        return Forecast(labels, conf)
+
+    def __call__(
+        self, past: Sequence[np.ndarray | torch.Tensor], out_size: tuple[int, int], confidence: bool = False
+    ) -> Forecast:
+        """Past features (oldest first) -> future trainIds (H, W) at ``out_size``."""
+        return self.decode(self.forecast_features(past), out_size, confidence)

@@ -1,0 +1,196 @@
+"""train-forecast / eval-forecast end to end on a tiny generated world (64x128, 30-frame sequences).
+
+The segmentation model is random (features are still a deterministic function of the frames), so what is checked
+is the machinery: the feature cache, that F2F training lowers its loss on the training windows, fine-tuning through
+the frozen decoder, exact resumption, and the seed's table / JSON for oracle, copy-last and forecasters.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from forecast_fixtures import (  # noqa: F401 (one_torch_thread is an autouse fixture)
+    one_torch_thread,
+    random_forecaster_checkpoint,
+    random_seg_checkpoint,
+    write_moving_objects,
+)
+from swiftcast.cli import main as cli
+from swiftcast.forecast import features as features_mod
+from swiftcast.forecast.features import load_features, load_segmenter
+from swiftcast.forecast.forecaster import load_forecaster_checkpoint, method_label, predict_features
+from swiftcast.forecast.protocol import get_horizon, training_windows
+from swiftcast.models import load_checkpoint, read_config
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("forecast")
+    write_moving_objects(root / "data", splits=("train", "val"), sequences=2, size=(64, 128), seed=0)
+    seg = random_seg_checkpoint(root / "seg", size=(64, 128), seed=0)
+    return {"root": root, "data": root / "data", "seg": seg}
+
+
+def _train(world: dict, out: Path, *extra: str, iters: int = 40) -> int:
+    argv = ["train-forecast", "--data", str(world["data"]), "--seg-model", str(world["seg"]), "--out", str(out),
+            "--iters", str(iters), "--batch-size", "6", *extra]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sys, "argv", ["swiftcast", *argv])  # what the checkpoint records as the training command
+        return cli(argv)
+
+
+def _losses(world: dict, net: torch.nn.Module, horizon: str) -> tuple[float, float]:
+    """(MSE of ``net``, MSE of copy-last) over every training window."""
+    seg = load_segmenter(world["seg"])
+    fs = load_features(world["data"], "train", seg, progress=False)
+    ours = base = 0.0
+    n = 0
+    with torch.no_grad():
+        for s in fs.sequences:
+            feats = s.features.float()
+            for w in training_windows(len(s.frames), get_horizon(horizon)):
+                pred = predict_features(net, feats[list(w.inputs)].unsqueeze(0))[0]
+                ours += float(F.mse_loss(pred, feats[w.target]))
+                base += float(F.mse_loss(feats[w.last], feats[w.target]))
+                n += 1
+    return ours / n, base / n
+
+
+def test_feature_cache_is_reused_and_keyed_by_model(world: dict, tmp_path: Path, monkeypatch) -> None:
+    seg = load_segmenter(world["seg"])
+    cache = tmp_path / "cache"
+    first = load_features(world["data"], "val", seg, cache, progress=False)
+    assert len(first.sequences) == 2 and first.sequences[0].features.shape == (30, 128, 2, 4)
+    assert first.sequences[0].features.dtype == torch.float16
+    index = json.loads((cache / "index.json").read_text())
+    assert index["models"][seg.model_id]["val"]["num_frames"] == 60
+
+    def no_extraction(*args, **kwargs):
+        raise AssertionError("features were extracted again although the cache is current")
+
+    monkeypatch.setattr(features_mod, "extract_sequence", no_extraction)
+    again = load_features(world["data"], "val", seg, cache, progress=False)
+    assert torch.equal(again.sequences[1].features, first.sequences[1].features)
+
+    other = random_seg_checkpoint(tmp_path / "other_seg", size=(64, 128), seed=5)
+    with pytest.raises(AssertionError, match="extracted again"):  # another model id never reuses the cache
+        load_features(world["data"], "val", load_segmenter(other), cache, progress=False)
+
+
+def test_training_lowers_the_loss_and_records_provenance(world: dict) -> None:
+    out = world["root"] / "f2f_short"
+    assert _train(world, out, "--horizon", "short", "--method", "deform_f2f8") == 0
+    net, config = load_forecaster_checkpoint(out, read_config(world["seg"])["model_id"])
+    assert config["kind"] == "forecaster" and config["method"] == "deform_f2f8" and config["horizon_frames"] == 3
+    assert config["training"]["command"].startswith("swiftcast train-forecast") and config["training"]["seed"] == 0
+    assert config["training"]["num_samples"] == 2 * 18  # every valid window of both train sequences
+    # the untrained residual F2F equals copy-last, so beating copy-last on the training windows = loss went down
+    trained, copy_last = _losses(world, net, "short")
+    assert trained < 0.8 * copy_last, (trained, copy_last)
+    val = config["metrics"]["val"]
+    assert set(val) >= {"Oracle", "Copy last", "DeformF2F-8", "gap_closed_miou"} and val["num_sequences"] == 2
+    world["short"] = out
+
+
+def test_finetune_lowers_cross_entropy_through_the_frozen_decoder(world: dict) -> None:
+    if "short" not in world:
+        pytest.skip("needs the MSE-trained forecaster of the previous test")
+    out = world["root"] / "f2f_short_ft"
+    assert _train(world, out, "--horizon", "short", "--finetune", "--init", str(world["short"]), "--lr", "1e-3",
+                  iters=25) == 0
+    seg_model, _ = load_checkpoint(world["seg"])
+    seg = load_segmenter(world["seg"])
+    fs = load_features(world["data"], "train", seg, progress=False)
+
+    def cross_entropy(path: Path) -> float:
+        net, _ = load_forecaster_checkpoint(path)
+        total = 0.0
+        with torch.no_grad():
+            for s in fs.sequences:
+                for w in training_windows(30, get_horizon("short")):
+                    pred = predict_features(net, s.features[list(w.inputs)].float().unsqueeze(0))
+                    logits = seg_model.decode_features(pred, out_size=(64, 128))
+                    label = torch.from_numpy(fs.label(s.frames[w.target])).long().unsqueeze(0)
+                    total += float(F.cross_entropy(logits, label, ignore_index=255))
+        return total
+
+    config = read_config(out)
+    assert config["training"]["finetune"] is True and method_label(config) == "DeformF2F-8-FT"
+    assert config["training"]["init"]["model_id"] == read_config(world["short"])["model_id"]
+    assert cross_entropy(out) < cross_entropy(world["short"])
+
+
+def test_resume_continues_exactly(world: dict, tmp_path: Path, monkeypatch) -> None:
+    args = ("--horizon", "mid", "--method", "conv_f2f", "--save-every", "5", "--no-val")
+    assert _train(world, tmp_path / "straight", *args, iters=12) == 0
+
+    from swiftcast.train import loop
+
+    real = loop.set_learning_rates
+
+    def interrupted(optimizer, iteration, total, min_lr):
+        if iteration == 7:
+            raise KeyboardInterrupt
+        real(optimizer, iteration, total, min_lr)
+
+    monkeypatch.setattr(loop, "set_learning_rates", interrupted)
+    assert _train(world, tmp_path / "resumed", *args, iters=12) == 130
+    assert read_config(tmp_path / "resumed")["training"]["iteration"] == 5
+    monkeypatch.setattr(loop, "set_learning_rates", real)
+    assert _train(world, tmp_path / "resumed", *args, iters=12) == 2  # refuses to overwrite without --resume
+    assert _train(world, tmp_path / "resumed", *args, "--resume", iters=12) == 0
+
+    a, _ = load_checkpoint(tmp_path / "straight")
+    b, config = load_checkpoint(tmp_path / "resumed")
+    assert config["training"]["iteration"] == 12 and len(config["training"]["resumed_with"]) == 1
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.allclose(x, y, atol=1e-6), name
+
+
+def test_eval_forecast_prints_the_seed_table_and_writes_json(world: dict, tmp_path: Path, capsys) -> None:
+    models = tmp_path / "models"
+    seg_id = read_config(world["seg"])["model_id"]
+    random_forecaster_checkpoint(models / "deform_short", world["seg"], 3, seed=1, perturb=0.05)
+    random_forecaster_checkpoint(models / "conv_mid", world["seg"], 9, method="conv_f2f", seed=2, perturb=0.05)
+    other_seg = random_seg_checkpoint(tmp_path / "other_seg", seed=9)
+    random_forecaster_checkpoint(models / "for_another_model", other_seg, 3)  # must be left out
+    out_json = tmp_path / "eval.json"
+    rc = cli(["eval-forecast", "--data", str(world["data"]), "--seg-model", str(world["seg"]), "--models-dir",
+              str(models), "--json", str(out_json), "--quiet"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "short mIoU" in printed and "mid mIoU-MO" in printed and "gap short" in printed
+    result = json.loads(out_json.read_text())
+    assert result["seg_model"]["model_id"] == seg_id
+    assert result["protocol"]["horizons"]["short"]["input_frames"] == [8, 11, 14, 17]
+    assert result["protocol"]["horizons"]["mid"]["input_frames"] == [2, 5, 8, 11]
+    res = result["results"]
+    assert set(res) == {"Oracle", "Copy last", "DeformF2F-8", "ConvF2F"}
+    for method, horizons in (("Oracle", ("short", "mid")), ("Copy last", ("short", "mid")),
+                             ("DeformF2F-8", ("short",)), ("ConvF2F", ("mid",))):
+        for h in horizons:
+            r = res[method][h]
+            assert set(r) >= {"miou", "miou_mo", "per_class"} and len(r["per_class"]) == 19
+            assert r["num_sequences"] == 2
+    # the oracle does not depend on the horizon, copy-last does (objects move between frames 11 and 17)
+    assert res["Oracle"]["short"]["miou"] == res["Oracle"]["mid"]["miou"]
+    assert "for_another_model" not in json.dumps(result["checkpoints"])
+
+
+def test_user_errors_are_one_line(world: dict, tmp_path: Path, capsys) -> None:
+    assert _train(world, tmp_path / "x", "--horizon", "short", "--finetune") == 2
+    assert "--finetune needs --init" in capsys.readouterr().err
+    other_seg = random_seg_checkpoint(tmp_path / "other_seg", seed=9)
+    foreign = random_forecaster_checkpoint(tmp_path / "foreign", other_seg, 3)
+    rc = cli(["eval-forecast", "--data", str(world["data"]), "--seg-model", str(world["seg"]),
+              "--forecasters", str(foreign), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "forecasts features of segmentation model" in err and "Traceback" not in err
+    rc = cli(["eval-forecast", "--data", str(tmp_path / "missing"), "--seg-model", str(world["seg"]), "--quiet"])
+    assert rc == 2 and "does not exist" in capsys.readouterr().err
