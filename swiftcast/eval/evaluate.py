@@ -88,20 +88,18 @@ def main(args: argparse.Namespace) -> int:
 
     from swiftcast.data.cityscapes import CityscapesDataset, collate
     from swiftcast.data.labels import train_ids_to_label_ids
-    from swiftcast.data.transforms import EvalTransform, parse_size
+    from swiftcast.data.transforms import CITYSCAPES_MEAN, CITYSCAPES_STD, EvalTransform, parse_size
     from swiftcast.eval.metrics import format_table
     from swiftcast.models import load_checkpoint
-    from swiftcast.train.loop import default_workers
+    from swiftcast.train.loop import default_workers, resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    device = resolve_device(args.device)
+    size = parse_size(args.size) if args.size else None
     model, config = load_checkpoint(args.model)
-    size = parse_size(args.size) if args.size else tuple(config.get("input_size") or ()) or None
+    size = size or tuple(config.get("input_size") or ()) or None
     norm = config.get("normalization") or {}
-    from swiftcast.data.transforms import CITYSCAPES_MEAN, CITYSCAPES_STD
-
     transform = EvalTransform(size, norm.get("mean", CITYSCAPES_MEAN), norm.get("std", CITYSCAPES_STD))
     dataset = CityscapesDataset(args.data, args.split, frames=args.frames, transform=transform)
     subset = dataset if not args.max_images else Subset(dataset, range(min(args.max_images, len(dataset))))

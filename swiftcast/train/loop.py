@@ -49,6 +49,17 @@ class DistInfo:
         return self.world_size > 1
 
 
+def resolve_device(name: str = "auto", index: int = 0) -> torch.device:
+    """``auto`` | ``cpu`` | ``cuda`` -> a torch device (``auto`` = the GPU when there is one)."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name not in ("cpu", "cuda"):
+        raise SwiftcastError(f"unknown device {name!r}; choose auto, cpu or cuda")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SwiftcastError("--device cuda asked for, but no CUDA device is available")
+    return torch.device("cuda", index) if name == "cuda" else torch.device("cpu")
+
+
 def init_distributed(device: str = "auto") -> DistInfo:
     """Join the process group that ``torchrun`` describes in the environment (gloo on CPU, NCCL on GPUs).
 
@@ -56,13 +67,7 @@ def init_distributed(device: str = "auto") -> DistInfo:
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda"):
-        raise SwiftcastError(f"unknown device {device!r}; choose auto, cpu or cuda")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise SwiftcastError("--device cuda asked for, but no CUDA device is available")
-    dev = torch.device("cuda", local_rank) if device == "cuda" else torch.device("cpu")
+    dev = resolve_device(device, local_rank)
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     if world_size > 1 and not dist.is_initialized():

@@ -59,7 +59,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="end this run after iteration ITER with a resumable checkpoint (time-boxed jobs)")
     parser.add_argument("--workers", type=int, help="loader worker processes (default: 1 on <= 2 cores)")
     parser.add_argument("--threads", type=int, help="torch CPU threads per process (torch.set_num_threads)")
-    parser.add_argument("--channels-last", action="store_true", help="channels_last memory format")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
 
 
@@ -191,8 +190,6 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
     if args.stage == "decoder":
         model.set_decoder_training()  # sticky: frozen parts keep eval-mode BN across model.train()
     model.to(info.device)
-    if args.channels_last:
-        model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(_param_groups(model, args), betas=(0.9, 0.99))
 
     start_iter, history, wall_before, commands = 0, [], 0.0, [loop.command_line()]
@@ -319,8 +316,6 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
         loop.set_learning_rates(optimizer, it, total, args.min_lr)
         images = batch["image"].to(info.device, non_blocking=True)
         labels = batch["label"].to(info.device, non_blocking=True)
-        if args.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
         logits = net(images)
         if (labels != IGNORE_ID).any():
             loss = F.cross_entropy(logits, labels, ignore_index=IGNORE_ID)
