@@ -137,7 +137,7 @@ def run_replay(
     info: BagInfo,
     out_dir: Path,
     *,
-    rate: float = 1.0,
+    rate: float | str = 1.0,
     params: str | None = None,
     checkpoint: str | None = None,
     namespace: str = "/perception",
@@ -203,8 +203,10 @@ def run_replay(
                     bar.update(event["published"] - published)
                     published = event["published"]
                     bar.set_postfix(answered=event["answered"], refresh=False)  # the rest is in flight or dropped
-                elif kind == "warmup":
+                elif kind == "warmup" and event.get("latency_ms") is not None:
                     bar.set_postfix(warmup=f"{event['latency_ms']:.0f} ms", refresh=True)
+                elif kind == "rate" and rate == "auto":
+                    say(f"--rate auto: playing at {event['rate']:.2f}x the recorded rate")
                 elif kind == "done":
                     run.player = {k: v for k, v in event.items() if k != "event"}
                 if run.stack_exit is None and stack.poll() is not None:

@@ -7,7 +7,9 @@ Latency is then ``receive time(output with stamp s) - publish time(frame s)``, c
 ``swiftcast.replay.score`` from the mcap alone.
 
 Frames are published as the bag's raw CDR bytes on an rclpy publisher of the real type (no decode/encode), at
-the recorded rate (bag log times) scaled by ``--rate``, with sensor-data QoS like a camera driver. Before the
+the recorded rate (bag log times) scaled by ``--rate``, with sensor-data QoS like a camera driver. ``--rate auto``
+plays as fast as the stack answered the warm-up frames allows (at most real time), so a slow CPU sees every
+frame instead of dropping most of them; the summary says which rate was used. Before the
 play, a few warm-up copies of the first frame (stamped away from the drive) are sent one by one until the stack
 answers: that proves the whole path works and keeps one-off start-up costs out of the measured latencies.
 
@@ -45,6 +47,20 @@ PLAYED_TOPIC = "/replay/played"
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 
 EXIT_OK, EXIT_USAGE, EXIT_NO_STACK, EXIT_INTERRUPTED = 0, 2, 3, 130
+AUTO = "auto"
+AUTO_MARGIN = 1.5  # --rate auto leaves the stack this factor of headroom over its warm-up time per frame
+
+
+def _rate(text: str) -> float | str:
+    if text == AUTO:
+        return AUTO
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--rate must be a positive number or 'auto', got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"--rate must be positive, got {text!r}")
+    return value
 
 
 # --- CDR helpers: every message we touch starts with a std_msgs/Header --------------------------------------------
@@ -344,9 +360,10 @@ def _play(args, reader, conns, node, first_raw, first_stamp, end_stamp, total, s
         node.ignored_stamps.add(stamp)
         raw = with_header_stamp(first_raw, stamp)
         deadline = time.monotonic() + (args.answer_timeout if k == 0 else args.answer_timeout / 2)
-        sent = None
+        sent, sends = None, 0
         while node.answer_time(stamp) is None and time.monotonic() < deadline and not stop.is_set():
             sent = node.publish_frame(raw, stamp, -1, record=False)
+            sends += 1
             _wait(lambda s=stamp: node.answer_time(s) is not None, 2.0, stop)  # best effort: resend if lost
         answered = node.answer_time(stamp)
         if answered is None:
@@ -359,9 +376,19 @@ def _play(args, reader, conns, node, first_raw, first_stamp, end_stamp, total, s
                     f"{args.answer_timeout:g} s",
                 )
             return
-        warmup.append(round((answered - sent) / 1e6, 2))
+        # a resent frame's answer may belong to an earlier copy: its latency is not a measurement
+        warmup.append(round((answered - sent) / 1e6, 2) if sends == 1 else None)
         emit({"event": "warmup", "index": k, "latency_ms": warmup[-1]})
     summary["warmup_latency_ms"] = warmup
+    rate = args.rate
+    if rate == AUTO:
+        # each warm-up frame was answered before the next was sent: its latency is the stack's time per frame
+        period_s = max(1e-3, reader.duration / 1e9 / max(1, total - 1))
+        # the first warm-up frame pays one-off costs (allocations, lazy init): judge by the later ones
+        measured = [w for w in warmup[1:] if w is not None] or [w for w in warmup if w is not None] or [1000.0]
+        rate = min(1.0, period_s / (AUTO_MARGIN * min(measured) / 1000.0))
+    summary["rate_used"] = round(rate, 4)
+    emit({"event": "rate", "rate": summary["rate_used"]})
 
     # 3. the drive, at the recorded rate x --rate
     node.recording = True
@@ -375,7 +402,7 @@ def _play(args, reader, conns, node, first_raw, first_stamp, end_stamp, total, s
             summary.update(status="interrupted", message=f"stopped after {published} of {total} frames")
             break
         log0 = log_ns if log0 is None else log0
-        due = wall0 + (log_ns - log0) / 1e9 / args.rate
+        due = wall0 + (log_ns - log0) / 1e9 / rate
         delay = due - time.monotonic()
         if delay > 0 and stop.wait(delay):
             summary.update(status="interrupted", message=f"stopped after {published} of {total} frames")
@@ -407,13 +434,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--publish-topic", help="publish the frames on this topic instead (default: --topic)")
     p.add_argument("--out", type=Path, required=True, help="output .mcap file")
     p.add_argument("--summary", type=Path, help="write the run summary (JSON) here")
-    p.add_argument("--rate", type=float, default=1.0, help="playback speed factor (1 = recorded rate)")
+    p.add_argument("--rate", type=_rate, default=1.0,
+                   help="playback speed factor (1 = recorded rate), or 'auto': as fast as the stack keeps up, <= 1")
     p.add_argument("--record-prefix", action="append", default=None, help="record topics under this namespace")
     p.add_argument("--record-topic", action="append", default=None, help="also record this topic")
     p.add_argument("--record-overlays", action="store_true", help="also record */overlay topics")
     p.add_argument("--answer-topic", default="/perception/semseg/labels", help="the stack's per-frame answer")
     p.add_argument("--wait-topic", action="append", default=[], help="wait for a publisher on this topic too")
-    p.add_argument("--warmup", type=int, default=2, help="warm-up frames before the play (not recorded)")
+    p.add_argument("--warmup", type=int, default=3, help="warm-up frames before the play (not recorded)")
     p.add_argument("--stack-timeout", type=float, default=120.0, help="seconds to wait for the stack to come up")
     p.add_argument("--answer-timeout", type=float, default=120.0, help="seconds to wait for the first answer")
     p.add_argument("--drain", type=float, default=2.0, help="stop once outputs were quiet this long after the play")
@@ -422,8 +450,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.record_prefix = args.record_prefix or ["/perception"]
     args.record_topic = args.record_topic or ["/diagnostics"]
     args.publish_topic = args.publish_topic or args.topic
-    if args.rate <= 0:
-        p.error("--rate must be positive")
     if args.warmup < 1:
         p.error("--warmup must be at least 1 (the warm-up proves the stack answers)")
     if not args.bag.exists():
