@@ -26,19 +26,6 @@ BAG_NAME = "drive"
 BAG_STAMP = ".demo_bag.json"  # the parameters the bag was generated with (inside out/, next to the bag)
 
 
-def shipped_forecasters(models_dir: Path, feature_model_id: str | None) -> list[Path]:
-    """Forecaster checkpoints under ``models/`` trained on this segmentation model's features."""
-    found = []
-    for config in sorted(models_dir.glob("*/config.json")):
-        try:
-            cfg = json.loads(config.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if cfg.get("kind") == "forecaster" and (feature_model_id is None or cfg.get("feature_model_id") == feature_model_id):
-            found.append(config.parent)
-    return found
-
-
 def make_bag(out: Path, seconds: float, seed: int, size: tuple[int, int], say=print) -> Path:
     """The synthetic drive, regenerated only when (seconds, seed, size) changed."""
     bag = out / BAG_NAME
@@ -73,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     try:
         from swiftcast.data.transforms import parse_size
+        from swiftcast.forecast.forecaster import discover_forecasters
         from swiftcast.models.checkpoint import read_config
         from swiftcast.replay.cli import format_summary, replay
 
@@ -84,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         config = read_config(checkpoint)
         size = parse_size(args.size) if args.size else tuple(config.get("input_size") or (256, 512))
-        forecasters = shipped_forecasters(project_root() / "models", config.get("model_id"))
+        forecasters = discover_forecasters(project_root() / "models", config.get("model_id"))
         if forecasters:
             print(f"forecasters: {', '.join(f.name for f in forecasters)}")
         else:
