@@ -129,6 +129,13 @@ class StopRequest:
         self._previous.clear()
 
 
+def ignore_stop_signals(worker_id: int = 0) -> None:
+    """DataLoader ``worker_init_fn``: workers ignore Ctrl-C / SIGTERM (sent to the whole process group), so the
+    main process can finish its step and save before the loader shuts them down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 # --- data order ----------------------------------------------------------------------------------------------------
 def iterations_per_epoch(num_samples: int, batch_size: int, world_size: int = 1) -> int:
     per_rank = math.ceil(num_samples / world_size)

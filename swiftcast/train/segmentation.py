@@ -220,7 +220,7 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
     sampler = loop.StreamBatchSampler(len(train_set), args.batch_size, end, start_iter, args.seed,
                                       info.rank, info.world_size)
     loader = DataLoader(train_set, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
-                        persistent_workers=False)
+                        worker_init_fn=loop.ignore_stop_signals)
 
     def validate(it: int) -> dict | None:
         if val_set is None:
@@ -228,7 +228,8 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
         loop.sync_buffers(model)
         indices = list(range(len(val_set)))[: args.val_max_images or None]
         shard = Subset(val_set, indices[info.rank :: info.world_size])
-        val_loader = DataLoader(shard, batch_size=1, num_workers=workers, collate_fn=collate)
+        val_loader = DataLoader(shard, batch_size=1, num_workers=workers, collate_fn=collate,
+                                worker_init_fn=loop.ignore_stop_signals)
         head = "skipless" if args.stage == "decoder" else "full"
         meter = evaluate_model(model, val_loader, info.device, head, progress=info.is_main, desc=f"val @{it}")
         meter.all_reduce()
@@ -305,39 +306,36 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
     smooth = None
     it = start_iter
     stop = loop.StopRequest(enabled=not info.distributed)  # Ctrl-C / SIGTERM: finish the step, save, exit
-    batches = iter(loader)
-    while it < end and not stop.requested:
-        try:
-            batch = next(batches)
-        except (StopIteration, RuntimeError):
-            if stop.requested:  # a loader worker got the Ctrl-C too
+    try:
+        for batch in loader:
+            loop.set_learning_rates(optimizer, it, total, args.min_lr)
+            images = batch["image"].to(info.device, non_blocking=True)
+            labels = batch["label"].to(info.device, non_blocking=True)
+            logits = net(images)
+            if (labels != IGNORE_ID).any():
+                loss = F.cross_entropy(logits, labels, ignore_index=IGNORE_ID)
+            else:  # an all-ignore crop: keep DDP's gradient exchange in step with a zero loss
+                loss = logits.sum() * 0.0
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            it += 1
+            value = float(loss.detach())
+            smooth = value if smooth is None else 0.9 * smooth + 0.1 * value
+            pbar.set_postfix(loss=f"{smooth:.3f}", lr=f"{optimizer.param_groups[-1]['lr']:.2e}")
+            pbar.update(1)
+            if args.val_every and it % args.val_every == 0 and it < total:
+                last_val = validate(it)
+                if last_val is not None:
+                    history.append(last_val)
+            if args.save_every and it % args.save_every == 0 and it < total:
+                checkpoint(it, last_val)
+                loop.barrier()
+            if stop.requested:
                 break
-            raise
-        loop.set_learning_rates(optimizer, it, total, args.min_lr)
-        images = batch["image"].to(info.device, non_blocking=True)
-        labels = batch["label"].to(info.device, non_blocking=True)
-        logits = net(images)
-        if (labels != IGNORE_ID).any():
-            loss = F.cross_entropy(logits, labels, ignore_index=IGNORE_ID)
-        else:  # an all-ignore crop: keep DDP's gradient exchange in step with a zero loss
-            loss = logits.sum() * 0.0
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        it += 1
-        value = float(loss.detach())
-        smooth = value if smooth is None else 0.9 * smooth + 0.1 * value
-        pbar.set_postfix(loss=f"{smooth:.3f}", lr=f"{optimizer.param_groups[-1]['lr']:.2e}")
-        pbar.update(1)
-        if args.val_every and it % args.val_every == 0 and it < total:
-            last_val = validate(it)
-            if last_val is not None:
-                history.append(last_val)
-        if args.save_every and it % args.save_every == 0 and it < total:
-            checkpoint(it, last_val)
-            loop.barrier()
-    pbar.close()
-    stop.restore()
+    finally:
+        pbar.close()
+        stop.restore()
 
     if it < total:
         if not (stop.requested or it == end):
