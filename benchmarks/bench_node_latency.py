@@ -1,0 +1,186 @@
+"""End-to-end latency of the semseg node (publish -> labels received, across processes over DDS) against a bare
+``Segmenter`` call on the same image, measured in the same run, interleaved frame by frame so machine load hits
+both alike (the order alternates so neither side always follows the other). Two references, both printed:
+
+- the Segmenter call time measured inside the node on the same frames (its /diagnostics ``model_ms_p50``): same
+  process, same thread, same moment, so the ratio isolates what ROS adds (transport, conversion, hand-over);
+- a bare ``Segmenter`` call in this process, interleaved with the node frames (ratio of medians and median of
+  per-frame ratios). On an idle machine both agree; on a heavily shared CPU, torch's OpenMP pool makes timings
+  differ between processes by several x (seen here at load 7-12 on 2 cores), and only the first is meaningful.
+
+    source tools/ros_env.sh && python benchmarks/bench_node_latency.py [--sizes 256x512,512x1024] [--frames 20]
+
+The camera image and the model input have the same size (no resize), as in the issue's 256x512 / 512x1024 runs.
+Without ``--checkpoint`` a random-initialised SwiftNet RN-18 is used (latency does not depend on the weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from swiftcast.data.transforms import parse_size
+from swiftcast.runtime.images import ColorImage
+from swiftcast.runtime.rosenv import child_env, loopback_settings, node_executable
+from swiftcast.runtime.segmenter import Segmenter
+
+
+def _checkpoint(path: str | None, size: tuple[int, int], tmp: Path) -> Path:
+    if path:
+        return Path(path)
+    import torch
+
+    from swiftcast.models import build_model, save_checkpoint
+
+    torch.manual_seed(0)
+    model = build_model("swiftnet_rn18", num_classes=19, backbone_weights=None)
+    return save_checkpoint(tmp / f"rn18_{size[0]}x{size[1]}", model, {"input_size": list(size)})
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def measure(
+    size: tuple[int, int], frames: int, checkpoint: str | None, device: str, tmp: Path, pause: float = 0.2
+) -> dict:
+    """Interleaved bare-vs-node timings for one image size (the node is started and stopped here)."""
+    os.environ.update(loopback_settings())  # before this process's first DDS participant
+    from diagnostic_msgs.msg import DiagnosticArray
+    from sensor_msgs.msg import Image
+    from swiftcast_ros.probe import RosProbe, stamp_is
+
+    ckpt = _checkpoint(checkpoint, size, tmp)
+    h, w = size
+    bgr = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    domain = random.randint(1, 101)
+    env = child_env(loopback=True, domain_id=domain, log_dir=tmp / "ros-log")
+    env.update(loopback_settings())
+    cmd = [
+        str(node_executable("semseg_node", "semseg_node")), "--ros-args", "-r", "__node:=semseg",
+        "-r", "__ns:=/perception", "-p", f"checkpoint:={ckpt}", "-p", f"input_size:=[{h},{w}]",
+        "-p", f"device:={device}", "-p", "log_period_s:=0.0",
+    ]
+    node = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bare-segmenter")
+    segmenter = worker.submit(Segmenter, ckpt, device=device, input_size=size).result()
+    image = ColorImage(bgr, "bgr")
+    try:
+        with RosProbe(domain, name="bench") as probe:
+            labels = probe.subscribe(Image, "/perception/semseg/labels")
+            diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics")
+            pub = probe.publisher(Image, "/camera/image_raw")
+            probe.wait_for_subscribers(pub, timeout=180)
+            msg = Image(height=h, width=w, encoding="bgr8", step=w * 3, data=bgr.tobytes())
+
+            def bare_call() -> tuple[float, float]:
+                # on a long-lived worker thread, as in the node: with torch's OpenMP pool on a busy machine the
+                # calling thread matters (main-thread calls measured several times slower here under load)
+                def run() -> tuple[float, float]:
+                    t0 = time.perf_counter()
+                    result = segmenter(image)
+                    return (time.perf_counter() - t0) * 1e3, result.model_ms
+
+                return worker.submit(run).result()
+
+            def node_call(sec: int) -> float:
+                msg.header.stamp.sec = sec
+                t0 = time.perf_counter()
+                pub.publish(msg)
+                if labels.wait_for(stamp_is(sec), timeout=120) is None:
+                    raise RuntimeError(f"no labels for frame {sec} at {h}x{w}")
+                return (time.perf_counter() - t0) * 1e3
+
+            bare, model_only, e2e = [], [], []
+            for i in range(-3, frames):  # 3 warm-up rounds
+                # alternate the order so neither side always runs right after the other (OpenMP threads spin on)
+                if i % 2:
+                    b, m = bare_call()
+                    time.sleep(pause)
+                    e = node_call(1000 + i)
+                else:
+                    e = node_call(1000 + i)
+                    time.sleep(pause)
+                    b, m = bare_call()
+                time.sleep(pause)
+                if i >= 0:
+                    bare.append(b)
+                    model_only.append(m)
+                    e2e.append(e)
+            time.sleep(1.5)  # one more diagnostics period
+            node_stats = {}
+            for m in reversed(diagnostics.messages):
+                for status in m.status:
+                    if "semseg: frames" in status.name:
+                        node_stats = {kv.key: kv.value for kv in status.values}
+                        break
+                if node_stats:
+                    break
+    finally:
+        worker.shutdown()
+        node.send_signal(signal.SIGINT)
+        try:
+            node.wait(30)
+        except subprocess.TimeoutExpired:
+            node.kill()
+    pairs = [e / b for e, b in zip(e2e, bare)]
+    return {
+        "size": f"{h}x{w}",
+        "frames": frames,
+        "load_average_1min": os.getloadavg()[0],
+        "bare_segmenter_ms_median": statistics.median(bare),
+        "bare_model_ms_median": statistics.median(model_only),
+        "node_end_to_end_ms_median": statistics.median(e2e),
+        "node_end_to_end_ms_p90": _percentile(e2e, 90),
+        "node_internal_latency_ms_p50": float(node_stats.get("latency_ms_p50", "nan")),
+        "node_model_ms_p50": float(node_stats.get("model_ms_p50", "nan")),
+        "ratio_vs_node_model": statistics.median(e2e) / float(node_stats.get("model_ms_p50", "nan")),
+        "ratio_of_medians": statistics.median(e2e) / statistics.median(bare),
+        "ratio_paired_median": statistics.median(pairs),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="256x512,512x1024", help="comma-separated HxW (default 256x512,512x1024)")
+    parser.add_argument("--frames", type=int, default=20, help="measured frames per size (default 20)")
+    parser.add_argument("--checkpoint", default=None, help="segmentation checkpoint (default: random-init RN-18)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--json", default=None, help="also write the results here")
+    args = parser.parse_args(argv)
+    if not node_executable("semseg_node", "semseg_node").exists():
+        print("bench_node_latency: ros2_ws is not built (make setup)", file=sys.stderr)
+        return 2
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-node-") as tmp:
+        for text in args.sizes.split(","):
+            results.append(measure(parse_size(text), args.frames, args.checkpoint, args.device, Path(tmp)))
+            r = results[-1]
+            print(
+                f"{r['size']:>9}: publish->labels {r['node_end_to_end_ms_median']:.1f} ms (p90 "
+                f"{r['node_end_to_end_ms_p90']:.1f}; receive->publish inside the node "
+                f"{r['node_internal_latency_ms_p50']:.1f}) | Segmenter call in the node {r['node_model_ms_p50']:.1f} ms"
+                f" -> ratio {r['ratio_vs_node_model']:.3f} (goal <= 1.10) | bare Segmenter in this process "
+                f"{r['bare_segmenter_ms_median']:.1f} ms -> ratio {r['ratio_of_medians']:.3f} (paired "
+                f"{r['ratio_paired_median']:.3f}) | load avg {r['load_average_1min']:.1f}",
+                flush=True,
+            )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
