@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+import numpy as np
+
 from swiftcast.forecast.history import FeatureHistory
+from swiftcast.forecast.online import ConsistencyScorer
 from swiftcast.forecast.protocol import FRAME_PERIOD_NS, INPUT_OFFSETS
 
 P = FRAME_PERIOD_NS
@@ -113,3 +116,62 @@ def test_bad_settings_are_refused(kwargs: dict) -> None:
     args = {"period_ns": P, **kwargs}
     with pytest.raises(ValueError):
         FeatureHistory(**args)
+
+
+# --- online consistency scoring (forecast vs the later labels of its target time) -------------------------------
+def _labels(value: int, size: tuple[int, int] = (8, 16)) -> "np.ndarray":
+    return np.full(size, value, np.uint8)
+
+
+def test_scorer_waits_for_the_labels_of_the_target_time() -> None:
+    scorer = ConsistencyScorer(tolerance_ns=P // 4)
+    target = T0 + 3 * P
+    assert scorer.add_forecast(target, _labels(13)) == 0
+    assert scorer.add_reference(T0 + P, _labels(0)) == 0  # earlier frames do not score it
+    assert scorer.summary()["pending"] == 1
+    assert scorer.add_reference(target, _labels(13)) == 1
+    s = scorer.summary()
+    assert s["scored"] == 1 and s["pending"] == 0 and s["miou"] == pytest.approx(1.0)
+
+
+def test_scorer_picks_the_nearest_label_at_30hz() -> None:
+    period_30 = round(1e9 / 30)
+    scorer = ConsistencyScorer(tolerance_ns=P // 2)
+    target = T0 + 100_000_000
+    scorer.add_forecast(target, _labels(13))
+    # frames at 30 Hz around the target: 90 ms (10 ms off, class 13) and 123 ms (23 ms off, class 0)
+    scorer.add_reference(T0 + 90_000_000, _labels(13))
+    assert scorer.add_reference(T0 + 90_000_000 + period_30, _labels(0)) == 1
+    assert scorer.summary()["miou"] == pytest.approx(1.0)
+
+
+def test_scorer_counts_unmatched_and_partial_agreement() -> None:
+    scorer = ConsistencyScorer(tolerance_ns=5_000_000)
+    scorer.add_forecast(T0 + 3 * P, _labels(13))
+    assert scorer.add_reference(T0 + 3 * P + 20_000_000, _labels(13)) == 0  # dropped frame at the target time
+    assert scorer.summary()["unmatched"] == 1 and scorer.summary()["miou"] is None
+    half = _labels(13)
+    half[:, :8] = 0
+    scorer.add_forecast(T0 + 6 * P, _labels(13))
+    scorer.add_reference(T0 + 6 * P, half)
+    s = scorer.summary()
+    assert s["scored"] == 1 and s["miou"] == pytest.approx((0.0 + 0.5) / 2)  # road IoU 0, car IoU 1/2
+
+
+def test_scorer_resolves_late_forecasts_and_resets_on_backwards_stamps() -> None:
+    scorer = ConsistencyScorer(tolerance_ns=P // 4)
+    scorer.add_reference(T0 + 3 * P, _labels(2))
+    assert scorer.add_forecast(T0 + 3 * P, _labels(2)) == 1  # labels were already there
+    scorer.add_forecast(T0 + 9 * P, _labels(2))
+    scorer.add_reference(T0, _labels(2))  # bag looped
+    assert scorer.resets == 1 and scorer.summary()["pending"] == 0 and scorer.summary()["scored"] == 1
+
+
+def test_scorer_bounds_pending_and_subsamples_large_maps() -> None:
+    scorer = ConsistencyScorer(tolerance_ns=P // 4, max_pending=3, max_pixels=1000)
+    for i in range(5):
+        scorer.add_forecast(T0 + (i + 10) * P, _labels(1, (200, 400)))
+    assert scorer.summary()["pending"] == 3 and scorer.expired == 2
+    scorer.add_reference(T0 + 14 * P, _labels(1, (100, 200)))  # other size: the forecast is resized to it
+    s = scorer.summary()
+    assert s["scored"] == 1 and s["unmatched"] == 2 and 0 < scorer.meter.matrix.sum() <= 1000

@@ -164,29 +164,11 @@ def _parse_pixel(text: str) -> tuple[int, int]:
     return row, col
 
 
-def _default_forecaster(models_dir: str, seg_id: str, horizon_frames: int) -> Path:
-    from swiftcast.forecast.forecaster import discover_forecasters
-    from swiftcast.models import read_config
-
-    candidates = []
-    for path in discover_forecasters(models_dir, seg_id):
-        config = read_config(path)
-        if int(config.get("horizon_frames", -1)) == horizon_frames:
-            training = config.get("training") or {}
-            # prefer DeformF2F over ConvF2F, fine-tuned over MSE-only
-            rank = (config.get("method") == "deform_f2f8", bool(training.get("finetune")), path.name)
-            candidates.append((rank, path))
-    if not candidates:
-        raise SwiftcastError(f"no shipped forecaster for {horizon_frames} frames ahead and segmentation model {seg_id} "
-                             f"under {models_dir}: pass --forecaster CKPT")
-    return max(candidates)[1]
-
-
 def main(args: argparse.Namespace) -> int:
     from swiftcast.data.labels import CLASS_NAMES, colorize_train_ids
     from swiftcast.data.transforms import resize_label
     from swiftcast.forecast.features import load_segmenter
-    from swiftcast.forecast.forecaster import load_forecaster_checkpoint, method_label
+    from swiftcast.forecast.forecaster import default_forecaster, load_forecaster_checkpoint, method_label
     from swiftcast.forecast.protocol import get_horizon, window_ending_at
 
     if not 0 < args.top < 1:
@@ -194,7 +176,10 @@ def main(args: argparse.Namespace) -> int:
     row, col = _parse_pixel(args.pixel)
     horizon = get_horizon(args.horizon)
     segmenter = load_segmenter(args.seg_model)
-    path = args.forecaster or _default_forecaster(args.models_dir, segmenter.model_id, horizon.frames)
+    path = args.forecaster or default_forecaster(args.models_dir, segmenter.model_id, horizon.frames)
+    if path is None:
+        raise SwiftcastError(f"no shipped forecaster for {args.horizon} term and segmentation model "
+                             f"{segmenter.model_id} under {args.models_dir}: pass --forecaster CKPT")
     net, config = load_forecaster_checkpoint(path, expected_feature_model_id=segmenter.model_id)
     if int(config["horizon_frames"]) != horizon.frames:
         raise SwiftcastError(f"{path} forecasts {config['horizon_frames']} frames ahead, not {horizon.frames} "

@@ -84,6 +84,23 @@ def discover_forecasters(models_dir: str | os.PathLike[str], feature_model_id: s
     return found
 
 
+def default_forecaster(
+    models_dir: str | os.PathLike[str], feature_model_id: str, horizon_frames: int
+) -> Path | None:
+    """The shipped forecaster for a horizon: DeformF2F over ConvF2F, fine-tuned over MSE-only (None if none)."""
+    candidates = []
+    for path in discover_forecasters(models_dir, feature_model_id):
+        try:
+            config = json.loads((path / "config.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if config.get("horizon_frames") == horizon_frames:
+            training = config.get("training") or {}
+            rank = (config.get("method") == "deform_f2f8", bool(training.get("finetune")), path.name)
+            candidates.append((rank, path))
+    return max(candidates)[1] if candidates else None
+
+
 def predict_features(net: nn.Module, past: torch.Tensor) -> torch.Tensor:
     """Past features (N, P, C, h, w), oldest first -> forecast features (N, C, h, w)."""
     if past.dim() != 5:
