@@ -144,8 +144,10 @@ def test_depth_test_gives_the_nearest_class():
 def test_cli_rejects_bad_options(tmp_path, capsys):
     assert cli_main(["synth", "--out", str(tmp_path), "--split", "val", "--sequences", "1", "--size", "big"]) == 2
     err = capsys.readouterr().err
-    assert "bad size" in err and "Traceback" not in err
+    assert "is not HxW" in err and "Traceback" not in err
     assert cli_main(["synth", "--out", str(tmp_path), "--split", "val", "--sequences", "0"]) == 2
+    assert cli_main(["synth", "--out", str(tmp_path), "--split", "val", "--sequences", "1", "--size", "8x8"]) == 2
+    assert "out of range" in capsys.readouterr().err
     blocker = tmp_path / "file"
     blocker.write_text("x")
     assert cli_main(["synth", "--out", str(blocker / "sub"), "--split", "val", "--sequences", "1"]) == 2

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from swiftcast.errors import SwiftcastError
-from swiftcast.synth.sequences import parse_size
+from swiftcast.synth.sequences import check_size
 
 CAMERA_TOPIC = "/camera/image_raw"
 INFO_TOPIC = "/camera/camera_info"
@@ -93,6 +93,7 @@ def write_drive_bag(out: Path, seconds: float, seed: int, size: tuple[int, int],
 
     if not seconds > 0:
         raise SwiftcastError("--seconds must be positive")
+    size = check_size(size)
     frames = max(2, int(seconds * FPS + 1e-9) + 1)  # frames at 0, 1/17, ... up to ``seconds``
     out = Path(out)
     if out.exists():
@@ -146,6 +147,8 @@ def write_drive_bag(out: Path, seconds: float, seed: int, size: tuple[int, int],
 
 
 def main(args: argparse.Namespace) -> int:
+    from swiftcast.data.transforms import parse_size
+
     size = parse_size(args.size)
     info = write_drive_bag(args.out, args.seconds, args.seed, size, storage=args.storage,
                            compressed=args.compressed, force=args.force, progress=not args.quiet)

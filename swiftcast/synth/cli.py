@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from swiftcast.synth.sequences import FRAMES_PER_SEQUENCE, SPLIT_CODES, generate_split, parse_size
+from swiftcast.synth.sequences import FRAMES_PER_SEQUENCE, SPLIT_CODES, generate_split
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from swiftcast.data.transforms import parse_size
+
     size = parse_size(args.size)
     summary = generate_split(args.out, args.split, args.sequences, args.seed, size, workers=args.workers,
                              frames=args.frames, start=args.start, progress=not args.quiet)

@@ -38,14 +38,11 @@ def _png_params() -> list[int]:
     return [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """'256x512' -> (256, 512) (height, width); a clear error otherwise."""
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise SwiftcastError(f"bad size {text!r}: expected HEIGHTxWIDTH, e.g. 256x512") from None
+def check_size(size: tuple[int, int]) -> tuple[int, int]:
+    """The renderer's limits on (height, width) (parse "HxW" with ``swiftcast.data.transforms.parse_size``)."""
+    h, w = (int(v) for v in size)
     if not (16 <= h <= 4096 and 16 <= w <= 4096):
-        raise SwiftcastError(f"bad size {text!r}: height and width must be between 16 and 4096")
+        raise SwiftcastError(f"image size {h}x{w} is out of range: height and width must be between 16 and 4096")
     return h, w
 
 
@@ -150,7 +147,7 @@ def generate_split(out: Path, split: str, sequences: int, seed: int, size: tuple
     if workers < 1:
         raise SwiftcastError("--workers must be at least 1")
     sequence_seed(seed, split, 0)  # validates the split
-    height, width = size
+    height, width = size = check_size(size)
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
