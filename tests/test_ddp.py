@@ -54,3 +54,26 @@ def test_two_gloo_ranks_end_identical(tiny_cityscapes, tmp_path) -> None:
     torch.manual_seed(0)
     init = build_model("swiftnet_rn18").state_dict()
     assert any(not torch.equal(init[k], saved[k]) for k in saved if saved[k].is_floating_point())
+
+
+def test_stream_sampler_shards_and_resumes() -> None:
+    from swiftcast.train.loop import StreamBatchSampler, cosine_lr, iterations_per_epoch
+
+    n, batch = 10, 2
+    ranks = [list(StreamBatchSampler(n, batch, total_iters=3, seed=5, rank=r, world_size=2)) for r in range(2)]
+    assert iterations_per_epoch(n, batch, world_size=2) == 2
+    # epoch 0 = the first 5 samples of each rank: disjoint shards covering the dataset
+    firsts = [[i for b in batches for i, _ in b][:5] for batches in ranks]
+    assert sorted(firsts[0] + firsts[1]) == list(range(n))
+    # the stream runs on into the next epoch (a new shuffle), and each sample has its own augmentation seed
+    seeds = [s for b in ranks[0] for _, s in b]
+    assert len(set(seeds)) == len(seeds)
+    # starting at iteration 2 gives exactly the batches a full run sees there, whatever came before
+    straight = list(StreamBatchSampler(n, batch, total_iters=5, seed=5))
+    assert list(StreamBatchSampler(n, batch, total_iters=5, start_iter=2, seed=5)) == straight[2:]
+    assert len(StreamBatchSampler(n, batch, total_iters=5, start_iter=2)) == 3
+    assert list(StreamBatchSampler(n, batch, total_iters=5, seed=6)) != straight
+
+    assert cosine_lr(4e-4, 0, 100) == 4e-4
+    assert cosine_lr(4e-4, 100, 100) == 1e-6
+    assert abs(cosine_lr(4e-4, 50, 100) - (4e-4 + 1e-6) / 2) < 1e-12
