@@ -8,7 +8,6 @@ instanced; per-frame instance data (matrix, colour, texture, class, flags) is re
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +23,7 @@ GROUND_FLOATS = 14
 
 FLAG_EMISSIVE = 1.0  # no shading (lamps)
 FLAG_SKY = 4.0  # sky dome: colour from the sky uniforms
+_CLOUD_LAYER = TEX["clouds"]
 
 _COMMON_OUT = """
 out vec3 v_world; out vec3 v_normal; out vec2 v_uv; out vec3 v_color;
@@ -300,11 +300,3 @@ class Renderer:
     def release(self) -> None:
         self.ctx.release()
 
-
-_CLOUD_LAYER = TEX["clouds"]
-
-
-def configure_llvmpipe_threads(single_threaded: bool) -> None:
-    """One llvmpipe thread per process when several worker processes share the cores (set before the context)."""
-    if single_threaded:
-        os.environ.setdefault("LP_NUM_THREADS", "0")

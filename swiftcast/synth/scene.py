@@ -12,10 +12,10 @@ import numpy as np
 
 from swiftcast.synth.render import FLAG_EMISSIVE
 from swiftcast.synth.world import (
-    BICYCLE, BUILDING, BUS, CAR, FENCE, LIGHT, MOTORCYCLE, PERSON, POLE, RIDER, ROAD, SIDEWALK, SIGN, TERRAIN, TRAIN,
-    TRUCK, VEGETATION, VIEW_AHEAD, VIEW_BEHIND, WALL, Agent, Appearance, Ego, Ground, I4, LineMotion, Parts, Road,
-    RoadMotion, SpeedProfile, World, _agent, any_color, build_bicycle, build_bus, build_car, build_motorcycle,
-    build_person, build_tram, build_truck, frame_matrix, green_color, hsv, muted_color, rot_pitch, rot_yaw,
+    BICYCLE, BUILDING, BUS, CAR, FENCE, LIGHT, MOTORCYCLE, PERSON, POLE, ROAD, SIDEWALK, SIGN, TERRAIN, TRAIN, TRUCK,
+    VEGETATION, VEHICLE_BUILDERS, VIEW_AHEAD, VIEW_BEHIND, WALL, Agent, Appearance, Ego, Ground, LineMotion, Parts,
+    Road, RoadMotion, SpeedProfile, World, any_color, build_bicycle, build_motorcycle, build_person, frame_matrix,
+    green_color, hsv, make_agent, muted_color, rot_pitch, rot_yaw,
 )
 
 SEQUENCE_SCENARIOS = ("cruise", "slow", "stopped", "brake", "accelerate", "turn", "lane_change")
@@ -518,8 +518,7 @@ def _vehicle(rng: np.random.Generator, kinds: dict[int, float]) -> tuple[Parts, 
         return build_motorcycle(rng, rider=True), 2.1, 0.8, MOTORCYCLE
     if kind == BICYCLE:
         return build_bicycle(rng, rider=True), 1.8, 0.6, BICYCLE
-    builder = {CAR: build_car, TRUCK: build_truck, BUS: build_bus, TRAIN: build_tram}[kind]
-    p, length, width = builder(rng)
+    p, length, width = VEHICLE_BUILDERS[kind](rng)
     return p, length, width, kind
 
 
@@ -539,7 +538,7 @@ class TrafficBuilder:
         self.queue_zones: list[tuple[float, float]] = []  # road stretches swept by the ego-lane queue
 
     def add(self, p: Parts, cls: int, motion, radius: float, gait=None) -> None:
-        self.agents.append(_agent(p, cls, motion, radius, gait))
+        self.agents.append(make_agent(p, cls, motion, radius, gait))
 
     def ego_queue(self, lane: int, gap0: float) -> None:
         """Vehicles ahead in a lane of our direction that share the ego's speed profile."""

@@ -96,11 +96,6 @@ def hsv(h: float, s: float, v: float) -> np.ndarray:
     return np.array(colorsys.hsv_to_rgb(float(h) % 1.0, min(max(float(s), 0.0), 1.0), min(max(float(v), 0.0), 1.0)))
 
 
-def _smoothstep(x):
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3 - 2 * x)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # colour palettes: wide on purpose, overlapping between classes
 # ---------------------------------------------------------------------------------------------------------------
@@ -476,7 +471,8 @@ class Agent:
     gait: Gait | None = None
 
 
-def _agent(parts: Parts, cls: int, motion, radius: float, gait: Gait | None = None) -> Agent:
+def make_agent(parts: Parts, cls: int, motion, radius: float, gait: Gait | None = None) -> Agent:
+    """An agent from parts built in its own frame."""
     tpl, rows, _ = parts.rows()
     local = rows[:, :16].reshape(-1, 4, 4).transpose(0, 2, 1).astype(np.float64)
     return Agent(cls, tpl, local, rows[:, 16:].copy(), motion, radius, gait)
