@@ -19,7 +19,7 @@ from torch import nn
 from tqdm import tqdm
 
 from swiftcast.data.labels import CLASS_NAMES, IGNORE_ID, NUM_CLASSES
-from swiftcast.errors import SwiftcastError
+from swiftcast.errors import DataError, SwiftcastError
 
 #: options that define the run; ``--resume`` refuses to continue with different values
 RUN_DEFINING = ("data", "model", "stage", "init", "iters", "epochs", "batch_size", "crop", "size", "scale",
@@ -184,8 +184,14 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
 
     val_set = None
     if has_split(args.data, "val"):
-        val_set = CityscapesDataset(args.data, "val", frames=args.val_frames or args.frames,
-                                    transform=EvalTransform(size, norm["mean"], norm["std"]))
+        try:
+            val_set = CityscapesDataset(args.data, "val", frames=args.val_frames or args.frames,
+                                        transform=EvalTransform(size, norm["mean"], norm["std"]))
+        except DataError as exc:  # e.g. a val split without ground truth: train anyway, say why there is no val
+            if info.is_main:
+                print(f"no validation: {exc}")
+    elif info.is_main:
+        print(f"no validation: {args.data} has no val split")
 
     if args.stage == "decoder":
         model.set_decoder_training()  # sticky: frozen parts keep eval-mode BN across model.train()
