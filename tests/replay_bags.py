@@ -11,7 +11,8 @@ import numpy as np
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-REPO = Path(__file__).resolve().parents[1]
+from swiftcast.rosbag_types import typestore_with_swiftcast_msgs
+
 NS = 1_000_000_000
 T0 = 1_700_000_000 * NS
 IMAGE = "sensor_msgs/msg/Image"
@@ -19,11 +20,8 @@ COMPRESSED = "sensor_msgs/msg/CompressedImage"
 
 
 def typestore():
-    """ROS 2 Kilted types + swiftcast_msgs registered from the package's .msg files."""
-    ts = get_typestore(Stores.ROS2_KILTED)
-    for f in sorted((REPO / "ros2_ws/src/msgs/msg").glob("*.msg")):
-        ts.register(get_types_from_msg(f.read_text(), f"swiftcast_msgs/msg/{f.stem}"))
-    return ts
+    """ROS 2 Kilted types + swiftcast_msgs (the project's shared rosbags type store)."""
+    return typestore_with_swiftcast_msgs()
 
 
 def header(ts, stamp: int, frame_id: str = "camera"):

@@ -201,7 +201,7 @@ def plot_strips(lookup: _Lookup, frames: dict[int, np.ndarray], sources: list[in
         cols += [f"forecast t+{ms:.0f} ms", f"{'GT' if lookup.truth else 'own labels'} t+{ms:.0f} ms"]
     if not horizons and lookup.truth:
         cols.append("ground truth (t)")
-    t0 = min(lookup.outputs.played.values()) if lookup.outputs.played else 0
+    t0 = min(lookup.outputs.played) if lookup.outputs.played else 0  # drive time: stamps, not wall time
     cells: list[list[np.ndarray | None]] = []
     for s in sources:
         row: list[np.ndarray | None] = [
@@ -234,8 +234,7 @@ def plot_strips(lookup: _Lookup, frames: dict[int, np.ndarray], sources: list[in
             if r == 0:
                 ax.set_title(cols[c], fontsize=8)
             if c == 0:
-                when = lookup.outputs.played.get(sources[r], t0)
-                ax.set_ylabel(f"t = {(when - t0) / NS:.1f} s", fontsize=8)
+                ax.set_ylabel(f"t = {(sources[r] - t0) / NS:.2f} s", fontsize=8)
     fig.subplots_adjust(wspace=0.03, hspace=0.08)
     return _save(fig, path)
 

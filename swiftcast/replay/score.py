@@ -55,6 +55,7 @@ class Outputs:
     diagnostics: dict[str, dict[str, str]] = field(default_factory=dict)  # status name -> last key/values
     topics: dict[str, int] = field(default_factory=dict)  # topic -> messages recorded
     model_ids: dict[str, str] = field(default_factory=dict)  # topic -> model_id (features, forecasts)
+    consistency: dict[str, float] = field(default_factory=dict)  # horizon -> the forecast node's own last score
     error: str | None = None  # the file could not be read to the end (the recording was cut)
 
 
@@ -93,6 +94,9 @@ def load_outputs(path: str | Path, namespace: str = "/perception") -> Outputs:
                         labels=PackedLabels(decode_label_map(msg.labels)),
                     )
                 )
+            elif conn.msgtype == "std_msgs/msg/Float32" and conn.topic.endswith("/consistency"):
+                horizon = conn.topic.rstrip("/").rsplit("/", 2)[-2]
+                out.consistency[horizon] = float(store.deserialize_cdr(raw, conn.msgtype).data)
             elif conn.msgtype == DIAGNOSTICS_TYPE:
                 msg = store.deserialize_cdr(raw, conn.msgtype)
                 for status in msg.status:
@@ -257,6 +261,8 @@ def score(
             "forecast": fc.summary(class_names),
             "copy_last": cl.summary(class_names),
             "single_frame_at_target": now.summary(class_names) if has_truth else None,
+            # the node's label-free running mIoU vs its own later labels (forecast/<h>/consistency), last value
+            "online_consistency_miou": outputs.consistency.get(name),
         }
 
     # latency, drops, throughput

@@ -38,7 +38,9 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
-from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+from rosbags.typesys import get_types_from_msg
+
+from swiftcast.rosbag_types import typestore_with_swiftcast_msgs
 
 from swiftcast_ros.qos import SENSOR_QOS
 
@@ -117,13 +119,14 @@ class McapRecorder:
         self.path = path
         self._tmp = Path(tempfile.mkdtemp(prefix=".replay_", dir=path.parent))
         self._bagdir = self._tmp / path.stem
-        self.typestore = get_typestore(Stores.ROS2_KILTED)
+        self.typestore = typestore_with_swiftcast_msgs()
         self._writer = Writer(self._bagdir, version=9, storage_plugin=StoragePlugin.MCAP)
         self._writer.open()
         self._lock = threading.Lock()
         self._connections: dict[str, Any] = {}
         self.counts: dict[str, int] = {}
         self.types: dict[str, str] = {}
+        self.stamped: dict[str, bool] = {}  # topic -> its messages start with a std_msgs/Header
         self._closed = False
 
     def ensure_type(self, msgtype: str) -> bool:
@@ -152,6 +155,8 @@ class McapRecorder:
             self._connections[topic] = self._writer.add_connection(topic, msgtype, typestore=self.typestore)
             self.counts[topic] = 0
             self.types[topic] = msgtype
+            fields = self.typestore.fielddefs[msgtype][1]
+            self.stamped[topic] = bool(fields) and fields[0][1][1] == "std_msgs/msg/Header"
             return True
 
     def write(self, topic: str, stamp_ns: int, raw: bytes) -> None:
@@ -247,14 +252,14 @@ class ReplayNode(Node):
     # -- messages -------------------------------------------------------------------------------------------------
     def on_message(self, topic: str, raw: bytes) -> None:
         received = time.time_ns()
-        stamp = header_stamp_ns(raw)
-        if topic == self.args.answer_topic:
+        stamp = header_stamp_ns(raw) if self.recorder.stamped.get(topic) else None
+        if topic == self.args.answer_topic and stamp is not None:
             with self._lock:
                 self.answered[stamp] = received
-        if not self.recording or stamp in self.ignored_stamps:
+        if not self.recording or (stamp is not None and stamp in self.ignored_stamps):
             return
-        if not topic.endswith("label_info") and not topic.startswith("/diagnostics"):
-            self.last_output_ns = received
+        if stamp is not None and not topic.endswith("label_info") and not topic.startswith("/diagnostics"):
+            self.last_output_ns = received  # per-frame outputs only: periodic topics never go quiet
         self.recorder.write(topic, received, raw)
 
     def answer_time(self, stamp: int) -> int | None:
