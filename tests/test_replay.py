@@ -119,12 +119,14 @@ def test_compressed_sqlite3_without_ground_truth(tmp_path, checkpoint):
     write_camera_bag(bag, frames=10, size=(40, 60), compressed="jpeg", ground_truth=False, storage="sqlite3")
     assert list(bag.glob("*.db3"))
     out = tmp_path / "out"
-    res = replay(str(bag), "--out", str(out), "--checkpoint", str(checkpoint), "--domain-id", str(allocate_domain_id()))
+    res = replay(str(bag), "--out", str(out), "--checkpoint", str(checkpoint), "--domain-id", str(allocate_domain_id()),
+                 "--rate", "auto")
     assert res.returncode == 0, res.stdout + res.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["miou"] is None and metrics["per_class"] is None
     assert metrics["reference"] == "single_frame"
     assert metrics["run"]["bag"]["transport"] == "compressed"
+    assert 0 < metrics["run"]["rate_used"] <= 1
     played, labels = recorded(out)
     assert len(played) == 10
     answered = [arr for s, (_, arr) in labels.items() if s in played]
@@ -214,6 +216,16 @@ def test_unreadable_image(tmp_path, replay_error):
         w.write(c, T0, ts.serialize_cdr(msg, "sensor_msgs/msg/Image"))
     line = replay_error(str(tmp_path / "bad"), "--out", str(tmp_path / "o"))
     assert "unreadable image" in line and "16UC1" in line
+
+
+def test_frames_without_distinct_stamps(tmp_path, replay_error):
+    ts = typestore()
+    with Writer(tmp_path / "zero", version=9, storage_plugin=StoragePlugin.MCAP) as w:
+        c = w.add_connection("/camera/image_raw", "sensor_msgs/msg/Image", typestore=ts)
+        for i in range(3):  # a driver that never sets header.stamp
+            w.write(c, T0 + i * NS // 10, ts.serialize_cdr(image(ts, 0, np.zeros((4, 6, 3), np.uint8), "rgb8"),
+                                                           "sensor_msgs/msg/Image"))
+    assert "distinct header stamps" in replay_error(str(tmp_path / "zero"), "--out", str(tmp_path / "o"))
 
 
 def test_wrong_topic_and_not_a_bag(tmp_path, replay_error):

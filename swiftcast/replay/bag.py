@@ -190,6 +190,7 @@ def inspect_bag(path: str | Path, topic: str | None = None, labels_topic: str | 
         except ImageError as exc:
             raise DataError(f"unreadable image on {camera} in {path} (first frame): {exc}") from None
         encoding = first.format if topics[camera] == COMPRESSED else first.encoding
+        _check_stamps(reader, path, camera)
         if labels_topic is not None:
             if counts.get(labels_topic, 0) == 0:
                 raise DataError(f"labels topic {labels_topic} in {path} has no messages")
@@ -213,6 +214,19 @@ def inspect_bag(path: str | Path, topic: str | None = None, labels_topic: str | 
         )
     finally:
         reader.close()
+
+
+def _check_stamps(reader: Reader, path: Path, topic: str) -> None:
+    """Outputs are matched to frames by header stamp: every camera frame needs its own (non-zero) stamp."""
+    stamps = [cdr_stamp_ns(raw) for c, _, raw in reader.messages(connections=[c for c in reader.connections
+                                                                            if c.topic == topic])]
+    zero = sum(1 for s in stamps if s == 0)
+    duplicates = len(stamps) - len(set(stamps))
+    if zero > 1 or duplicates:
+        raise DataError(
+            f"camera frames on {topic} in {path} do not have distinct header stamps ({duplicates} duplicates, {zero} "
+            "zero): the replay matches outputs to frames by stamp; re-stamp the bag (e.g. header.stamp = receive time)"
+        )
 
 
 def _first(reader: Reader, store: Any, topic: str) -> Any:
