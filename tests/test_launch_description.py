@@ -7,6 +7,7 @@ into sys.modules that record the actions it creates; its Node actions are compar
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import subprocess
 import sys
@@ -167,21 +168,22 @@ def test_launch_argument_errors_name_the_argument():
 
 @pytest.mark.parametrize("params_file", ["perception.yaml", "jetson.yaml"])
 def test_parameter_files_only_set_declared_parameters(params_file):
-    """Every value in launch/params/*.yaml is a declared parameter of its node, of the declared type and range."""
+    """Every value in launch/params/*.yaml is a declared parameter of its node (``<package>.node.PARAMS``), of the
+    declared type and within its range; every node of the stack has a section."""
     pytest.importorskip("rclpy")
-    try:
-        from semseg_node.node import PARAMS
-    except ImportError:
-        pytest.skip("ros2_ws not built / not on the path (run via make test)")
     from rclpy.parameter import Parameter
 
     content = yaml.safe_load((REPO / "launch" / "params" / params_file).read_text())
-    specs = {s.name: s for s in PARAMS}
-    params = content["/**/semseg"]["ros__parameters"]
-    assert "checkpoint" in params
-    for key, value in params.items():
-        assert key in specs, f"{params_file}: {key} is not a semseg parameter"
-        spec = specs[key]
-        assert Parameter.Type.from_parameter_value(value).value == spec.param_type(), f"{params_file}: {key} type"
-        if key not in ("checkpoint", "device"):  # need the trained model / a GPU: checked when the node starts
-            assert spec.problem(value) is None, f"{params_file}: {key}={value!r}: {spec.problem(value)}"
+    for entry in stack.NODES:
+        try:
+            specs = {s.name: s for s in importlib.import_module(f"{entry.package}.node").PARAMS}
+        except ImportError:
+            pytest.skip("ros2_ws not built / not on the path (run via make test)")
+        section = content.get(f"/**/{entry.name}")
+        assert section is not None, f"{params_file}: no '/**/{entry.name}' section"
+        for key, value in section["ros__parameters"].items():
+            assert key in specs, f"{params_file}: {key} is not a parameter of {entry.name}"
+            spec = specs[key]
+            assert Parameter.Type.from_parameter_value(value).value == spec.param_type(), f"{params_file}: {key}"
+            if key not in ("checkpoint", "device"):  # need the trained model / a GPU: checked when the node starts
+                assert spec.problem(value) is None, f"{params_file}: {key}={value!r}: {spec.problem(value)}"

@@ -5,7 +5,8 @@ The nodes, parameter files and remaps come from :mod:`swiftcast.runtime.stack_de
 own session (so a terminal Ctrl-C reaches only the runner, which then stops the nodes in order) and dies with the
 runner if the runner is killed.
 
-Stopping: SIGINT or SIGTERM -> every node gets SIGINT, then SIGTERM, then SIGKILL after timeouts; exit status 0.
+Stopping: SIGINT or SIGTERM -> every node gets SIGTERM (rclpy shuts down cleanly on it; a node still starting up
+ends without a KeyboardInterrupt traceback, which SIGINT would print), then SIGKILL after a timeout; exit status 0.
 A node that exits on its own is reported; without ``--restart`` the others are stopped and the exit status is 1.
 
 From Python::
@@ -161,10 +162,10 @@ class Stack:
         return None
 
     def stop(self, timeout: float = 10.0) -> dict[str, int]:
-        """Stop every node (SIGINT, then SIGTERM, then SIGKILL); returns their exit statuses."""
+        """Stop every node (SIGTERM, then SIGKILL after ``timeout``); returns their exit statuses."""
         self._stop.set()
         running = [c for c in self.children if c.process is not None and c.process.poll() is None]
-        for sig, wait_s in ((signal.SIGINT, timeout), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        for sig, wait_s in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
             for c in running:
                 if c.process.poll() is None:
                     try:
