@@ -161,8 +161,10 @@ class SemanticForecaster:
         """The four past feature maps (each (C, h, w), oldest first) -> forecast features (1, C, h, w), float32."""
         if len(past) != len(self.offsets):
             raise ValueError(f"expected {len(self.offsets)} past feature maps, got {len(past)}")
-        stacked = torch.stack([torch.as_tensor(np.asarray(p) if not isinstance(p, torch.Tensor) else p) for p in past])
-        stacked = stacked.to(self.device, torch.float32).unsqueeze(0)
+        # copies: wire buffers are read-only and float16; the forecaster runs in float32
+        stacked = torch.stack([p.float() if isinstance(p, torch.Tensor) else torch.tensor(p, dtype=torch.float32)
+                               for p in past])
+        stacked = stacked.to(self.device).unsqueeze(0)
         return predict_features(self.net, stacked)
 
     @torch.inference_mode()

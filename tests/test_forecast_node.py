@@ -1,0 +1,312 @@
+"""The forecast node as a real process over real DDS: feature messages with chosen stamps in, forecasts out.
+
+One node serves the module (tiny random checkpoints: a SwiftNet at 64x128 and a short- and a mid-term F2F whose
+output layer is perturbed, so a forecast depends on all four past frames). Every test uses its own, later, time
+base, so the history only resets where a test makes the stamps go backwards on purpose. Expected forecasts are
+computed in this process with the core SemanticForecaster from the frames the seed's protocol prescribes; a wrong
+choice of past frames would give different labels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from forecast_fixtures import random_forecaster_checkpoint
+from ros_utils import (
+    NodeProcess,
+    RosProbe,
+    allocate_domain_id,
+    cleanup_fastdds_shm,
+    diagnostic_values,
+    make_tiny_checkpoint,
+    require_ros,
+    ros_child_env,
+)
+
+pytestmark = pytest.mark.ros
+
+P = round(1e9 / 17)  # the node's default frame_period_s, in ns
+IMAGE = (96, 160)  # camera size: forecasts come back at this size
+FEATURE_SHAPE = (128, 2, 4)  # a 64x128 model input at stride 32
+NS = 1_000_000_000
+
+
+def forecast_command(*ros_args: str) -> list[str]:
+    from swiftcast.runtime.rosenv import node_executable
+
+    return [str(node_executable("forecast_node", "forecast_node")), "--ros-args", "-r", "__node:=forecast",
+            "-r", "__ns:=/perception", *ros_args]
+
+
+class World:
+    def __init__(self, tmp) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
+        from sensor_msgs.msg import Image
+        from std_msgs.msg import Float32
+        from swiftcast_msgs.msg import FeatureMap, SemanticForecast
+
+        from swiftcast.forecast.forecaster import SemanticForecaster
+        from swiftcast.models import load_checkpoint
+
+        self.seg = make_tiny_checkpoint(tmp / "seg")
+        self.short = random_forecaster_checkpoint(tmp / "short", self.seg, 3, seed=1, perturb=0.05)
+        self.mid = random_forecaster_checkpoint(tmp / "mid", self.seg, 9, method="conv_f2f", seed=2, perturb=0.05)
+        seg_model, seg_config = load_checkpoint(self.seg)
+        self.model_id = seg_config["model_id"]
+        self.expected = {"short": SemanticForecaster(self.short, seg_model, seg_config),
+                         "mid": SemanticForecaster(self.mid, seg_model, seg_config)}
+        domain = allocate_domain_id()
+        self.node = NodeProcess(forecast_command(
+            "-p", f"seg_checkpoint:={self.seg}", "-p", f"short_checkpoint:={self.short}",
+            "-p", f"mid_checkpoint:={self.mid}", "-p", "diagnostics_period_s:=0.2", "-p", "log_period_s:=0.0",
+        ), ros_child_env(domain))
+        self.probe = p = RosProbe(domain)
+        self.features = p.publisher(FeatureMap, "/perception/semseg/features")
+        self.semseg_labels = p.publisher(Image, "/perception/semseg/labels")
+        self.labels = {h: p.subscribe(Image, f"/perception/forecast/{h}/labels") for h in ("short", "mid")}
+        self.forecasts = {h: p.subscribe(SemanticForecast, f"/perception/forecast/{h}") for h in ("short", "mid")}
+        self.overlay = p.subscribe(Image, "/perception/forecast/short/overlay")
+        self.consistency = p.subscribe(Float32, "/perception/forecast/short/consistency")
+        self.diagnostics = p.subscribe(DiagnosticArray, "/diagnostics")
+        self.node.wait_for_output(r"ready: ", timeout=180)
+        p.wait_for_subscribers(self.features)
+        p.wait_for_subscribers(self.semseg_labels)
+        self.base = 1_000 * NS
+        self.rng = np.random.default_rng(0)
+
+    def new_base(self) -> int:
+        """A time base later than anything sent so far (no accidental reset)."""
+        self.base += 1_000 * NS
+        return self.base
+
+    def random_features(self) -> np.ndarray:
+        return self.rng.normal(0, 1, FEATURE_SHAPE).astype(np.float16)
+
+    def send(self, stamp: int, features: np.ndarray, model_id: str | None = None, frame_id: str = "cam_front",
+             **overrides) -> None:
+        from std_msgs.msg import Header
+        from swiftcast_ros.conversions import features_to_msg
+
+        header = Header(stamp=_time(stamp), frame_id=frame_id)
+        msg = features_to_msg(features, header, model_id or self.model_id, IMAGE, 32)
+        for key, value in overrides.items():
+            setattr(msg, key, value)
+        self.features.publish(msg)
+
+    def wait_forecast(self, horizon: str, target: int, timeout: float = 20.0):
+        return self.forecasts[horizon].wait_for(lambda m: _ns(m.header.stamp) == target, timeout)
+
+    def expected_labels(self, horizon: str, past: list[np.ndarray]) -> np.ndarray:
+        with torch.inference_mode():
+            return self.expected[horizon](past, IMAGE).labels
+
+    def counts(self) -> dict[str, str]:
+        for m in reversed(self.diagnostics.messages):
+            values = diagnostic_values(m, "forecast: frames")
+            if values is not None:
+                return values
+        return {}
+
+    def fresh_counts(self, timeout: float = 5.0) -> dict[str, str]:
+        """Diagnostics published after now (the node reports every 0.2 s)."""
+        self.diagnostics.clear()
+        m = self.diagnostics.wait_for(lambda m: diagnostic_values(m, "forecast: frames") is not None, timeout)
+        assert m is not None, f"no diagnostics from the forecast node:\n{self.node.output()[-3000:]}"
+        return diagnostic_values(m, "forecast: frames")
+
+    def close(self) -> None:
+        self.probe.close()
+        code = self.node.stop()
+        cleanup_fastdds_shm()
+        assert code == 0, f"forecast node did not stop cleanly ({code}):\n{self.node.output()}"
+
+
+def _ns(stamp) -> int:
+    return stamp.sec * NS + stamp.nanosec
+
+
+def _time(ns: int):
+    from builtin_interfaces.msg import Time
+
+    return Time(sec=ns // NS, nanosec=ns % NS)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    require_ros()
+    torch.set_num_threads(1)
+    w = World(tmp_path_factory.mktemp("forecast_node"))
+    yield w
+    w.close()
+
+
+def _labels(msg) -> np.ndarray:
+    from swiftcast_ros.conversions import image_msg_to_array
+
+    return image_msg_to_array(msg)
+
+
+def _agree(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a == b).mean())
+
+
+def _stream(world: World, stamps: list[int], wait_from: int, horizon: str = "short") -> dict[int, object]:
+    """Send features at ``stamps``; from index ``wait_from`` on, wait for each frame's forecast before the next
+    (the node works on the newest frame only). Returns {index: SemanticForecast or None}."""
+    import time
+
+    feats = [world.random_features() for _ in stamps]
+    out = {}
+    k = 3 if horizon == "short" else 9
+    for i, (stamp, f) in enumerate(zip(stamps, feats)):
+        world.send(stamp, f)
+        if i >= wait_from:
+            out[i] = world.wait_forecast(horizon, stamp + k * P)
+        else:
+            time.sleep(0.03)
+    world.feats = feats
+    return out
+
+
+def test_17hz_stream_forecasts_stamped_source_plus_horizon(world: World) -> None:
+    base = world.new_base()
+    stamps = [base + i * P for i in range(12)]
+    got = _stream(world, stamps, wait_from=9)
+    feats = world.feats
+    for i in range(9, 12):
+        msg = got[i]
+        assert msg is not None, f"no short forecast for frame {i}:\n{world.node.output()}"
+        assert _ns(msg.header.stamp) == stamps[i] + 3 * P and _ns(msg.source_stamp) == stamps[i]
+        assert msg.horizon.sec * NS + msg.horizon.nanosec == 3 * P and msg.header.frame_id == "cam_front"
+        assert (msg.labels.height, msg.labels.width, msg.labels.encoding) == (*IMAGE, "mono8")
+        expected = world.expected_labels("short", [feats[i - 9], feats[i - 6], feats[i - 3], feats[i]])
+        wrong = world.expected_labels("short", [feats[i - 3], feats[i - 2], feats[i - 1], feats[i]])
+        assert _agree(expected, wrong) < 0.97, "test forecaster insensitive to the past frames"
+        assert _agree(_labels(msg.labels), expected) > 0.99
+        mid = world.wait_forecast("mid", stamps[i] + 9 * P)
+        assert mid is not None and _ns(mid.source_stamp) == stamps[i]
+        expected_mid = world.expected_labels("mid", [feats[i - 9], feats[i - 6], feats[i - 3], feats[i]])
+        assert _agree(_labels(mid.labels), expected_mid) > 0.99
+        # the plain label topic carries the same map with the same stamp
+        plain = world.labels["short"].wait_for(lambda m: _ns(m.header.stamp) == stamps[i] + 3 * P, 5)
+        assert plain is not None and np.array_equal(_labels(plain), _labels(msg.labels))
+    # frames 0..8 lack t-9P: nothing was forecast for them
+    early = {stamps[i] + 3 * P for i in range(9)}
+    assert not [m for m in world.forecasts["short"].messages if _ns(m.header.stamp) in early]
+    overlay = world.overlay.wait_for(lambda m: _ns(m.header.stamp) == stamps[11] + 3 * P, 5)
+    assert overlay is not None and (overlay.encoding, overlay.height, overlay.width) == ("bgr8", *IMAGE)
+
+
+def test_30hz_camera_is_matched_by_time(world: World) -> None:
+    base = world.new_base()
+    period_30 = round(NS / 30)
+    stamps = [base + i * period_30 for i in range(19)]
+    # t-9P = 529 ms back = 16 frames at 30 Hz (533 ms); t-6P -> 11 frames; t-3P -> 5 frames
+    got = _stream(world, stamps, wait_from=16)
+    feats = world.feats
+    for i in range(16, 19):
+        msg = got[i]
+        assert msg is not None, f"no forecast for 30 Hz frame {i}:\n{world.node.output()}"
+        assert _ns(msg.header.stamp) == stamps[i] + 3 * P
+        expected = world.expected_labels("short", [feats[i - 16], feats[i - 11], feats[i - 5], feats[i]])
+        assert _agree(_labels(msg.labels), expected) > 0.99
+    early = {stamps[i] + 3 * P for i in range(15)}
+    assert not [m for m in world.forecasts["short"].messages if _ns(m.header.stamp) in early]
+
+
+def test_gap_in_the_history_means_no_forecast(world: World) -> None:
+    base = world.new_base()
+    before = int(world.fresh_counts().get("waiting_history", 0))
+    present = [i for i in range(17) if i not in (3, 4, 5)]
+    stamps = [base + i * P for i in present]
+    feats = {}
+    import time
+
+    for i, stamp in zip(present, stamps):
+        feats[i] = world.random_features()
+        world.send(stamp, feats[i])
+        if i == 15:  # the first frame whose t-9P, t-6P, t-3P (6, 9, 12) are all there
+            msg = world.wait_forecast("short", stamp + 3 * P)
+            assert msg is not None
+            expected = world.expected_labels("short", [feats[6], feats[9], feats[12], feats[15]])
+            assert _agree(_labels(msg.labels), expected) > 0.99
+        time.sleep(0.03)
+    world.wait_forecast("short", base + 16 * P + 3 * P)
+    missing = {base + i * P + 3 * P for i in range(9, 15)}  # frames 9..14 need one of 3, 4, 5
+    assert not [m for m in world.forecasts["short"].messages if _ns(m.header.stamp) in missing]
+    after = int(world.fresh_counts()["waiting_history"])
+    assert after - before >= 6 + 6  # frames 0..2, 6..8 (too early) and 9..14 (gap)
+
+
+def test_backwards_stamps_reset_the_history(world: World) -> None:
+    base = world.new_base()
+    _stream(world, [base + i * P for i in range(10)], wait_from=9)
+    restart = base - 500 * NS  # a bag loop: back in time
+    got = _stream(world, [restart + i * P for i in range(10)], wait_from=9)
+    assert got[9] is not None and _ns(got[9].header.stamp) == restart + 12 * P
+    world.node.wait_for_output("stamp went backwards", timeout=5)
+    # right after the reset the old frames no longer count: no forecasts for the restarted frames 0..8
+    early = {restart + i * P + 3 * P for i in range(9)}
+    assert not [m for m in world.forecasts["short"].messages if _ns(m.header.stamp) in early]
+    assert int(world.fresh_counts()["history_resets"]) >= 1
+
+
+def test_malformed_features_are_rejected_and_counted(world: World) -> None:
+    base = world.new_base()
+    before = world.fresh_counts()
+    good = world.random_features()
+    nan = good.copy()
+    nan[0, 0, 0] = np.nan
+    import time
+
+    bad = [({"dtype": "int8"}, good), ({"data": good.tobytes()[:-2]}, good), ({}, nan),
+           ({}, np.zeros((64, 2, 4), np.float16)), ({"model_id": "swiftnet_rn18-someoneelse"}, good),
+           ({"image_height": 0}, good)]
+    for i, (overrides, features) in enumerate(bad):
+        world.send(base + i * P, features, **overrides)
+        time.sleep(0.05)  # reliable, depth 5: a burst could overwrite samples not yet taken
+
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        after = world.fresh_counts()
+        if int(after["frames_rejected"]) - int(before.get("frames_rejected", 0)) >= 6:
+            break
+    for reason, n in (("dtype", 1), ("data_size", 1), ("non_finite", 1), ("shape", 2), ("model_id", 1)):
+        key = f"rejected_{reason}"
+        assert int(after.get(key, 0)) - int(before.get(key, 0)) == n, (key, before, after)
+    assert world.node.alive()
+    # and it still forecasts afterwards
+    got = _stream(world, [base + (10 + i) * P for i in range(10)], wait_from=9)
+    assert got[9] is not None
+
+
+def test_online_consistency_against_later_labels(world: World) -> None:
+    from std_msgs.msg import Header
+    from swiftcast_ros.conversions import array_to_image_msg
+
+    base = world.new_base()
+    got = _stream(world, [base + i * P for i in range(10)], wait_from=9)
+    forecast = _labels(got[9].labels).copy()
+    world.consistency.clear()
+    # the semseg labels of the target frame (t+3P) arrive later; here they equal the forecast -> mIoU 1
+    world.semseg_labels.publish(array_to_image_msg(forecast, Header(stamp=_time(base + 12 * P), frame_id="cam")))
+    score = world.consistency.wait_for(timeout=10)
+    assert score is not None and score.data == pytest.approx(1.0)
+    counts = world.fresh_counts()
+    assert int(counts["short_scored"]) >= 1 and counts["short_consistency_miou"] != "n/a"
+
+
+def test_bad_parameters_stop_the_node_with_one_line(world: World, tmp_path) -> None:
+    env = ros_child_env(allocate_domain_id())
+    cases = [
+        (["-p", f"seg_checkpoint:={world.seg}", "-p", "match_tolerance_s:=0.1"], "parameter 'match_tolerance_s'"),
+        (["-p", f"seg_checkpoint:={world.seg}", "-p", f"short_checkpoint:={world.mid}"],
+         "parameter 'short_checkpoint'"),
+    ]
+    for args, message in cases:
+        node = NodeProcess(forecast_command(*args), env)
+        assert node.wait(120) == 2, node.output()
+        assert message in node.output() and "Traceback" not in node.output()
+        node.stop()
