@@ -59,7 +59,7 @@ class World:
                          "mid": SemanticForecaster(self.mid, seg_model, seg_config)}
         domain = allocate_domain_id()
         self.node = NodeProcess(forecast_command(
-            "-p", f"seg_checkpoint:={self.seg}", "-p", f"short_checkpoint:={self.short}",
+            "-p", f"checkpoint:={self.seg}", "-p", f"short_checkpoint:={self.short}",
             "-p", f"mid_checkpoint:={self.mid}", "-p", "diagnostics_period_s:=0.2", "-p", "log_period_s:=0.0",
         ), ros_child_env(domain))
         self.probe = p = RosProbe(domain)
@@ -301,8 +301,8 @@ def test_online_consistency_against_later_labels(world: World) -> None:
 def test_bad_parameters_stop_the_node_with_one_line(world: World, tmp_path) -> None:
     env = ros_child_env(allocate_domain_id())
     cases = [
-        (["-p", f"seg_checkpoint:={world.seg}", "-p", "match_tolerance_s:=0.1"], "parameter 'match_tolerance_s'"),
-        (["-p", f"seg_checkpoint:={world.seg}", "-p", f"short_checkpoint:={world.mid}"],
+        (["-p", f"checkpoint:={world.seg}", "-p", "match_tolerance_s:=0.1"], "parameter 'match_tolerance_s'"),
+        (["-p", f"checkpoint:={world.seg}", "-p", f"short_checkpoint:={world.mid}"],
          "parameter 'short_checkpoint'"),
     ]
     for args, message in cases:

@@ -141,7 +141,8 @@ def test_launch_file_and_runner_start_the_same_nodes(launch_file, case):
     assert from_launch == from_runner
     assert [n["name"] for n in from_runner] == [e.name for e in stack.NODES]
     if case == "overrides":
-        (semseg,) = from_runner
+        semseg, forecast = from_runner
+        assert forecast["parameters"] == {"checkpoint": "/data/ckpt/rn18"}  # features + decoder of the same model
         assert semseg["namespace"] == "/vehicle"
         assert semseg["parameters"] == {"checkpoint": "/data/ckpt/rn18", "input_size": [256, 512]}
         assert ("/camera/image_raw", "/front/image_raw") in semseg["remaps"]

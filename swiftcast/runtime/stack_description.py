@@ -123,6 +123,13 @@ NODES: tuple[NodeEntry, ...] = (
             ParamOverride("input_size", "input_size", parse_size_argument),
         ),
     ),
+    # the forecaster's features and decoder come from the same segmentation checkpoint as the semseg node's
+    NodeEntry(
+        name="forecast",
+        package="forecast_node",
+        executable="forecast_node",
+        overrides=(ParamOverride("checkpoint", "semseg_checkpoint"),),
+    ),
 )
 
 #: Started by the launch file only (no rviz on these machines): package, executable, config relative to launch/.

@@ -78,14 +78,14 @@ def _check_device(value: str) -> None:
 
 
 PARAMS: tuple[ParamSpec, ...] = (
-    ParamSpec("seg_checkpoint", "models/swiftnet_rn18_synth",
+    ParamSpec("checkpoint", "models/swiftnet_rn18_synth",
               "Segmentation checkpoint the features come from: its skip-less decoder turns forecast features into "
               "labels, and features of any other model are rejected.", check=_check_checkpoint, read_only=True),
     ParamSpec("horizons", list(HORIZONS), "Horizons to forecast (short = t+3 frames, about 180 ms; mid = t+9 "
               "frames, about 540 ms, at frame_period_s).", check=_check_horizons,
               type=ParameterType.PARAMETER_STRING_ARRAY, read_only=True),
     *(ParamSpec(f"{h}_checkpoint", AUTO, f"Forecaster checkpoint for the {h} horizon; 'auto' = the best one under "
-                f"models_dir made for seg_checkpoint (DeformF2F-FT first); none found -> the horizon is skipped with "
+                f"models_dir made for checkpoint (DeformF2F-FT first); none found -> the horizon is skipped with "
                 f"a warning.", check=_check_forecaster, read_only=True) for h in HORIZONS),
     ParamSpec("models_dir", "models", "Where 'auto' looks for forecaster checkpoints.", read_only=True),
     ParamSpec("device", "cpu", "Inference device: cpu, cuda, cuda:N or auto.", check=_check_device, read_only=True),
@@ -199,11 +199,11 @@ class ForecastNode(Node):
         if p["num_threads"] > 0:
             torch.set_num_threads(p["num_threads"])
         try:
-            model, config = load_checkpoint(resolve_user_path(p["seg_checkpoint"]), device=resolve_device(p["device"]))
+            model, config = load_checkpoint(resolve_user_path(p["checkpoint"]), device=resolve_device(p["device"]))
         except SwiftcastError as exc:
-            raise ParameterError(f"parameter 'seg_checkpoint' = {p['seg_checkpoint']!r}: {exc}") from None
+            raise ParameterError(f"parameter 'checkpoint' = {p['checkpoint']!r}: {exc}") from None
         if config.get("kind", "segmentation") != "segmentation" or not hasattr(model, "decode_features"):
-            raise ParameterError(f"parameter 'seg_checkpoint' = {p['seg_checkpoint']!r}: not a segmentation model")
+            raise ParameterError(f"parameter 'checkpoint' = {p['checkpoint']!r}: not a segmentation model")
         model.eval().requires_grad_(False)
         return model, config
 
