@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("swiftcast.eval.evaluate", "single-frame mIoU / mIoU-MO on a Cityscapes-layout folder"),
     "import-checkpoint": ("swiftcast.models.official", "convert an official SwiftNet state dict to a SwiftCast checkpoint"),
     "model-info": ("swiftcast.models.info", "parameters and FLOPs of a model or checkpoint"),
+    "model-card": ("swiftcast.models.card", "write a checkpoint's model card from its config and an eval JSON"),
     "train-forecast": ("swiftcast.train.forecast", "train a feature-to-feature forecaster"),
     "eval-forecast": ("swiftcast.eval.forecast", "the seed's forecasting protocol (short/mid term) on a val split"),
     "explain-forecast": ("swiftcast.eval.explain", "gradient explanation of one forecast pixel"),
