@@ -310,3 +310,54 @@ def test_bad_parameters_stop_the_node_with_one_line(world: World, tmp_path) -> N
         assert node.wait(120) == 2, node.output()
         assert message in node.output() and "Traceback" not in node.output()
         node.stop()
+
+
+def test_stack_publishes_short_and_mid_forecasts_from_a_camera_stream(world: World, tmp_path) -> None:
+    """`swiftcast stack` (semseg + forecast, shared parameter file, forecasters found by 'auto') on a camera stream:
+    forecasts for both horizons, stamped source + k*P, and the live consistency score."""
+    import shutil
+    import sys
+
+    import yaml
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Float32
+    from swiftcast_msgs.msg import SemanticForecast
+
+    from ros_utils import REPO
+
+    models = tmp_path / "models"
+    shutil.copytree(world.short, models / "f2f_short")
+    shutil.copytree(world.mid, models / "f2f_mid")
+    params = yaml.safe_load((REPO / "launch" / "params" / "perception.yaml").read_text())
+    params["/**/forecast"]["ros__parameters"].update(models_dir=str(models), diagnostics_period_s=0.5)
+    params["/**/semseg"]["ros__parameters"].update(device="cpu", num_threads=1)
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(params))
+
+    domain = allocate_domain_id()
+    command = [sys.executable, "-m", "swiftcast.cli", "stack", "--checkpoint", str(world.seg), "--params",
+               str(params_file), "--camera-topic", "/test/camera"]
+    with NodeProcess(command, ros_child_env(domain)) as stack, RosProbe(domain) as probe:
+        camera = probe.publisher(Image, "/test/camera")
+        labels = probe.subscribe(Image, "/perception/semseg/labels")
+        forecasts = {h: probe.subscribe(SemanticForecast, f"/perception/forecast/{h}") for h in ("short", "mid")}
+        score = probe.subscribe(Float32, "/perception/forecast/short/consistency")
+        stack.wait_for_output(r"ready: /perception/semseg/features -> forecasts short .* mid", timeout=240)
+        probe.wait_for_subscribers(camera)
+        rng = np.random.default_rng(0)
+        base = 5_000 * NS
+        for i in range(13):
+            stamp = base + i * P
+            img = rng.integers(0, 255, (*IMAGE, 3), dtype=np.uint8)
+            msg = Image(height=IMAGE[0], width=IMAGE[1], encoding="rgb8", step=3 * IMAGE[1], data=img.tobytes())
+            msg.header.stamp, msg.header.frame_id = _time(stamp), "cam"
+            probe.publish_until(camera, msg, lambda: labels.wait_for(lambda m: _ns(m.header.stamp) == stamp, 0),
+                                timeout=30)
+        for h, k in (("short", 3), ("mid", 9)):
+            got = forecasts[h].wait_for(lambda m: _ns(m.header.stamp) == base + (9 + k) * P, 20)
+            assert got is not None, f"no {h} forecast from the stack:\n{stack.output()[-3000:]}"
+            assert _ns(got.source_stamp) == base + 9 * P and (got.labels.height, got.labels.width) == IMAGE
+        consistency = score.wait_for(timeout=20)  # the labels of frame 12 scored the forecast made at frame 9
+        assert consistency is not None and 0.0 <= consistency.data <= 1.0
+        assert stack.stop(timeout=30) == 0, stack.output()
+    assert "Traceback" not in stack.output()
