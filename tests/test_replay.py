@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from replay_bags import (
     NS,
     T0,
@@ -66,38 +67,80 @@ def recorded(out: Path):
 # --- through the live stack -----------------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def forecast_params(tmp_path_factory, checkpoint) -> Path:
+    """A parameter file for the stack with tiny short- and mid-term forecasters for ``checkpoint``."""
+    from forecast_fixtures import random_forecaster_checkpoint
+
+    tmp = tmp_path_factory.mktemp("forecasters")
+    short = random_forecaster_checkpoint(tmp / "short", checkpoint, 3, seed=1, perturb=0.05)
+    mid = random_forecaster_checkpoint(tmp / "mid", checkpoint, 9, method="conv_f2f", seed=2, perturb=0.05)
+    params = yaml.safe_load((REPO / "launch" / "params" / "perception.yaml").read_text())
+    params["/**/semseg"]["ros__parameters"].update(device="cpu", num_threads=1)
+    params["/**/forecast"]["ros__parameters"].update(short_checkpoint=str(short), mid_checkpoint=str(mid))
+    path = tmp / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def nearest(stamps: list[int], t: int, tol: int) -> int | None:
+    best = min(stamps, key=lambda s: abs(s - t))
+    return best if abs(best - t) <= tol else None
+
+
 @pytest.mark.ros
-def test_rgb8_odd_size_with_ground_truth(tmp_path, checkpoint):
+def test_rgb8_odd_size_with_ground_truth_and_forecasts(tmp_path, checkpoint, forecast_params):
     require_ros()
     bag = tmp_path / "drive"
-    stamps = write_camera_bag(bag, frames=12, size=(45, 77), encoding="rgb8")
+    stamps = write_camera_bag(bag, frames=30, size=(45, 77), encoding="rgb8")
     out = tmp_path / "out"
-    res = replay(str(bag), "--out", str(out), "--checkpoint", str(checkpoint), "--domain-id", str(allocate_domain_id()))
+    res = replay(str(bag), "--out", str(out), "--checkpoint", str(checkpoint), "--params", str(forecast_params),
+                 "--rate", "0.5", "--domain-id", str(allocate_domain_id()))
     assert res.returncode == 0, res.stdout + res.stderr
     assert "report:" in res.stdout and "single frame (now)" in res.stdout
     metrics = json.loads((out / "metrics.json").read_text())
 
     played, labels = recorded(out)
     assert sorted(played) == stamps  # every frame played, warm-up frames not recorded
-    answered = {s: v for s, v in labels.items() if s in played}
-    assert answered, "the stack answered no frame"
-    assert all(arr.shape == (45, 77) for _, arr in answered.values())
-    assert metrics["frames"] == {**metrics["frames"], "published": 12, "answered": len(answered),
-                                 "dropped": 12 - len(answered)}
+    own = {s: arr for s, (_, arr) in labels.items() if s in played}
+    assert own, "the stack answered no frame"
+    assert all(arr.shape == (45, 77) for arr in own.values())
+    assert metrics["frames"] == {**metrics["frames"], "published": 30, "answered": len(own), "dropped": 30 - len(own)}
 
     # single-frame metrics vs the bag's ground truth, recomputed here
     truth = {stamp_of(m): label_array(m) for _, m in read_topic(bag, "/camera/labels")}
-    m = confusion((arr, truth[s]) for s, (_, arr) in answered.items())
-    expected = ious(m)
+    expected = ious(confusion((arr, truth[s]) for s, arr in own.items()))
     for name, value in zip(CLASS_NAMES, expected):
         assert_close(metrics["per_class"][name], value)
     assert_close(metrics["miou"], mean_iou(expected))
     assert_close(metrics["miou_mo"], mean_iou(expected[list(MOVING_TRAIN_IDS)]))
     assert metrics["reference"] == "ground_truth"
-    assert metrics["single_frame"]["frames"] == len(answered)
+    assert metrics["single_frame"]["frames"] == len(own)
+
+    # forecasts: vs the ground truth of their target time, next to copy-last of the same source frame
+    tol = round(metrics["tolerance_ms"] * 1e6)
+    for h, k in (("short", 3), ("mid", 9)):
+        msgs = [m for _, m in read_topic(out / "outputs.mcap", f"/perception/forecast/{h}")]
+        assert msgs, f"no {h} forecasts recorded: {res.stdout}"
+        pairs = []
+        for m in msgs:
+            source = m.source_stamp.sec * NS + m.source_stamp.nanosec
+            assert stamp_of(m) - source == m.horizon.sec * NS + m.horizon.nanosec  # stamped at the target time
+            ref = nearest(list(truth), stamp_of(m), tol)
+            if source in own and ref is not None:
+                assert ref == stamps[stamps.index(source) + k]  # 17 Hz bag: the target is k frames later
+                pairs.append((label_array(m.labels), own[source], truth[ref]))
+        got = metrics["horizons"][h]
+        assert got["pairs_scored"] == len(pairs) > 0
+        fc = ious(confusion((f, gt) for f, _, gt in pairs))
+        cl = ious(confusion((c, gt) for _, c, gt in pairs))
+        assert_close(got["forecast"]["miou"], mean_iou(fc))
+        assert_close(got["copy_last"]["miou"], mean_iou(cl))
+        for name, value in zip(CLASS_NAMES, fc):
+            assert_close(got["forecast"]["per_class"][name], value)
 
     # latency: receive - publish on the recorder's clock
-    lat = np.array([(t - played[s]) / 1e6 for s, (t, _) in answered.items()])
+    lat = np.array([(labels[s][0] - played[s]) / 1e6 for s in own])
     assert lat.min() > 0
     assert metrics["latency_ms"]["labels"]["p50"] == pytest.approx(np.percentile(lat, 50), abs=0.01)
     assert metrics["latency_ms"]["labels"]["p99"] == pytest.approx(np.percentile(lat, 99), abs=0.01)
@@ -110,6 +153,7 @@ def test_rgb8_odd_size_with_ground_truth(tmp_path, checkpoint):
         assert f'data-file="figures/{fig}"' in page
     assert page.count("data:image/png;base64,") >= 4 and "data:image/gif;base64," in page
     assert "src=\"figures/" not in page  # self-contained: nothing loaded from disk
+    assert "forecast short (+176 ms)" in page and "forecast mid (+529 ms)" in page
 
 
 @pytest.mark.ros

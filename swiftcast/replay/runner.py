@@ -30,7 +30,7 @@ from swiftcast.replay.bag import BagInfo
 from swiftcast.runtime.paths import launch_dir, resolve_user_path
 from swiftcast.runtime.rosenv import child_env, node_executable
 from swiftcast.runtime.stack import _die_with_parent, describe_exit
-from swiftcast.runtime.stack_description import resolve_params_file
+from swiftcast.runtime.stack_description import resolve, resolve_params_file
 
 PLAYER = ("swiftcast_tools", "bag_replay")
 DEFAULT_PARAMS = "params/perception.yaml"
@@ -166,11 +166,17 @@ def run_replay(
     if not os.access(player, os.X_OK):
         raise SwiftcastError(f"{player} not found: build the ROS workspace first (make setup)")
     ns = namespace.rstrip("/")
+    # the forecast node subscribes to the features once its models are loaded: play only when it listens
+    nodes = resolve({"namespace": namespace}, launch_dir())
+    waits = []
+    if any(n.package == "forecast_node" for n in nodes):
+        waits += ["--wait-subscribed", f"{ns}/semseg/features"]
     run.player_command = [
         str(player), "--bag", str(info.path), "--topic", info.camera_topic, "--publish-topic", publish_topic,
         "--out", str(out_dir / "outputs.mcap"), "--summary", str(logs / "player_summary.json"),
         "--rate", str(rate), "--answer-topic", f"{ns}/semseg/labels", "--record-prefix", ns or "/",
         "--stack-timeout", str(stack_timeout), "--answer-timeout", str(stack_timeout), "--warmup", str(warmup),
+        *waits,
     ]
     run.logs = {"stack": str(logs / "stack.log"), "player": str(logs / "player.log"), "ros": str(logs / "ros")}
     t0 = time.monotonic()

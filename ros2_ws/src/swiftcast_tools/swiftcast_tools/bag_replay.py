@@ -249,6 +249,10 @@ class ReplayNode(Node):
     def publisher_count(self, topic: str) -> int:
         return self.count_publishers(topic) if topic in self._subs else 0
 
+    def other_subscribers(self, topic: str) -> int:
+        """Subscriptions to ``topic`` by nodes other than this one (a node that subscribes last is ready)."""
+        return sum(1 for i in self.get_subscriptions_info_by_topic(topic) if i.node_name != self.get_name())
+
     # -- messages -------------------------------------------------------------------------------------------------
     def on_message(self, topic: str, raw: bytes) -> None:
         received = time.time_ns()
@@ -341,16 +345,22 @@ def _play(args, reader, conns, node, first_raw, first_stamp, end_stamp, total, s
     # 1. the stack is up: our camera has a subscriber and every answer/wait topic a publisher
     emit({"event": "waiting", "what": "stack"})
     wait_topics = [args.answer_topic, *args.wait_topic]
-    ok = _wait(
-        lambda: node.camera_pub.get_subscription_count() >= 1 and all(node.publisher_count(t) for t in wait_topics),
-        args.stack_timeout,
-        stop,
-    )
+
+    def stack_ready() -> bool:
+        return (
+            node.camera_pub.get_subscription_count() >= 1
+            and all(node.publisher_count(t) for t in wait_topics)
+            and all(node.other_subscribers(t) for t in args.wait_subscribed)
+        )
+
+    ok = _wait(stack_ready, args.stack_timeout, stop)
     if not ok:
         if not stop.is_set():
             missing = [t for t in wait_topics if not node.publisher_count(t)]
+            unsubscribed = [t for t in args.wait_subscribed if not node.other_subscribers(t)]
             what = f"no subscriber on {args.publish_topic}" if not node.camera_pub.get_subscription_count() else ""
-            what = what or f"no publisher on {', '.join(missing)}"
+            what = what or (f"no publisher on {', '.join(missing)}" if missing else "")
+            what = what or f"nothing subscribed to {', '.join(unsubscribed)}"
             summary.update(status="no_stack", message=f"the stack did not come up within {args.stack_timeout:g} s ({what})")
         else:
             summary.update(status="interrupted", message="stopped while waiting for the stack")
@@ -446,6 +456,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--record-overlays", action="store_true", help="also record */overlay topics")
     p.add_argument("--answer-topic", default="/perception/semseg/labels", help="the stack's per-frame answer")
     p.add_argument("--wait-topic", action="append", default=[], help="wait for a publisher on this topic too")
+    p.add_argument("--wait-subscribed", action="append", default=[],
+                   help="wait until another node subscribes to this topic (e.g. a node that loads models first)")
     p.add_argument("--warmup", type=int, default=3, help="warm-up frames before the play (not recorded)")
     p.add_argument("--stack-timeout", type=float, default=120.0, help="seconds to wait for the stack to come up")
     p.add_argument("--answer-timeout", type=float, default=120.0, help="seconds to wait for the first answer")
