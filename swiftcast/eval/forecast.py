@@ -90,6 +90,13 @@ def evaluate_protocol(
     return results
 
 
+def table_order(config: Mapping) -> tuple:
+    """Sort key of a forecaster row: plain convs before deformable ones, MSE before -FT, fewer samples first."""
+    training = config.get("training") or {}
+    method = config.get("method", config.get("architecture", ""))
+    return (method != "conv_f2f", method, bool(training.get("finetune")), int(training.get("samples_per_seq") or 0))
+
+
 def gap_closed(results: Mapping[str, Mapping[str, Mapping]], method: str, horizon: str, key: str = "miou") -> float:
     """(method - copy-last) / (oracle - copy-last): the share of the copy-last -> oracle gap a method closes."""
     try:
@@ -169,8 +176,10 @@ def main(args: argparse.Namespace) -> int:
     for h in args.horizons:
         methods[ORACLE][h] = oracle
         methods[COPY_LAST][h] = copy_last
-    for path in paths:
-        net, config = load_forecaster_checkpoint(path, expected_feature_model_id=seg_id, device=segmenter.device)
+    loaded = [(path, *load_forecaster_checkpoint(path, expected_feature_model_id=seg_id, device=segmenter.device))
+              for path in paths]
+    loaded.sort(key=lambda item: table_order(item[2]))  # the seed's row order: ConvF2F, DeformF2F-8, -FT, ...
+    for path, net, config in loaded:
         horizon = get_horizon(int(config["horizon_frames"])).name
         if horizon not in args.horizons:
             continue
