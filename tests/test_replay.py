@@ -19,7 +19,6 @@ from replay_bags import (
     NS,
     T0,
     confusion,
-    header,
     image,
     ious,
     label_array,

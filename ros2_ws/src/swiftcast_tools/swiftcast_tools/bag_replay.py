@@ -198,6 +198,8 @@ class ReplayNode(Node):
         self.recording = False
         self.ignored_stamps: set[int] = set()
         self.answered: dict[int, int] = {}  # stamp -> receive ns, on the answer topic
+        self.played: set[int] = set()  # stamps of the frames of the drive published so far
+        self.answered_played = 0  # how many of those were answered
         self.last_output_ns = 0
         self.skipped: dict[str, str] = {}
         self._subs: dict[str, Any] = {}
@@ -260,6 +262,8 @@ class ReplayNode(Node):
         stamp = header_stamp_ns(raw) if self.recorder.stamped.get(topic) else None
         if topic == self.args.answer_topic and stamp is not None:
             with self._lock:
+                if stamp not in self.answered and stamp in self.played:
+                    self.answered_played += 1
                 self.answered[stamp] = received
         if not self.recording or (stamp is not None and stamp in self.ignored_stamps):
             return
@@ -271,9 +275,15 @@ class ReplayNode(Node):
         with self._lock:
             return self.answered.get(stamp)
 
-    def answers_since(self, stamps: set[int]) -> int:
+    def mark_played(self, stamp: int) -> None:
         with self._lock:
-            return sum(1 for s in stamps if s in self.answered)
+            self.played.add(stamp)
+            if stamp in self.answered:  # answered before we noted it (a late duplicate stamp)
+                self.answered_played += 1
+
+    def answered_count(self) -> int:
+        with self._lock:
+            return self.answered_played
 
     def publish_frame(self, raw: bytes, stamp_ns: int, index: int, record: bool) -> int:
         header_type = self.recorder.typestore.types["std_msgs/msg/Header"]
@@ -408,7 +418,6 @@ def _play(args, reader, conns, node, first_raw, first_stamp, end_stamp, total, s
 
     # 3. the drive, at the recorded rate x --rate
     node.recording = True
-    played: set[int] = set()
     wall0 = time.monotonic()
     log0 = None
     published = 0
@@ -425,10 +434,10 @@ def _play(args, reader, conns, node, first_raw, first_stamp, end_stamp, total, s
             break
         raw = bytes(raw)
         stamp = header_stamp_ns(raw)
+        node.mark_played(stamp)  # before publishing: the answer may come back before publish() returns
         node.publish_frame(raw, stamp, index, record=True)
-        played.add(stamp)
         published += 1
-        emit({"event": "progress", "published": published, "total": total, "answered": node.answers_since(played)})
+        emit({"event": "progress", "published": published, "total": total, "answered": node.answered_count()})
     summary["play_finished_ns"] = time.time_ns()
     summary["frames_published"] = published
 
@@ -440,7 +449,7 @@ def _play(args, reader, conns, node, first_raw, first_stamp, end_stamp, total, s
         stop,
         poll=0.1,
     )
-    summary["frames_answered"] = node.answers_since(played)
+    summary["frames_answered"] = node.answered_count()
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
