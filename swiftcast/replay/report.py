@@ -305,10 +305,10 @@ def _img(path: Path | None, alt: str, out_dir: Path) -> str:
     return f'<figure><img src="{_data_uri(path)}" alt="{html.escape(alt)}" data-file="{rel}"><figcaption>{html.escape(alt)}</figcaption></figure>'
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "") -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+def _table(header: Sequence[str] | None, rows: Sequence[Sequence[Any]], cls: str = "") -> str:
+    head = "<thead><tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in header) + "</tr></thead>" if header else ""
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return f'<table class="{cls}">{head}<tbody>{body}</tbody></table>'
 
 
 def summary_rows(metrics: dict) -> list[list[str]]:
@@ -338,6 +338,7 @@ h1{font-size:22px;margin:6px 0 2px} h2{font-size:17px;margin:28px 0 8px;border-b
 table{border-collapse:collapse;background:#fff;font-size:13px;margin:6px 0}
 th,td{border:1px solid #e2e2e2;padding:4px 9px;text-align:right}th{background:#f0f0f0}
 td:first-child,th:first-child{text-align:left}
+table.kv td{text-align:left;vertical-align:top}table.kv td:first-child{font-weight:600;white-space:nowrap}
 figure{margin:10px 0;background:#fff;border:1px solid #e2e2e2;border-radius:6px;padding:8px;display:inline-block;max-width:100%}
 figure img{max-width:100%;height:auto;display:block}figcaption{font-size:12px;color:#666;margin-top:4px}
 .grid2{display:flex;flex-wrap:wrap;gap:10px}.note{font-size:13px;color:#444}
@@ -424,7 +425,7 @@ def render_html(out_dir: Path, metrics: dict, run: dict, figures: dict[str, Path
 
     diag = metrics.get("diagnostics") or {}
     diag_html = "".join(
-        f"<h3 style='font-size:14px'>{esc(name)}</h3>" + _table(["key", "value"], [[esc(k), esc(v)] for k, v in values.items()])
+        f"<h3 style='font-size:14px'>{esc(name)}</h3>" + _table(None, [[esc(k), esc(v)] for k, v in values.items()], "kv")
         for name, values in diag.items()
     ) or '<p class="note">No /diagnostics messages were recorded.</p>'
 
@@ -458,7 +459,7 @@ t+h next to the {ref_name} at t+h.</p>
 <h2>Latency and throughput</h2>{timing}
 <div class="grid2">{fig("latency_hist", "Latency histogram")}{fig("latency_timeline", "Latency over the drive (red: frames dropped)")}</div>
 <h2>Per-class IoU %</h2>{per_class}
-<h2>Run</h2>{_table(["", ""], run_rows)}
+<h2>Run</h2>{_table(None, run_rows, "kv")}
 <details><summary>Node diagnostics (last values)</summary>{diag_html}</details>
 <p class="note">Files next to this page: <code>metrics.json</code>, <code>outputs.mcap</code> (everything the stack
 published, with receive times), <code>figures/</code>, <code>logs/</code>.</p>

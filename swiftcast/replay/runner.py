@@ -143,7 +143,7 @@ def run_replay(
     namespace: str = "/perception",
     domain_id: int | None = None,
     stack_timeout: float = 180.0,
-    warmup: int = 2,
+    warmup: int = 3,
     progress: bool = True,
     say: Callable[[str], None] = print,
 ) -> ReplayRun:
