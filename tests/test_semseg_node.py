@@ -186,6 +186,25 @@ def test_encodings_give_the_same_labels(world):
     np.testing.assert_array_equal(labels_of(out), world.expected_labels(np.repeat(grey[..., None], 3, -1)))
 
 
+def test_a_burst_is_not_queued_and_the_newest_frame_is_served(world):
+    """Depth-1 input + newest-frame worker: a burst far faster than the model yields far fewer outputs (stale frames
+    dropped, not queued) and the last frame of the burst is always answered."""
+    rgb = _picture(6)
+    msg = image_msg(rgb, "rgb8")
+    first = world.next_stamp()
+    burst = 30
+    for i in range(burst):
+        msg.header.stamp.sec, msg.header.stamp.nanosec = first, i
+        world.camera.publish(msg)
+    last = world.labels.wait_for(stamp_is(first, burst - 1), timeout=30)
+    assert last is not None, "the newest frame of the burst was not processed"
+    time.sleep(1.0)
+    answered = [m for m in world.labels.messages if m.header.stamp.sec == first]
+    assert len(answered) < burst / 2, f"{len(answered)} of {burst} burst frames processed: input is queueing"
+    counts = world.counts("perception/semseg")
+    assert int(counts["frames_in"]) - int(counts["frames_out"]) >= int(counts["frames_dropped"]) >= 0
+
+
 def test_label_info_reaches_a_late_subscriber(world):
     from swiftcast_msgs.msg import LabelInfo
     from swiftcast_ros.qos import LATCHED_QOS
