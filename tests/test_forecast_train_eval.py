@@ -8,6 +8,8 @@ the frozen decoder, exact resumption, and the seed's table / JSON for oracle, co
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -126,29 +128,33 @@ def test_finetune_lowers_cross_entropy_through_the_frozen_decoder(world: dict) -
     assert cross_entropy(out) < cross_entropy(world["short"])
 
 
-def test_resume_continues_exactly(world: dict, tmp_path: Path, monkeypatch) -> None:
+def test_stop_and_resume_continue_exactly(world: dict, tmp_path: Path, monkeypatch) -> None:
     args = ("--horizon", "mid", "--method", "conv_f2f", "--save-every", "5", "--no-val")
     assert _train(world, tmp_path / "straight", *args, iters=12) == 0
+
+    resumed = tmp_path / "resumed"
+    assert _train(world, resumed, *args, "--stop-at", "7", iters=12) == 0  # a planned stop
+    assert read_config(resumed)["training"]["iteration"] == 7
+    assert _train(world, resumed, *args, iters=12) == 2  # refuses to overwrite without --resume
 
     from swiftcast.train import loop
 
     real = loop.set_learning_rates
 
-    def interrupted(optimizer, iteration, total, min_lr):
-        if iteration == 7:
-            raise KeyboardInterrupt
+    def ctrl_c_at_9(optimizer, iteration, total, min_lr):
+        if iteration == 9:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: finish this step, save, exit
         real(optimizer, iteration, total, min_lr)
 
-    monkeypatch.setattr(loop, "set_learning_rates", interrupted)
-    assert _train(world, tmp_path / "resumed", *args, iters=12) == 130
-    assert read_config(tmp_path / "resumed")["training"]["iteration"] == 5
+    monkeypatch.setattr(loop, "set_learning_rates", ctrl_c_at_9)
+    assert _train(world, resumed, *args, "--resume", iters=12) == 0
+    assert read_config(resumed)["training"]["iteration"] == 10
     monkeypatch.setattr(loop, "set_learning_rates", real)
-    assert _train(world, tmp_path / "resumed", *args, iters=12) == 2  # refuses to overwrite without --resume
-    assert _train(world, tmp_path / "resumed", *args, "--resume", iters=12) == 0
+    assert _train(world, resumed, *args, "--resume", iters=12) == 0
 
     a, _ = load_checkpoint(tmp_path / "straight")
-    b, config = load_checkpoint(tmp_path / "resumed")
-    assert config["training"]["iteration"] == 12 and len(config["training"]["resumed_with"]) == 1
+    b, config = load_checkpoint(resumed)
+    assert config["training"]["iteration"] == 12 and len(config["training"]["resumed_with"]) == 2
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.allclose(x, y, atol=1e-6), name
 

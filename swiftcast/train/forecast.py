@@ -53,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wd", type=float, default=1e-4, help="weight decay (default: 1e-4)")
     parser.add_argument("--seed", type=int, default=0, help="seed of initialisation and data order (default: 0)")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --out exactly")
+    parser.add_argument("--stop-at", type=int, metavar="ITER",
+                        help="stop (resumably) after iteration ITER of --iters, e.g. to split a run into sessions")
     parser.add_argument("--save-every", type=int, default=500, help="checkpoint every N iterations (default: 500)")
     parser.add_argument("--val-every", type=int, default=0,
                         help="score the protocol on the val split every N iterations (default: only at the end)")
@@ -189,6 +191,7 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> int:
                                                                "samples_per_seq": args.samples_per_seq}})
 
     def validate(it: int) -> dict | None:
+        loop.sync_buffers(net)  # collective (every rank), before rank 0 scores
         if val_set is None:
             return None
         net.eval()
@@ -254,6 +257,7 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> int:
         }
 
     def checkpoint(it: int, val: dict | None) -> None:
+        loop.sync_buffers(net)  # collective: every rank takes part, only rank 0 writes
         if not info.is_main:
             return
         state = {"iteration": it, "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
@@ -266,46 +270,63 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> int:
         print(f"training {label} for {horizon.name} term (t+{horizon.frames}) on {len(samples)} windows of "
               f"{len(train_set.sequences)} sequences, features {tuple(train_set.feature_shape)}, {args.iters} "
               f"iterations of {args.batch_size}x{info.world_size}, {'cross-entropy' if args.finetune else 'MSE'}")
-    sampler = loop.StreamBatchSampler(len(samples), args.batch_size, args.iters, start_iter, args.seed,
+    end = min(args.iters, args.stop_at) if args.stop_at else args.iters
+    sampler = loop.StreamBatchSampler(len(samples), args.batch_size, end, start_iter, args.seed,
                                       info.rank, info.world_size)
     last_val = history[-1] if history else None
     pbar = tqdm(total=args.iters, initial=start_iter, desc="train-forecast", disable=not info.is_main,
                 dynamic_ncols=True)
     smooth, it, window_losses = None, start_iter, []
-    for batch_ids in sampler:
-        loop.set_learning_rates(optimizer, it, args.iters, args.min_lr)
-        batch = [samples[i] for i, _ in batch_ids]
-        past = torch.stack([store[i][list(w.inputs)] for i, w in batch]).to(info.device).float()
-        n, p, c, h, w_ = past.shape
-        pred = model(past.reshape(n, p * c, h, w_))
-        if args.finetune:
-            logits = seg_model.decode_features(pred, out_size=input_size)
-            labels = target_labels(batch)
-            loss = F.cross_entropy(logits, labels, ignore_index=IGNORE_ID) if (labels != IGNORE_ID).any() \
-                else logits.sum() * 0.0
-        else:
-            target = torch.stack([store[i][w.target] for i, w in batch]).to(info.device).float()
-            loss = F.mse_loss(pred, target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        it += 1
-        value = float(loss.detach())
-        window_losses.append(value)
-        smooth = value if smooth is None else 0.9 * smooth + 0.1 * value
-        if len(window_losses) == 50 or it == args.iters:  # a compact loss curve for the model card
+    stop = loop.StopRequest(enabled=not info.distributed)  # Ctrl-C / SIGTERM: finish the step, save, exit
+    try:
+        for batch_ids in sampler:
+            loop.set_learning_rates(optimizer, it, args.iters, args.min_lr)
+            batch = [samples[i] for i, _ in batch_ids]
+            past = torch.stack([store[i][list(w.inputs)] for i, w in batch]).to(info.device).float()
+            n, p, c, h, w_ = past.shape
+            pred = model(past.reshape(n, p * c, h, w_))
+            if args.finetune:
+                logits = seg_model.decode_features(pred, out_size=input_size)
+                labels = target_labels(batch)
+                loss = F.cross_entropy(logits, labels, ignore_index=IGNORE_ID) if (labels != IGNORE_ID).any() \
+                    else logits.sum() * 0.0
+            else:
+                target = torch.stack([store[i][w.target] for i, w in batch]).to(info.device).float()
+                loss = F.mse_loss(pred, target)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            it += 1
+            value = float(loss.detach())
+            window_losses.append(value)
+            smooth = value if smooth is None else 0.9 * smooth + 0.1 * value
+            if len(window_losses) == 50 or it == args.iters:  # a compact loss curve for the model card
+                loss_curve.append([it, round(sum(window_losses) / len(window_losses), 6)])
+                window_losses = []
+            pbar.set_postfix(loss=f"{smooth:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+            pbar.update(1)
+            if args.val_every and it % args.val_every == 0 and it < args.iters:
+                last_val = validate(it)
+                if last_val is not None:
+                    history.append(last_val)
+            if args.save_every and it % args.save_every == 0 and it < args.iters:
+                checkpoint(it, last_val)
+                loop.barrier()
+            if stop.requested:
+                break
+    finally:
+        pbar.close()
+        stop.restore()
+
+    if it < args.iters:  # --stop-at or Ctrl-C / SIGTERM: a resumable checkpoint, then out
+        if window_losses:
             loss_curve.append([it, round(sum(window_losses) / len(window_losses), 6)])
-            window_losses = []
-        pbar.set_postfix(loss=f"{smooth:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
-        pbar.update(1)
-        if args.val_every and it % args.val_every == 0 and it < args.iters:
-            last_val = validate(it)
-            if last_val is not None:
-                history.append(last_val)
-        if args.save_every and it % args.save_every == 0 and it < args.iters:
-            checkpoint(it, last_val)
-            loop.barrier()
-    pbar.close()
+        checkpoint(it, last_val)
+        loop.barrier()
+        if info.is_main:
+            print(f"stopped at iteration {it} of {args.iters}; saved {out} - continue with the same command plus "
+                  "--resume")
+        return 0
 
     if not history or history[-1].get("iteration") != args.iters:
         final = validate(args.iters)
