@@ -19,7 +19,8 @@ from typing import Callable
 
 from swiftcast.errors import DataError
 from swiftcast.replay.bag import BagInfo, inspect_bag, read_label_maps
-from swiftcast.replay.runner import ReplayRun, run_replay
+from swiftcast.replay.runner import ReplayRun, params_source, run_replay
+from swiftcast.runtime.paths import resolve_user_path
 
 #: what a replay writes into DIR (removed first when DIR is reused)
 PRODUCTS = ("outputs.mcap", "metrics.json", "report.html", "figures", "logs")
@@ -67,6 +68,18 @@ def parse_rate(value: float | str) -> float | str:
     return rate
 
 
+def check_checkpoint(checkpoint: str) -> None:
+    """The segmentation checkpoint must exist and be one (else the stack would die at start-up)."""
+    from swiftcast.models.checkpoint import read_config
+
+    path = resolve_user_path(checkpoint)
+    if not path.exists():
+        raise DataError(f"checkpoint {checkpoint} not found")
+    config = read_config(path)  # CheckpointError: one line naming the problem
+    if config.get("kind") != "segmentation":
+        raise DataError(f"checkpoint {checkpoint} is a {config.get('kind')} model, not a segmentation model")
+
+
 def prepare_out_dir(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise DataError(f"--out {out} exists and is not a folder")
@@ -99,6 +112,9 @@ def replay(
     """The whole replay (what the CLI and ``swiftcast.demo`` run); raises DataError for a bad bag or option."""
     rate = parse_rate(rate)
     info = inspect_bag(Path(bag), topic, labels_topic)
+    params_source(params)
+    if checkpoint:
+        check_checkpoint(checkpoint)
     # imported once the bag is known to be good: a user mistake is reported before torch/matplotlib load
     from swiftcast.replay.report import write_metrics, write_report
     from swiftcast.replay.score import check_ground_truth, load_outputs, score

@@ -71,14 +71,20 @@ def camera_topic_for(info: BagInfo) -> tuple[str, str]:
     return topic, topic
 
 
-def write_params(base: str | None, info: BagInfo, path: Path) -> Path:
-    """The stack's parameter file for this bag: ``base`` (default launch/params/perception.yaml) with
-    ``input_transport`` set to what the bag holds."""
-    source = Path(resolve_params_file(base, launch_dir())) if base else Path(resolve_params_file(DEFAULT_PARAMS, launch_dir()))
+def params_source(base: str | None) -> Path:
+    """The parameter file ``--params`` names (default launch/params/perception.yaml); SwiftcastError if missing."""
+    source = Path(resolve_params_file(base or DEFAULT_PARAMS, launch_dir()))
     if base and not source.is_file():
         source = resolve_user_path(base)
     if not source.is_file():
         raise SwiftcastError(f"parameter file {base or source} not found")
+    return source
+
+
+def write_params(base: str | None, info: BagInfo, path: Path) -> Path:
+    """The stack's parameter file for this bag: ``base`` (default launch/params/perception.yaml) with
+    ``input_transport`` set to what the bag holds."""
+    source = params_source(base)
     try:
         content = yaml.safe_load(source.read_text()) or {}
     except yaml.YAMLError as exc:
@@ -126,11 +132,13 @@ def _stop(proc: subprocess.Popen, timeouts: tuple[float, float, float] = (20.0, 
 
 
 def _tail(path: Path, lines: int = 3) -> str:
+    """What a log says went wrong: its one-line errors if it has any, else its last lines."""
     try:
-        text = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+        text = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
     except OSError:
         return ""
-    return " | ".join(text[-lines:])
+    errors = [ln for ln in text if ": error:" in ln or ln.startswith("[ERROR]") or "Traceback" in ln]
+    return " | ".join(dict.fromkeys(errors[:lines] or text[-lines:]))
 
 
 def run_replay(
