@@ -271,10 +271,12 @@ def test_frames_without_distinct_stamps(tmp_path, replay_error):
     assert "distinct header stamps" in replay_error(str(tmp_path / "zero"), "--out", str(tmp_path / "o"))
 
 
-def test_wrong_topic_and_not_a_bag(tmp_path, replay_error):
+def test_wrong_topic_checkpoint_params_and_not_a_bag(tmp_path, replay_error):
     bag = tmp_path / "drive"
     write_camera_bag(bag, frames=2)
     assert "/nope is not in" in replay_error(str(bag), "--topic", "/nope", "--out", str(tmp_path / "o"))
+    assert "checkpoint" in replay_error(str(bag), "--checkpoint", str(tmp_path / "none"), "--out", str(tmp_path / "o"))
+    assert "parameter file" in replay_error(str(bag), "--params", str(tmp_path / "p.yaml"), "--out", str(tmp_path / "o"))
     (tmp_path / "junk.mcap").write_bytes(b"not an mcap file")
     assert "not a readable rosbag2" in replay_error(str(tmp_path / "junk.mcap"), "--out", str(tmp_path / "o"))
 
