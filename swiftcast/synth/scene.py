@@ -19,7 +19,7 @@ from swiftcast.synth.world import (
 )
 
 SEQUENCE_SCENARIOS = ("cruise", "slow", "stopped", "brake", "accelerate", "turn", "lane_change")
-SCENARIO_WEIGHTS = (0.22, 0.16, 0.18, 0.14, 0.14, 0.10, 0.06)
+SCENARIO_WEIGHTS = (0.23, 0.17, 0.19, 0.14, 0.14, 0.08, 0.05)
 
 
 def _zones_overlap(a: float, b: float, zones: list[tuple[float, float]]) -> bool:
@@ -161,10 +161,12 @@ class StaticBuilder:
                     if width > 0:
                         g.strip(road, s0, s1, side * d, side * (d + width), h, col, tex, cls, tile=2.0)
                     d += width
-                g.strip(road, s0, s1, side * d, side * (d + 45.0), h, yard_col, "cloudy", yard_cls, tile=6.0)
+                yard = min(45.0, road.room(s0, s1, side) - d)
+                if yard > 0:
+                    g.strip(road, s0, s1, side * d, side * (d + yard), h, yard_col, "cloudy", yard_cls, tile=6.0)
                 for s_end, facing in ((s0, -1.0), (s1, 1.0)):  # vertical ends of the sidewalk at openings
                     if a < s_end < b:
-                        self._end_face(s_end, side, e, d + 45.0, h, facing, st.walk_col[side] * 0.9)
+                        self._end_face(s_end, side, e, d + max(yard, 0.0), h, facing, st.walk_col[side] * 0.9)
         # far ground below everything (seen through gaps between buildings)
         mid = road.point(0.5 * (a + b), 0.0)
         g.rect(mid, np.array([1.0, 0, 0]), np.array([0, 0, 1.0]), 2000.0, 2000.0, -0.06, st.terrain_col * 0.8,
@@ -395,30 +397,39 @@ class StaticBuilder:
             sm, w = 0.5 * (sa + sb), sb - sa
             kind = rng.choice(["building", "gap", "park", "low"], p=[0.72, 0.1, 0.1, 0.08])
             depth = rng.uniform(8, 16)
-            if kind in ("building", "low"):
+            room = self.road.room(sa, sb, side)
+            depth = min(depth, room - bl)
+            if kind in ("building", "low") and depth > 2:
                 height = rng.uniform(3.5, 5.5) if kind == "low" else rng.uniform(6, 26)
                 self.building(self.frame(sm, side * (bl + depth / 2), h0), w - rng.uniform(0, 0.3), depth, height, sm)
             elif kind == "park":
                 for _ in range(int(rng.integers(1, 4))):
-                    self.tree(rng.uniform(sa, sb), side * (bl + rng.uniform(2, 15)), h0, big=rng.uniform(1.0, 1.6))
+                    d_tree = bl + rng.uniform(2, 15)
+                    if d_tree + 3 < room:
+                        self.tree(rng.uniform(sa, sb), side * d_tree, h0, big=rng.uniform(1.0, 1.6))
             # the edge of the plot: fence / wall / hedge
             if kind != "building" or st.garden[side] > 0 or rng.random() < 0.08:
                 self.plot_edge(side, sa, sb, h0)
             if kind in ("gap", "park") or rng.random() < 0.3:  # background building further back
-                d_back = bl + depth + rng.uniform(6, 30)
-                self.building(self.frame(sm, side * (d_back + 6), h0), w * rng.uniform(1, 2), 12,
-                              rng.uniform(8, 32), sm)
+                d_back = bl + max(depth, 0.0) + rng.uniform(6, 30)
+                wb, hb = w * rng.uniform(1, 2), rng.uniform(8, 32)
+                if d_back + 12 < room:
+                    self.building(self.frame(sm, side * (d_back + 6), h0), wb, 12, hb, sm)
             s += width + (rng.uniform(1, 6) if rng.random() < 0.15 else 0.0)
         # background row behind everything (fills the sky above low fronts)
         s = s0 + rng.uniform(-10, 0)
         while s < s1:
             w = rng.uniform(20, 50)
+            room = self.road.room(s, s + w, side)
             if rng.random() < 0.7:
-                d = bl + rng.uniform(30, 50)
-                self.building(self.frame(s + w / 2, side * (d + 8), h0), w, 16, rng.uniform(10, 35), s + w / 2)
+                d, hb = bl + rng.uniform(30, 50), rng.uniform(10, 35)
+                if d + 16 < room:
+                    self.building(self.frame(s + w / 2, side * (d + 8), h0), w, 16, hb, s + w / 2)
             else:
                 for _ in range(3):
-                    self.tree(s + rng.uniform(0, w), side * (bl + rng.uniform(25, 45)), h0, big=rng.uniform(1.3, 2.0))
+                    s_t, d_t, big = s + rng.uniform(0, w), bl + rng.uniform(25, 45), rng.uniform(1.3, 2.0)
+                    if d_t + 5 < room:
+                        self.tree(s_t, side * d_t, h0, big=big)
             s += w
 
     def plot_edge(self, side: int, sa: float, sb: float, h0: float) -> None:
@@ -459,8 +470,6 @@ class StaticBuilder:
                 c = P + N * side * (e + length / 2) + T * off * (it.road_w / 2 + it.walk_w / 2)
                 g.rect(c, T, N, it.walk_w / 2, length / 2, h, st.walk_col[side], st.walk_tex[side], SIDEWALK, tile=2.0,
                        s=it.s)
-                c2 = P + N * side * (e + length / 2) + T * off * (it.road_w / 2 + it.walk_w + 25)
-                g.rect(c2, T, N, 25, length / 2, h, st.terrain_col, "cloudy", TERRAIN, tile=6.0, s=it.s)
                 # curb face along the cross road
                 base = P + T * off * it.road_w / 2
                 p0, p1 = base + N * side * e, base + N * side * (e + length)
@@ -718,7 +727,7 @@ def _ego_profile(rng: np.random.Generator, duration: float, drive: str) -> tuple
         return SpeedProfile(v0, duration, segs, vmax=13.5), "drive"
     scenario = str(rng.choice(SEQUENCE_SCENARIOS, p=SCENARIO_WEIGHTS))
     if scenario in ("cruise", "lane_change"):
-        return SpeedProfile(rng.uniform(4, 9), duration, [(0.0, rng.normal(0, 0.3))]), scenario
+        return SpeedProfile(rng.uniform(3.5, 8.5), duration, [(0.0, rng.normal(0, 0.3))]), scenario
     if scenario == "slow":
         return SpeedProfile(rng.uniform(1.5, 5), duration), scenario
     if scenario == "stopped":
@@ -740,7 +749,7 @@ def _curvature(rng: np.random.Generator, s_lo: float, s_hi: float, scenario: str
     knots = np.array(knots)
     kappa = np.where(rng.random(len(knots)) < 0.6, 0.0, rng.normal(0, 1 / 150, len(knots)))
     if scenario == "turn":  # a real bend right where the ego drives
-        k = rng.choice([-1, 1]) * rng.uniform(1 / 90, 1 / 35)
+        k = rng.choice([-1, 1]) * rng.uniform(1 / 100, 1 / 45)
         knots = np.concatenate([knots, [-25.0, -8.0, 45.0, 60.0]])
         kappa = np.concatenate([kappa, [0.0, k, k, 0.0]])
         keep = (knots <= -25.0) | (knots >= 60.0) | np.isin(knots, [-8.0, 45.0])
@@ -749,7 +758,7 @@ def _curvature(rng: np.random.Generator, s_lo: float, s_hi: float, scenario: str
         knots, kappa = knots[order], kappa[order]
     elif scenario == "drive":
         bends = rng.random(len(knots)) < 0.25
-        kappa = np.where(bends, rng.choice([-1, 1], len(knots)) * rng.uniform(1 / 60, 1 / 25, len(knots)), kappa)
+        kappa = np.where(bends, rng.choice([-1, 1], len(knots)) * rng.uniform(1 / 120, 1 / 45, len(knots)), kappa)
     return knots, kappa
 
 
@@ -775,6 +784,8 @@ def generate_world(rng: np.random.Generator, duration: float, drive: str = "sequ
             inters.append(Intersection(rng, rng.uniform(140, 230)))
         inters = [it for i, it in enumerate(inters)
                   if all(abs(it.s - o.s) > 30 for o in inters[:i])]
+    # cross streets are straight: keep intersections where the main road is straight too (else they cut the bend)
+    inters = [it for it in inters if road.straight(it.s, 30.0)]
     static = StaticBuilder(rng, road, st, inters, s_lo, s_hi)
     static.build()
     # the ego: a lane of our direction (mostly the rightmost), maybe changing lane
@@ -787,7 +798,7 @@ def generate_world(rng: np.random.Generator, duration: float, drive: str = "sequ
         other = ego_lane - 1 if ego_lane > 0 else ego_lane + 1
         d1, t_change = st.lane_d(-1, other), rng.uniform(-1.5, 0.5)
         ego_lanes.append(other)
-    ego_motion = RoadMotion(road, 0.0, d0, profile, 1.0, d1=d1, t_change=t_change, change_time=rng.uniform(3, 4.5))
+    ego_motion = RoadMotion(road, 0.0, d0, profile, 1.0, d1=d1, t_change=t_change, change_time=rng.uniform(3.5, 5))
     ego = Ego(motion=ego_motion, cam_height=rng.uniform(1.2, 1.5), pitch=rng.uniform(0.0, 0.05),
               bob_amp=rng.uniform(0.0005, 0.004), bob_freq=rng.uniform(0.8, 2.5), bob_phase=rng.uniform(0, 6.3))
     density = float(np.exp(rng.uniform(np.log(0.5), np.log(1.8))))

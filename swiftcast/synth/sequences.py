@@ -79,18 +79,23 @@ def frame_paths(root: Path, split: str, index: int, frame: int) -> FramePaths:
     )
 
 
-def render_sequence(renderer, height: int, width: int, seed: int, split: str, index: int,
-                    frames: int = FRAMES_PER_SEQUENCE) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """Yield (frame, RGB uint8 (H, W, 3), trainIds uint8 (H, W)) for the first ``frames`` frames of a sequence.
-
-    The world always covers a full 30-frame sequence, so fewer frames are a prefix of the full sequence.
-    """
+def sequence_world(seed: int, split: str, index: int):
+    """(world, noise generator) of one sequence; the world always covers the full 30 frames."""
     from swiftcast.synth.scene import generate_world
-    from swiftcast.synth.world import FPS, Intrinsics
+    from swiftcast.synth.world import FPS
 
     world_ss, noise_ss = sequence_seed(seed, split, index).spawn(2)
     world = generate_world(np.random.default_rng(world_ss), (FRAMES_PER_SEQUENCE - 1) / FPS)
-    noise_rng = np.random.default_rng(noise_ss)
+    return world, np.random.default_rng(noise_ss)
+
+
+def render_sequence(renderer, height: int, width: int, seed: int, split: str, index: int,
+                    frames: int = FRAMES_PER_SEQUENCE) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Yield (frame, RGB uint8 (H, W, 3), trainIds uint8 (H, W)) for the first ``frames`` frames of a sequence
+    (a prefix of the full 30-frame sequence)."""
+    from swiftcast.synth.world import FPS, Intrinsics
+
+    world, noise_rng = sequence_world(seed, split, index)
     intr = Intrinsics.for_size(height, width)
     for k in range(frames):
         t = k / FPS

@@ -136,6 +136,7 @@ class Road:
         self.ds = 0.25
         self.s = np.arange(s_min, s_max + self.ds, self.ds)
         kappa = np.interp(self.s, knots_s, knots_kappa)
+        self.kappa = kappa  # > 0 turns right (towards -d)
         theta = np.concatenate([[0.0], np.cumsum(0.5 * (kappa[1:] + kappa[:-1]) * self.ds)])
         x = np.concatenate([[0.0], np.cumsum(np.cos(0.5 * (theta[1:] + theta[:-1])) * self.ds)])
         z = np.concatenate([[0.0], np.cumsum(np.sin(0.5 * (theta[1:] + theta[:-1])) * self.ds)])
@@ -145,6 +146,20 @@ class Road:
         self.x, self.z = c * x - sn * z, sn * x + c * z
         self.theta = theta - theta[i0] + heading0
         self.s_min, self.s_max = float(self.s[0]), float(self.s[-1])
+
+    def room(self, s0: float, s1: float, side: int) -> float:
+        """How far (|d|) scenery may reach on ``side`` over [s0, s1]: on the inside of a bend, offsets beyond
+        the radius would fold over the centre of curvature (and back onto the road)."""
+        i0, i1 = np.searchsorted(self.s, [s0 - 20.0, s1 + 20.0])
+        k = self.kappa[i0:max(i1, i0 + 1)] * -side  # > 0 where this side is the inner side
+        k_max = float(k.max()) if k.size else 0.0
+        return 0.6 / k_max if k_max > 1e-6 else np.inf
+
+    def straight(self, s: float, half: float, tol: float = 0.12) -> bool:
+        """Whether the heading stays within ``tol`` radians of its value at ``s`` over [s - half, s + half]."""
+        i0, i1 = np.searchsorted(self.s, [s - half, s + half])
+        th0 = np.interp(s, self.s, self.theta)
+        return bool(np.abs(self.theta[i0:i1] - th0).max(initial=0.0) < tol)
 
     def tangent(self, s) -> np.ndarray:
         th = np.interp(s, self.s, self.theta)
@@ -775,8 +790,11 @@ def build_bicycle(rng: np.random.Generator, rider: bool) -> Parts:
     col = any_color(rng)
     r = rng.uniform(0.32, 0.36)
     tyre = hsv(0, 0, rng.uniform(0.05, 0.2))
+    spokes = hsv(0, 0, rng.uniform(0.3, 0.7))
     for x in (0.52, -0.52):
         p.box(I4, (x, r, 0), (2 * r, 2 * r, 0.05), tyre, "fine", BICYCLE, tpl="ring")
+        # spokes as a dim disc: the wheel reads (and is labelled) as one region, as in Cityscapes' polygons
+        p.box(I4, (x, r, 0), (2 * r * 0.9, 0.02, 2 * r * 0.9), spokes, "mesh", BICYCLE, tpl="cyl16", rot=WHEEL)
     t = 0.04
     tubes = [((-0.18, 0.85), (0.38, 0.82)), ((0.38, 0.82), (0.0, 0.36)), ((-0.2, 0.9), (0.0, 0.36)),
              ((0.0, 0.36), (-0.52, r)), ((-0.18, 0.85), (-0.52, r)), ((0.36, 0.95), (0.52, r))]
