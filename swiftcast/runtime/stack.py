@@ -229,8 +229,9 @@ def launch_values(args: argparse.Namespace) -> dict[str, str]:
     values = {a.name: getattr(args, a.name) for a in LAUNCH_ARGUMENTS if getattr(args, a.name, None) is not None}
     if "params_file" in values:
         values["params_file"] = str(resolve_user_path(values["params_file"]))
-    if values.get("semseg_checkpoint"):
-        values["semseg_checkpoint"] = str(resolve_user_path(values["semseg_checkpoint"]))
+    for name, value in values.items():
+        if name.endswith("_checkpoint") and value:
+            values[name] = str(resolve_user_path(value))
     return values
 
 
