@@ -3,7 +3,7 @@
 A :class:`World` is built from one random generator (so one seed = one world) for a time span, then queried per
 instant: :meth:`World.frame` returns what the renderer draws at time ``t``. Positions along the street use road
 coordinates (``s`` metres along the centre line, ``d`` metres to the left of it, right-hand traffic: the ego drives
-towards +s on the right, d < 0); objects are built in their own frame (x forward, y up, z left) from the unit
+towards +s on the right, d < 0); objects are built in their own frame (x forward, y up, z right) from the unit
 templates of :mod:`swiftcast.synth.meshes`.
 
 Appearance is randomised per instance (colours, textures) and per world (sky, sun, fog, exposure, white balance,
