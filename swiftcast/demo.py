@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=7, help="seed of the synthetic drive (default 7)")
     p.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help=f"segmentation checkpoint (default {DEFAULT_CHECKPOINT})")
     p.add_argument("--size", help="bag image size HxW (default: the checkpoint's input size)")
-    p.add_argument("--rate", default="auto", help="playback speed factor, or 'auto' (default): real time if this "
-                   "machine keeps up, else as fast as it answers (every frame processed)")
+    p.add_argument("--rate", default="auto", help="playback speed factor, or 'auto' (default): real time, but each "
+                   "frame only after the stack answered the previous one (every frame processed on a slow CPU)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     t0 = time.monotonic()

@@ -408,8 +408,11 @@ def render_html(out_dir: Path, metrics: dict, run: dict, figures: dict[str, Path
                "camera frame published → output received, both timed in the replay process.</p>")
     used = run.get("rate_used")
     if used is not None and used < 0.999:
-        timing += (f'<p class="note">The bag was played at <b>{used:.2f}× its recorded rate</b> (--rate {esc(str(run.get("rate")))}) '
-                   "so that this machine could process every frame; at 1× a slower CPU drops frames instead.</p>")
+        why = ("each frame was sent only once the stack had answered the previous one (--rate auto), so this machine "
+               "processed every frame; at the recorded rate a slower CPU drops frames instead"
+               if run.get("rate") == "auto" else f"--rate {esc(str(run.get('rate')))}")
+        timing += (f'<p class="note">The drive played at <b>{used:.2f}× real time</b>: {why}. Latencies are then the '
+                   "stack's own time per frame, without queueing.</p>")
 
     per_class_rows = []
     sf = metrics.get("single_frame")

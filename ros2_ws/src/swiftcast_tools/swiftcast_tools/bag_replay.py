@@ -8,8 +8,9 @@ Latency is then ``receive time(output with stamp s) - publish time(frame s)``, c
 
 Frames are published as the bag's raw CDR bytes on an rclpy publisher of the real type (no decode/encode), at
 the recorded rate (bag log times) scaled by ``--rate``, with sensor-data QoS like a camera driver. ``--rate auto``
-plays as fast as the stack answered the warm-up frames allows (at most real time), so a slow CPU sees every
-frame instead of dropping most of them; the summary says which rate was used. Before the
+plays at the recorded rate but sends a frame only once the stack has answered the previous one (or
+``--answer-wait`` passed), so a slow CPU processes every frame instead of dropping most; the summary gives the
+effective rate. Before the
 play, a few warm-up copies of the first frame (stamped away from the drive) are sent one by one until the stack
 answers: that proves the whole path works and keeps one-off start-up costs out of the measured latencies.
 
@@ -50,8 +51,6 @@ IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 
 EXIT_OK, EXIT_USAGE, EXIT_NO_STACK, EXIT_INTERRUPTED = 0, 2, 3, 130
 AUTO = "auto"
-AUTO_MARGIN = 2.0  # --rate auto leaves the stack this factor of headroom over its warm-up time per frame (the
-#                    forecast node and the recorder share the CPU, and warm-up frames do not exercise forecasting)
 
 
 def _rate(text: str) -> float | str:
@@ -406,38 +405,41 @@ def _play(args, reader, conns, node, first_raw, first_stamp, end_stamp, total, s
         warmup.append(round((answered - sent) / 1e6, 2) if sends == 1 else None)
         emit({"event": "warmup", "index": k, "latency_ms": warmup[-1]})
     summary["warmup_latency_ms"] = warmup
-    rate = args.rate
-    if rate == AUTO:
-        # each warm-up frame was answered before the next was sent: its latency is the stack's time per frame
-        period_s = max(1e-3, reader.duration / 1e9 / max(1, total - 1))
-        # the first warm-up frame pays one-off costs (allocations, lazy init): judge by the later ones
-        measured = [w for w in warmup[1:] if w is not None] or [w for w in warmup if w is not None] or [1000.0]
-        rate = min(1.0, period_s / (AUTO_MARGIN * min(measured) / 1000.0))
-    summary["rate_used"] = round(rate, 4)
-    emit({"event": "rate", "rate": summary["rate_used"]})
+    lockstep = args.rate == AUTO
+    rate = 1.0 if lockstep else args.rate
 
-    # 3. the drive, at the recorded rate x --rate
+    # 3. the drive, at the recorded rate x --rate (auto: also never before the previous frame was answered)
     node.recording = True
-    wall0 = time.monotonic()
-    log0 = None
-    published = 0
     summary["play_started_ns"] = time.time_ns()
+    published, previous, first_pub, first_log, last_log, last_pub = 0, None, None, None, None, None
+    stopped = False
     for index, (_, log_ns, raw) in enumerate(reader.messages(connections=conns)):
-        if stop.is_set():
-            summary.update(status="interrupted", message=f"stopped after {published} of {total} frames")
-            break
-        log0 = log_ns if log0 is None else log0
-        due = wall0 + (log_ns - log0) / 1e9 / rate
-        delay = due - time.monotonic()
-        if delay > 0 and stop.wait(delay):
+        if previous is not None:
+            prev_stamp, prev_log, prev_pub = previous
+            if lockstep:  # the recorded spacing, but never before the previous frame was answered (bounded wait)
+                due = prev_pub + (log_ns - prev_log) / 1e9
+                _wait(lambda s=prev_stamp: node.answer_time(s) is not None, args.answer_wait, stop, poll=0.002)
+            else:  # the recorded schedule, scaled: a late frame does not shift the ones after it
+                due = first_pub + (log_ns - first_log) / 1e9 / rate
+            delay = due - time.monotonic()
+            if stop.is_set() or (delay > 0 and stop.wait(delay)):
+                stopped = True
+        if stopped or stop.is_set():
             summary.update(status="interrupted", message=f"stopped after {published} of {total} frames")
             break
         raw = bytes(raw)
         stamp = header_stamp_ns(raw)
         node.mark_played(stamp)  # before publishing: the answer may come back before publish() returns
         node.publish_frame(raw, stamp, index, record=True)
+        now = time.monotonic()
+        previous = (stamp, log_ns, now)
+        first_pub, first_log = (now, log_ns) if first_pub is None else (first_pub, first_log)
+        last_pub, last_log = now, log_ns
         published += 1
         emit({"event": "progress", "published": published, "total": total, "answered": node.answered_count()})
+    if published > 1 and last_pub > first_pub:
+        summary["rate_used"] = round((last_log - first_log) / 1e9 / (last_pub - first_pub), 4)
+    emit({"event": "rate", "rate": summary.get("rate_used")})
     summary["play_finished_ns"] = time.time_ns()
     summary["frames_published"] = published
 
@@ -460,7 +462,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--out", type=Path, required=True, help="output .mcap file")
     p.add_argument("--summary", type=Path, help="write the run summary (JSON) here")
     p.add_argument("--rate", type=_rate, default=1.0,
-                   help="playback speed factor (1 = recorded rate), or 'auto': as fast as the stack keeps up, <= 1")
+                   help="playback speed factor (1 = recorded rate), or 'auto': the recorded rate, but each frame only "
+                   "after the stack answered the previous one (a slow CPU then processes every frame)")
+    p.add_argument("--answer-wait", type=float, default=5.0,
+                   help="with --rate auto: longest wait (s) for the previous frame's answer before going on")
     p.add_argument("--record-prefix", action="append", default=None, help="record topics under this namespace")
     p.add_argument("--record-topic", action="append", default=None, help="also record this topic")
     p.add_argument("--record-overlays", action="store_true", help="also record */overlay topics")
