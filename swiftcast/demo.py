@@ -1,6 +1,6 @@
 """``python -m swiftcast.demo --out out/demo`` (what ``make demo`` runs): all of SwiftCast on one synthetic drive.
 
-1. a synthetic drive bag (``swiftcast synth-bag``, ~25 s at 17 Hz) at the shipped model's input size, reused on
+1. a synthetic drive bag (``swiftcast synth-bag``, 20 s at 17 Hz) at the shipped model's input size, reused on
    later runs when its parameters did not change;
 2. ``swiftcast replay`` of it through the live stack (real node processes, real DDS) with the shipped checkpoints:
    ``models/swiftnet_rn18_synth`` and, if present, the forecasters under ``models/`` made for it;
@@ -49,7 +49,7 @@ def make_bag(out: Path, seconds: float, seed: int, size: tuple[int, int], say=pr
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m swiftcast.demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default out/demo)")
-    p.add_argument("--seconds", type=float, default=25.0, help="length of the drive (default 25 s)")
+    p.add_argument("--seconds", type=float, default=20.0, help="length of the drive (default 20 s)")
     p.add_argument("--seed", type=int, default=7, help="seed of the synthetic drive (default 7)")
     p.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help=f"segmentation checkpoint (default {DEFAULT_CHECKPOINT})")
     p.add_argument("--size", help="bag image size HxW (default: the checkpoint's input size)")
