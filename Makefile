@@ -53,7 +53,7 @@ venv: $(STAMPS)/core
 
 # --- ROS 2 workspace (colcon, merge install) ---------------------------------------------------------------------
 $(STAMPS)/workspace: $(STAMPS)/core $(WS_SOURCES)
-	cd $(WS) && source ../tools/ros_env.sh && \
+	mkdir -p $(WS)/log && cd $(WS) && source ../tools/ros_env.sh && \
 	  colcon --log-base log build --merge-install \
 	    --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE=$(abspath $(PY)) > log/colcon-build.txt 2>&1 || \
 	  { tail -40 log/colcon-build.txt; echo "colcon build failed (full log: $(WS)/log/colcon-build.txt)"; exit 1; }
