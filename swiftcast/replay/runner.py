@@ -219,9 +219,6 @@ def run_replay(
                     bar.set_postfix(answered=event["answered"], refresh=False)  # the rest is in flight or dropped
                 elif kind == "warmup" and event.get("latency_ms") is not None:
                     bar.set_postfix(warmup=f"{event['latency_ms']:.0f} ms", refresh=True)
-                elif kind == "rate" and rate == "auto" and event.get("rate"):
-                    bar.write(f"--rate auto: the drive played at {event['rate']:.2f}x real time (each frame after "
-                              "the stack answered the previous one)")
                 elif kind == "done":
                     run.player = {k: v for k, v in event.items() if k != "event"}
                 if run.stack_exit is None and stack.poll() is not None:
