@@ -239,7 +239,7 @@ def plot_strips(lookup: _Lookup, frames: dict[int, np.ndarray], sources: list[in
 
 
 def plot_legend(path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(9, 0.9))
+    fig, ax = plt.subplots(figsize=(9, 0.45))
     ax.axis("off")
     handles = [plt.Rectangle((0, 0), 1, 1, color=np.array(c) / 255) for c in CLASS_COLORS_RGB]
     ax.legend(handles, CLASS_NAMES, ncol=10, fontsize=7, loc="center", frameon=False, handlelength=1.2)
@@ -384,12 +384,19 @@ def render_html(out_dir: Path, metrics: dict, run: dict, figures: dict[str, Path
         f'<div class="card"><div class="v">{esc(v)}</div><div class="k">{esc(k)}</div></div>' for k, v in cards) + "</div>"
 
     ref_name = "ground truth" if metrics["reference"] == "ground_truth" else "own single-frame labels"
-    accuracy = _table(["", "mIoU %", "mIoU-MO %", "copy-last mIoU %", "copy-last mIoU-MO %", "frames scored"],
-                      summary_rows(metrics))
-    accuracy += (f'<p class="note">Forecasts are scored against the {ref_name} of their <b>target</b> time (nearest stamp '
-                 f"within {metrics['tolerance_ms']:.0f} ms); copy-last uses the single-frame labels of the same source "
-                 "frame against the same target, so the two columns compare like for like. mIoU-MO = mean IoU over the "
-                 "8 moving-object classes (person … bicycle).</p>")
+    if metrics.get("horizons"):
+        accuracy = _table(["", "mIoU %", "mIoU-MO %", "copy-last mIoU %", "copy-last mIoU-MO %", "frames scored"],
+                          summary_rows(metrics))
+        accuracy += (f'<p class="note">Forecasts are scored against the {ref_name} of their <b>target</b> time (nearest '
+                     f"stamp within {metrics['tolerance_ms']:.0f} ms); copy-last uses the single-frame labels of the same "
+                     "source frame against the same target, so the two columns compare like for like. mIoU-MO = mean IoU "
+                     "over the 8 moving-object classes (person … bicycle).</p>")
+    else:
+        rows = [[r[0], r[1], r[2], r[5]] for r in summary_rows(metrics)]
+        accuracy = _table(["", "mIoU %", "mIoU-MO %", "frames scored"], rows)
+        accuracy += ('<p class="note">Single-frame labels vs the ground truth of the same frame (nearest stamp within '
+                     f"{metrics['tolerance_ms']:.0f} ms). mIoU-MO = mean IoU over the 8 moving-object classes (person … "
+                     "bicycle).</p>")
     for name, h in metrics.get("horizons", {}).items():
         now = h.get("single_frame_at_target")
         if now:
@@ -442,6 +449,10 @@ def render_html(out_dir: Path, metrics: dict, run: dict, figures: dict[str, Path
     )]
 
     fig = lambda key, alt: _img(figures.get(key), alt, out_dir)  # noqa: E731
+    strip_note = (f"Each row: the camera frame at t, the stack's labels at t, and for each horizon the forecast made at "
+                  f"t for t+h next to the {ref_name} at t+h." if metrics.get("horizons") else
+                  "Each row: the camera frame at t, the stack's labels at t"
+                  + (" and the ground truth at t." if metrics["reference"] == "ground_truth" else "."))
     gif = figures.get("animation")
     title = f"SwiftCast replay — {esc(Path(bag.get('path', 'bag')).name)}"
     return f"""<!DOCTYPE html>
@@ -454,8 +465,7 @@ def render_html(out_dir: Path, metrics: dict, run: dict, figures: dict[str, Path
 <h2>Accuracy</h2>{accuracy}
 {fig("per_class", "Per-class IoU")}
 <h2>Frames</h2>
-<p class="note">Each row: the camera frame at t, the stack's labels at t, and for each horizon the forecast made at t for
-t+h next to the {ref_name} at t+h.</p>
+<p class="note">{strip_note}</p>
 {fig("strips", "camera | labels | forecasts | reference at the target time")}
 {fig("legend", "class colours")}
 {('<figure><img src="' + _data_uri(gif) + '" alt="animated overlay" data-file="' + gif.relative_to(out_dir).as_posix() + '"><figcaption>The drive: segmentation now (left) and, right, the forecast made earlier for this instant</figcaption></figure>') if gif else ''}
