@@ -7,4 +7,5 @@ CMD=(.venv/bin/swiftcast train --data data/synth_seg --model swiftnet_rn18 --out
      --lr 1e-3 --backbone-lr-ratio 1.0 --backbone-wd 1e-4 --val-every 225 --val-frames index:19 --val-max-images 50
      --save-every 25 --threads 2 --workers 1 --seed 0)
 if [ -f runs/swiftnet_rn18_synth/train_state.pt ]; then CMD+=(--resume); fi
+export OMP_WAIT_POLICY=PASSIVE  # spinning OpenMP threads crawl on a shared 2-core machine
 exec "${CMD[@]}"
