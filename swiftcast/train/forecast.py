@@ -118,7 +118,6 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> int:
     from swiftcast.forecast.features import load_features, load_segmenter
     from swiftcast.forecast.forecaster import method_label, predict_features
     from swiftcast.forecast.protocol import sample_windows
-    from swiftcast.models import load_checkpoint
     from swiftcast.train import loop
 
     horizon = get_horizon(args.horizon)
@@ -164,21 +163,7 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> int:
     )
     start_iter, history, wall_before, commands, loss_curve = 0, [], 0.0, [loop.command_line()], []
     if args.resume:
-        if not (out / "config.json").exists():
-            raise SwiftcastError(f"nothing to --resume in {out} (no config.json)")
-        state = loop.load_training_state(out / loop.STATE_FILE)
-        saved = state.get("hparams", {})
-        changed = [k for k in RUN_DEFINING if k in saved and saved[k] != getattr(args, k)]
-        if changed:
-            diffs = ", ".join(f"--{k.replace('_', '-')} {saved[k]!r} (now {getattr(args, k)!r})" for k in changed)
-            raise SwiftcastError(f"cannot --resume {out} with different options: it was started with {diffs}")
-        saved_net, saved_config = load_checkpoint(out)
-        if saved_config.get("training", {}).get("iteration") != state["iteration"]:
-            raise SwiftcastError(f"{out}: weights and training state are from different iterations; cannot resume")
-        net.load_state_dict(saved_net.state_dict())
-        del saved_net
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
+        state = loop.restore_run(out, args, RUN_DEFINING, net, optimizer)
         start_iter, history = int(state["iteration"]), list(state.get("history", []))
         loss_curve = list(state.get("loss_curve", []))
         wall_before, commands = float(state.get("wall_time_s", 0.0)), list(state.get("commands", [])) + commands

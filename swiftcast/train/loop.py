@@ -19,7 +19,7 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -256,6 +256,33 @@ def write_checkpoint_dir(out_dir: str | Path, model: nn.Module, config: dict, st
 
 
 # --- provenance ----------------------------------------------------------------------------------------------------
+def restore_run(
+    out: Path, args: Any, run_defining: Sequence[str], model: nn.Module, optimizer: torch.optim.Optimizer
+) -> dict:
+    """Load a run saved in ``out`` into ``model`` and ``optimizer`` for ``--resume``; returns its training state.
+
+    Refuses with one line when an option that defines the run (``run_defining``) changed, or when the weights and
+    the training state come from different iterations (an interrupted save), so a resumed run is the same run.
+    """
+    from swiftcast.models import load_checkpoint
+
+    if not (out / "config.json").exists():
+        raise SwiftcastError(f"nothing to --resume in {out} (no config.json)")
+    state = load_training_state(out / STATE_FILE)
+    saved = state.get("hparams", {})
+    changed = [k for k in run_defining if k in saved and saved[k] != getattr(args, k)]
+    if changed:
+        diffs = ", ".join(f"--{k.replace('_', '-')} {saved[k]!r} (now {getattr(args, k)!r})" for k in changed)
+        raise SwiftcastError(f"cannot --resume {out} with different options: it was started with {diffs}")
+    saved_model, saved_config = load_checkpoint(out)
+    if saved_config.get("training", {}).get("iteration") != state["iteration"]:
+        raise SwiftcastError(f"{out}: weights and training state are from different iterations; cannot resume")
+    model.load_state_dict(saved_model.state_dict())
+    optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["torch_rng"])
+    return state
+
+
 def command_line() -> str:
     """The command as the user typed it (``swiftcast train ...``, prefixed by torchrun's shape under DDP)."""
     argv = list(sys.argv)

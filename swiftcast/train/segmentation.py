@@ -66,14 +66,6 @@ def _hparams(args: argparse.Namespace) -> dict:
     return {k: getattr(args, k) for k in RUN_DEFINING}
 
 
-def _check_resumable(out: Path, args: argparse.Namespace, state: dict) -> None:
-    saved = state.get("hparams", {})
-    changed = [k for k in RUN_DEFINING if k in saved and saved[k] != getattr(args, k)]
-    if changed:
-        diffs = ", ".join(f"--{k.replace('_', '-')} {saved[k]!r} (now {getattr(args, k)!r})" for k in changed)
-        raise SwiftcastError(f"cannot --resume {out} with different options: it was started with {diffs}")
-
-
 def _build(args: argparse.Namespace, info):
     """Model (and the init checkpoint's config, if any) for the requested stage."""
     from swiftcast.models import build_model, load_checkpoint
@@ -199,19 +191,8 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
     optimizer = torch.optim.Adam(_param_groups(model, args), betas=(0.9, 0.99))
 
     start_iter, history, wall_before, commands = 0, [], 0.0, [loop.command_line()]
-    state_path = out / loop.STATE_FILE
     if args.resume:
-        if not (out / "config.json").exists():
-            raise SwiftcastError(f"nothing to --resume in {out} (no config.json)")
-        state = loop.load_training_state(state_path)
-        _check_resumable(out, args, state)
-        saved_model, saved_config = load_checkpoint(out)
-        if saved_config.get("training", {}).get("iteration") != state["iteration"]:
-            raise SwiftcastError(f"{out}: weights and training state are from different iterations; cannot resume")
-        model.load_state_dict(saved_model.state_dict())
-        del saved_model
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
+        state = loop.restore_run(out, args, RUN_DEFINING, model, optimizer)
         start_iter, history = int(state["iteration"]), list(state.get("history", []))
         wall_before, commands = float(state.get("wall_time_s", 0.0)), list(state.get("commands", [])) + commands
 
