@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 from typing import Callable
 
@@ -9,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from swiftcast.data.labels import CLASS_COLORS_RGB, IGNORE_ID, NUM_CLASSES, train_ids_to_label_ids
+from swiftcast.data.labels import CLASS_COLORS_RGB, CLASS_NAMES, IGNORE_ID, NUM_CLASSES, train_ids_to_label_ids
 
 
 def write_tiny_cityscapes(
@@ -100,3 +102,14 @@ def cityscapes_scripts_evaluate(predictions: list[Path], ground_truths: list[Pat
     args.colorized = False
     args.bold = args.nocol = ""
     return cs_eval.evaluateImgLists([str(p) for p in predictions], [str(p) for p in ground_truths], args)
+
+
+def assert_per_class_matches_cityscapes_scripts(ours: dict, reference: dict, tol: float) -> None:
+    """Our per-class IoUs equal cityscapesScripts' ``classScores``: null exactly where it gives NaN (a class with
+    TP + FP + FN = 0, absent from the ground truth and never predicted), the same value elsewhere."""
+    for name in CLASS_NAMES:
+        theirs = reference["classScores"][name]
+        if math.isnan(theirs):
+            assert ours["per_class"][name] is None, name
+        else:
+            assert ours["per_class"][name] == pytest.approx(theirs, abs=tol), name

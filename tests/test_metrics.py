@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 
 import cv2
 import numpy as np
 import pytest
-from conftest import cityscapes_scripts_evaluate
+from conftest import assert_per_class_matches_cityscapes_scripts, cityscapes_scripts_evaluate
 
 from swiftcast.data.labels import CLASS_NAMES, IGNORE_ID, NUM_CLASSES, train_ids_to_label_ids
 from swiftcast.eval.metrics import ConfusionMeter, confusion_matrix, format_table, iou_per_class, summarize
@@ -79,12 +78,7 @@ def test_equals_cityscapes_scripts_on_png_files(tmp_path) -> None:
         cv2.imwrite(str(gts[-1]), train_ids_to_label_ids(gt))
     ours = meter.summary()
     ref = cityscapes_scripts_evaluate(preds, gts)
-    for name in CLASS_NAMES:
-        theirs = ref["classScores"][name]
-        if math.isnan(theirs):
-            assert ours["per_class"][name] is None, name
-        else:
-            assert ours["per_class"][name] == pytest.approx(theirs, abs=1e-9), name
+    assert_per_class_matches_cityscapes_scripts(ours, ref, tol=1e-9)
     assert ours["per_class"][CLASS_NAMES[18]] is None  # NaN in both: excluded from the mean
     assert ours["per_class"][CLASS_NAMES[7]] == 0.0  # predicted but absent: 0 in both
     assert ours["miou"] == pytest.approx(ref["averageScoreClasses"], abs=1e-9)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import cityscapes_scripts_evaluate
+from conftest import assert_per_class_matches_cityscapes_scripts, cityscapes_scripts_evaluate
 
 from swiftcast.cli import main as cli
 from swiftcast.data.labels import CLASS_NAMES, MOVING_TRAIN_IDS
@@ -62,12 +62,7 @@ def test_eval_equals_cityscapes_scripts(trained, tiny_cityscapes, tmp_path) -> N
 
     # cityscapesScripts gives NaN to a class with TP + FP + FN = 0 (absent from the ground truth and never
     # predicted) and averages the others; we write NaN as null and average the same way
-    for name in CLASS_NAMES:
-        theirs = ref["classScores"][name]
-        if math.isnan(theirs):
-            assert ours["per_class"][name] is None, name
-        else:
-            assert ours["per_class"][name] == pytest.approx(theirs, abs=1e-6), name
+    assert_per_class_matches_cityscapes_scripts(ours, ref, tol=1e-6)
     assert ours["miou"] == pytest.approx(ref["averageScoreClasses"], abs=1e-6)
     moving = [ref["classScores"][CLASS_NAMES[i]] for i in MOVING_TRAIN_IDS]
     moving = [v for v in moving if not math.isnan(v)]
