@@ -324,3 +324,42 @@ def test_forecasts_scored_at_target_time_next_to_copy_last(tmp_path, with_truth)
             assert_close(got["copy_last"]["per_class"][name], value)
         assert metrics["latency_ms"][h]["p50"] == pytest.approx(49.0, abs=0.01)  # received 50 ms after source, published +1 ms
     assert metrics["latency_ms"]["labels"]["p50"] == pytest.approx(29.0, abs=0.01)
+
+
+# --- bags from other tools: inspection without ROS ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, transport, encoding",
+    [
+        ({"encoding": "bgr8"}, "raw", "bgr8"),
+        ({"encoding": "mono8", "ground_truth": False}, "raw", "mono8"),
+        ({"compressed": "png", "storage": "sqlite3"}, "compressed", "png"),
+        ({"encoding": "rgb8", "camera_topic": "/front/image", "extra_topics": False}, "raw", "rgb8"),
+    ],
+)
+def test_inspect_foreign_bags(tmp_path, kwargs, transport, encoding):
+    from swiftcast.replay.bag import inspect_bag, read_camera_frames
+
+    bag = tmp_path / "bag"
+    stamps = write_camera_bag(bag, frames=3, size=(21, 34), **kwargs)
+    info = inspect_bag(bag)
+    assert (info.height, info.width, info.frames) == (21, 34, 3)
+    assert info.transport == transport and info.encoding == encoding
+    assert info.camera_topic == kwargs.get("camera_topic", "/camera/image_raw/compressed" if transport == "compressed"
+                                           else "/camera/image_raw")
+    assert (info.labels_topic is not None) == kwargs.get("ground_truth", True)
+    frames = dict(read_camera_frames(info))
+    assert sorted(frames) == stamps and all(f.shape == (21, 34, 3) for f in frames.values())
+
+
+def test_several_image_topics_need_a_choice(tmp_path, replay_error):
+    from swiftcast.replay.bag import inspect_bag
+
+    ts = typestore()
+    with Writer(tmp_path / "two", version=9, storage_plugin=StoragePlugin.MCAP) as w:
+        for topic in ("/left/image", "/right/image"):
+            c = w.add_connection(topic, "sensor_msgs/msg/Image", typestore=ts)
+            w.write(c, T0, ts.serialize_cdr(image(ts, T0, np.zeros((4, 6, 3), np.uint8), "rgb8"), "sensor_msgs/msg/Image"))
+    assert "several image topics" in replay_error(str(tmp_path / "two"), "--out", str(tmp_path / "o"))
+    assert inspect_bag(tmp_path / "two", topic="/right/image").camera_topic == "/right/image"
