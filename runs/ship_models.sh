@@ -18,12 +18,17 @@ if [[ $step == all || $step == card ]]; then
   $S eval --data data/synth_v2 --model models/swiftnet_rn18_synth --frames index:19 --json models/swiftnet_rn18_synth/eval_val.json
   $S model-card models/swiftnet_rn18_synth --eval models/swiftnet_rn18_synth/eval_val.json --eval-command "$EVAL"
 fi
-if [[ $step == all || $step == forecast-short || $step == forecast-mid ]]; then
-  for H in ${FORECAST_HORIZONS:-short mid}; do
-    [[ $step == forecast-* && $step != forecast-$H ]] && continue
-    [ -f runs/deform_f2f8_${H}_synth/train_state.pt ] && R=--resume || R=
-    $S train-forecast --data data/forecast --seg-model models/swiftnet_rn18_synth --horizon $H --method deform_f2f8 \
-       --out runs/deform_f2f8_${H}_synth --iters ${FORECAST_ITERS:-150} --batch-size 12 --lr 1e-3 --save-every 25 \
-       --threads 1 --seed 0 $R
+# forecasters, one horizon per call (run short and mid side by side, one thread each):
+#   runs/ship_models.sh forecast short   /   runs/ship_models.sh forecast mid
+if [[ $step == forecast ]]; then
+  H=$2
+  common=(--data data/forecast --seg-model models/swiftnet_rn18_synth --horizon $H --batch-size 12 --save-every 50
+          --threads 1 --seed 0)
+  for M in deform_f2f8 conv_f2f; do
+    [ -f runs/${M}_${H}_synth/train_state.pt ] && R=--resume || R=
+    $S train-forecast "${common[@]}" --method $M --out runs/${M}_${H}_synth --iters 600 --lr 1e-3 $R
   done
+  [ -f runs/deform_f2f8_ft_${H}_synth/train_state.pt ] && R=--resume || R=
+  $S train-forecast "${common[@]}" --method deform_f2f8 --finetune --init runs/deform_f2f8_${H}_synth \
+     --out runs/deform_f2f8_ft_${H}_synth --iters 60 --save-every 10 $R
 fi
