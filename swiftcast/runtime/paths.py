@@ -32,7 +32,11 @@ def search_roots() -> list[Path]:
     """Folders a relative user path is resolved against, in order."""
     roots = [Path(os.environ["SWIFTCAST_HOME"])] if os.environ.get("SWIFTCAST_HOME") else []
     roots += [Path.cwd(), project_root()]
-    return roots
+    unique: list[Path] = []
+    for root in roots:  # the checkout is often the current directory: name each place once
+        if root.resolve() not in [u.resolve() for u in unique]:
+            unique.append(root)
+    return unique
 
 
 def resolve_user_path(path: str | os.PathLike[str]) -> Path:
@@ -48,3 +52,14 @@ def resolve_user_path(path: str | os.PathLike[str]) -> Path:
         if c.exists():
             return c.resolve()
     return candidates[0]
+
+
+def check_checkpoint_parameter(value: str) -> None:
+    """Parameter check shared by the nodes: ``value`` names an existing checkpoint (ValueError says where we looked)."""
+    if not value:
+        raise ValueError("empty; give a checkpoint folder (e.g. models/swiftnet_rn18_synth)")
+    if resolve_user_path(value).exists():
+        return
+    if Path(os.path.expanduser(value)).is_absolute():
+        raise ValueError("not found")
+    raise ValueError(f"not found (looked under {', '.join(str(r) for r in search_roots())})")

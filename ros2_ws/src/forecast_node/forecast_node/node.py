@@ -39,7 +39,7 @@ from swiftcast.forecast.history import FeatureHistory
 from swiftcast.forecast.online import ConsistencyScorer
 from swiftcast.forecast.protocol import FRAME_RATE_HZ, HORIZONS, INPUT_OFFSETS
 from swiftcast.runtime.features import FeatureError
-from swiftcast.runtime.paths import resolve_user_path, search_roots
+from swiftcast.runtime.paths import check_checkpoint_parameter, resolve_user_path
 from swiftcast.runtime.segmenter import FEATURE_STRIDE, resolve_device
 from swiftcast_ros.conversions import array_to_image_msg, features_from_msg, image_msg_to_array
 from swiftcast_ros.health import FrameStats, HealthReporter
@@ -52,16 +52,9 @@ NS = 1_000_000_000
 AUTO = "auto"
 
 
-def _check_checkpoint(value: str) -> None:
-    if not value:
-        raise ValueError("empty; give a checkpoint folder (e.g. models/swiftnet_rn18_synth)")
-    if not resolve_user_path(value).exists():
-        raise ValueError(f"not found (looked under {', '.join(str(r) for r in search_roots())})")
-
-
 def _check_forecaster(value: str) -> None:
     if value != AUTO:
-        _check_checkpoint(value)
+        check_checkpoint_parameter(value)
 
 
 def _check_horizons(value: Any) -> None:
@@ -80,7 +73,7 @@ def _check_device(value: str) -> None:
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("checkpoint", "models/swiftnet_rn18_synth",
               "Segmentation checkpoint the features come from: its skip-less decoder turns forecast features into "
-              "labels, and features of any other model are rejected.", check=_check_checkpoint, read_only=True),
+              "labels, and features of any other model are rejected.", check=check_checkpoint_parameter, read_only=True),
     ParamSpec("horizons", list(HORIZONS), "Horizons to forecast (short = t+3 frames, about 180 ms; mid = t+9 "
               "frames, about 540 ms, at frame_period_s).", check=_check_horizons,
               type=ParameterType.PARAMETER_STRING_ARRAY, read_only=True),

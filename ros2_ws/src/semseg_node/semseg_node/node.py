@@ -26,7 +26,7 @@ from swiftcast_msgs.msg import FeatureMap, LabelInfo
 from swiftcast.data.labels import CLASS_COLORS_RGB, CLASS_NAMES, IGNORE_ID
 from swiftcast.errors import SwiftcastError
 from swiftcast.runtime.images import DEFAULT_MAX_PIXELS, ImageError, overlay_labels
-from swiftcast.runtime.paths import resolve_user_path, search_roots
+from swiftcast.runtime.paths import check_checkpoint_parameter
 from swiftcast.runtime.features import FEATURE_DTYPES
 from swiftcast.runtime.segmenter import BACKENDS, FEATURE_STRIDE, Segmenter, check_input_size, resolve_device
 from swiftcast_ros.conversions import (
@@ -43,13 +43,6 @@ from swiftcast_ros.throttle import ThrottledLog
 from swiftcast_ros.worker import NewestFrameWorker
 
 
-def _check_checkpoint(value: str) -> None:
-    if not value:
-        raise ValueError("empty; give a checkpoint folder (e.g. models/swiftnet_rn18_synth)")
-    if not resolve_user_path(value).exists():
-        raise ValueError(f"not found (looked under {', '.join(str(r) for r in search_roots())})")
-
-
 def _check_device(value: str) -> None:
     resolve_device(value)
 
@@ -63,7 +56,7 @@ def _check_input_size(value: Any) -> None:
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("checkpoint", "models/swiftnet_rn18_synth",
               "Segmentation checkpoint folder; relative paths are searched under $SWIFTCAST_HOME, the current "
-              "directory, then the SwiftCast source checkout.", check=_check_checkpoint),
+              "directory, then the SwiftCast source checkout.", check=check_checkpoint_parameter),
     ParamSpec("device", "cpu", "Inference device: cpu, cuda, cuda:N or auto.", check=_check_device),
     ParamSpec("backend", "torch", "Inference engine.", choices=BACKENDS),
     ParamSpec("input_size", [], "Model input size [H, W] the camera image is resized to; empty = the "
