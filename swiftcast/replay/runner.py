@@ -29,7 +29,7 @@ from swiftcast.errors import SwiftcastError
 from swiftcast.replay.bag import BagInfo
 from swiftcast.runtime.paths import launch_dir, resolve_user_path
 from swiftcast.runtime.rosenv import child_env, node_executable
-from swiftcast.runtime.stack import _die_with_parent, describe_exit
+from swiftcast.runtime.stack import die_with_parent, describe_exit
 from swiftcast.runtime.stack_description import resolve, resolve_params_file
 
 PLAYER = ("swiftcast_tools", "bag_replay")
@@ -191,11 +191,11 @@ def run_replay(
     with open(logs / "stack.log", "w") as stack_log, open(logs / "player.log", "w") as player_log:
         stack = subprocess.Popen(
             run.stack_command, env=env, stdout=stack_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         player_proc = subprocess.Popen(
             run.player_command, env=env, stdout=subprocess.PIPE, stderr=player_log, stdin=subprocess.DEVNULL,
-            text=True, bufsize=1, preexec_fn=_die_with_parent,
+            text=True, bufsize=1, preexec_fn=die_with_parent,
         )
         events: "queue.Queue[dict | None]" = queue.Queue()
         threading.Thread(target=_reader, args=(player_proc.stdout, events), daemon=True).start()

@@ -45,7 +45,9 @@ def command_line(node: ResolvedNode) -> list[str]:
     return [str(node_executable(node.package, node.executable)), *node.ros_args()]
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def die_with_parent() -> None:
+    """``preexec_fn`` for node processes: own process group, and SIGTERM when the parent dies (runs between fork
+    and exec), so a SIGKILLed runner leaves no orphaned nodes behind."""
     os.setsid()
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -112,7 +114,7 @@ class Stack:
                     raise SwiftcastError(f"parameter file {path} not found")
 
     def _spawn(self, c: _Child) -> None:
-        c.process = subprocess.Popen(c.command, env=self.env, preexec_fn=_die_with_parent, stdin=subprocess.DEVNULL)
+        c.process = subprocess.Popen(c.command, env=self.env, preexec_fn=die_with_parent, stdin=subprocess.DEVNULL)
         self.say(f"started {c.node.namespace.rstrip('/')}/{c.node.name} (pid {c.process.pid}): {' '.join(c.command)}")
 
     def start(self) -> "Stack":
