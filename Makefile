@@ -9,13 +9,14 @@ WS := ros2_ws
 WS_SOURCES := $(shell find $(WS)/src -type f -not -path '*/__pycache__/*' 2>/dev/null)
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps venv workspace test test-slow demo bench lock clean help report-screenshot
+.PHONY: setup system-deps venv workspace test test-slow demo bench pareto lock clean help report-screenshot
 
 help:
 	@echo "make setup   install system libraries, .venv (core + ROS 2 wheels) and build ros2_ws"
 	@echo "make demo    the main job: synthetic drive -> replay through the live stack -> out/demo/report.html"
 	@echo "make test    the test suite (what CI runs)"
 	@echo "make bench   speed/memory benchmarks (prints ratios measured in one run)"
+	@echo "make pareto  train SwiftNet and torchvision baselines with one recipe -> mIoU vs latency (long; resumable)"
 	@echo "make report-screenshot   render out/demo/report.html to docs/img/report.png (headless Chromium)"
 
 setup: $(STAMPS)/workspace
@@ -78,6 +79,11 @@ report-screenshot: setup
 
 bench: setup
 	source tools/ros_env.sh && $(PY) -m benchmarks.run_all
+
+# not part of bench: trains five models (PARETO_ARGS e.g. --iters 150 --threads 1; resumable per model)
+PARETO_ARGS ?=
+pareto: setup
+	source tools/ros_env.sh && $(PY) benchmarks/pareto.py $(PARETO_ARGS)
 
 lock:
 	$(PY) tools/lock.py

@@ -17,13 +17,13 @@ import torch
 from torch import nn
 
 from swiftcast.errors import CheckpointError, SwiftcastError
-from swiftcast.models.registry import FORECASTERS, MODELS, build_forecaster, build_model
+from swiftcast.models.registry import FORECASTERS, SEGMENTATION, build_forecaster, build_model
 from swiftcast.models.weights import TORCH_SUFFIXES, load_state_dict_file, state_dict_mismatch, weights_digest
 
 FORMAT = "swiftcast.checkpoint/v1"
 WEIGHTS_NAME = "weights.safetensors"
 CONFIG_NAME = "config.json"
-KINDS = {"segmentation": MODELS, "forecaster": FORECASTERS}
+KINDS = {"segmentation": SEGMENTATION, "forecaster": FORECASTERS}
 
 
 def model_id_for(architecture: str, state_dict: Mapping[str, torch.Tensor]) -> str:

@@ -19,7 +19,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from swiftcast.errors import SwiftcastError
 from swiftcast.models.checkpoint import build_from_config, load_checkpoint
-from swiftcast.models.registry import FORECASTERS, MODELS, build_forecaster, build_model
+from swiftcast.models.registry import FORECASTERS, SEGMENTATION, build_forecaster, build_model
 
 REFERENCE = "swiftnet_rn18"
 
@@ -51,19 +51,21 @@ def _input_shape(config: dict[str, Any], size: tuple[int, int]) -> tuple[int, ..
 
 def describe(target: str, size: tuple[int, int]) -> dict[str, Any]:
     """Parameters and GMACs of a model name or a checkpoint directory."""
-    if target in MODELS or target in FORECASTERS:
-        model = build_model(target) if target in MODELS else build_forecaster(target)
+    if target in SEGMENTATION or target in FORECASTERS:
+        model = build_model(target) if target in SEGMENTATION else build_forecaster(target)
         config = dict(model.swiftcast_spec)
     elif Path(target).exists():
         model, config = load_checkpoint(target)
     else:
-        known = ", ".join([*MODELS, *FORECASTERS])
+        known = ", ".join([*SEGMENTATION, *FORECASTERS])
         raise SwiftcastError(f"{target!r} is neither a model name ({known}) nor a checkpoint path")
     params = sum(p.numel() for p in model.parameters())
     row: dict[str, Any] = {"target": target, "kind": config["kind"], "architecture": config["architecture"]}
     if config["kind"] == "segmentation":
-        decoder = sum(p.numel() for p in model.forecast_decoder.parameters())
-        row.update(params_m=(params - decoder) / 1e6, decoder_params_m=decoder / 1e6)
+        # torchvision baselines have no forecast decoder
+        head = getattr(model, "forecast_decoder", None)
+        decoder = sum(p.numel() for p in head.parameters()) if head is not None else 0
+        row.update(params_m=(params - decoder) / 1e6, decoder_params_m=decoder / 1e6 if head is not None else None)
     else:
         row.update(params_m=params / 1e6, decoder_params_m=None)
     with torch.device("meta"):
@@ -84,7 +86,7 @@ def main(args: argparse.Namespace) -> int:
     from swiftcast.data.transforms import parse_size
 
     size = parse_size(args.size)
-    rows = [describe(t, size) for t in (args.targets or [*MODELS, *FORECASTERS])]
+    rows = [describe(t, size) for t in (args.targets or [*SEGMENTATION, *FORECASTERS])]
     reference = describe(REFERENCE, size)["gmacs"]
     print(f"input {size[0]}x{size[1]} (forecasters: features {math.ceil(size[0] / 32)}x{math.ceil(size[1] / 32)})")
     print(f"{'model':<28} {'kind':<13} {'params (M)':>10} {'+decoder (M)':>12} {'GMACs':>9} {'vs ' + REFERENCE:>17}")

@@ -9,6 +9,7 @@ from typing import Any, Callable
 from torch import nn
 
 from swiftcast.errors import SwiftcastError
+from swiftcast.models.baselines import BASELINES
 from swiftcast.models.f2f import CopyLast, Oracle, conv_f2f, deform_f2f8
 from swiftcast.models.mobilenet import MobileNetV2Backbone
 from swiftcast.models.pyramid import SwiftNetPyramid
@@ -38,6 +39,10 @@ MODELS: dict[str, Callable[..., SegmentationModel]] = {
     "swiftnet_rn18_pyramid": _swiftnet_rn18_pyramid,
 }
 
+#: every segmentation architecture build_model and checkpoints know: SwiftNets (with features, for the nodes and
+#: forecasting) + torchvision comparison baselines (single-frame logits only; benchmarks/pareto.py)
+SEGMENTATION: dict[str, Callable[..., nn.Module]] = {**MODELS, **BASELINES}
+
 #: forecasters: name -> builder(in_channels, num_past, **kw)
 FORECASTERS: dict[str, Callable[..., nn.Module]] = {
     "copy_last": CopyLast,
@@ -56,10 +61,12 @@ def build_model(
 ) -> SegmentationModel:
     """Build a segmentation model; ``backbone_weights``: None (random init), ``"imagenet"`` (torchvision's
     ImageNet weights) or a path to a torchvision-named state dict (.safetensors, or .pt/.pth read safely)."""
-    if name not in MODELS:
-        raise _unknown("model", name, MODELS)
+    if name not in SEGMENTATION:
+        raise _unknown("model", name, SEGMENTATION)
+    if name in BASELINES and backbone_weights is not None:
+        raise SwiftcastError(f"model {name!r} is a comparison baseline trained from scratch: no --backbone-weights")
     try:
-        model = MODELS[name](num_classes, **arch_kwargs)
+        model = SEGMENTATION[name](num_classes, **arch_kwargs)
     except TypeError as exc:
         raise SwiftcastError(f"bad options for model {name!r}: {exc}") from None
     if backbone_weights is not None:

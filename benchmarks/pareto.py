@@ -1,0 +1,273 @@
+"""Pareto table: mIoU on the synthetic val split vs latency at 256x512, SwiftNet against what a user would pick instead.
+
+Five architectures - SwiftNet RN-18, SwiftNet MNV2, SwiftNet RN-18 pyramid fusion, torchvision
+LRASPP-MobileNetV3-Large and DeepLabV3-MobileNetV3-Large (``lraspp_mnv3`` / ``deeplabv3_mnv3``, no pre-trained
+weights) - are trained by the same ``swiftcast train`` command with the same recipe and budget on the same
+synthetic train split (Adam, cosine, backbone lr x0.25, crops, scale 0.5-2, flips, seed 0), validated on the val
+split (frame index 19 of every sequence: the forecasting target frame) and then timed in this one process at 256x512,
+batch 1, torch eager, interleaved round-robin so machine load hits every model alike (median of repeats).
+
+    python benchmarks/pareto.py [--iters 300] [--threads 1] [--data data/synth_v2] [--out runs/pareto]
+
+Resumable per model: a model whose run in ``--out`` is complete is not trained again; a cut-off run continues
+(``--resume``). Writes benchmarks/results/pareto.{json,md,png}. Not part of ``make bench`` (training takes long):
+``make pareto``. The result says nothing about these architectures on Cityscapes with ImageNet weights - only how
+they compare with the same small budget on the same data, from scratch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # `python benchmarks/pareto.py` as well as `python -m benchmarks.pareto`
+
+from benchmarks._common import forward_call, interleaved_times, passive_openmp, percentile  # noqa: E402
+
+passive_openmp()
+
+#: (architecture, label in tables and plot)
+MODELS: tuple[tuple[str, str], ...] = (
+    ("swiftnet_rn18", "SwiftNet RN-18"),
+    ("swiftnet_mnv2", "SwiftNet MNV2"),
+    ("swiftnet_rn18_pyramid", "SwiftNet RN-18 pyramid"),
+    ("lraspp_mnv3", "LRASPP-MNV3-L (torchvision)"),
+    ("deeplabv3_mnv3", "DeepLabV3-MNV3-L (torchvision)"),
+)
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def train_command(args: argparse.Namespace, name: str, resume: bool) -> list[str]:
+    """The one recipe every model gets (only --model and --out differ)."""
+    cmd = [
+        sys.executable, "-m", "swiftcast.cli", "train", "--data", str(args.data), "--model", name,
+        "--out", str(args.out / name), "--iters", str(args.iters), "--batch-size", str(args.batch_size),
+        "--size", args.size, "--crop", args.crop, "--seed", "0", "--val-frames", "index:19",
+        "--save-every", str(args.save_every), "--threads", str(args.threads),
+    ]
+    if args.val_images:
+        cmd += ["--val-max-images", str(args.val_images)]
+    if args.workers is not None:
+        cmd += ["--workers", str(args.workers)]
+    return cmd + (["--resume"] if resume else [])
+
+
+def run_state(path: Path) -> dict | None:
+    """The checkpoint config of a run folder, or None if it has none yet."""
+    config = path / "config.json"
+    return json.loads(config.read_text()) if config.is_file() else None
+
+
+def ensure_trained(args: argparse.Namespace, name: str) -> dict:
+    """Train ``name`` unless its run is complete; returns its final checkpoint config."""
+    run = args.out / name
+    config = run_state(run)
+    if config is not None:
+        training = config.get("training", {})
+        if training.get("total_iters") != args.iters:
+            raise SystemExit(f"pareto: {run} was trained for {training.get('total_iters')} iterations, not "
+                             f"--iters {args.iters}; choose another --out (the budget must be the same for all)")
+        if training.get("iteration") == args.iters and "val" in config.get("metrics", {}):
+            print(f"{name}: already trained ({args.iters} iterations), skipped", flush=True)
+            return config
+    print(f"\n=== training {name}: {' '.join(train_command(args, name, config is not None)[1:])}", flush=True)
+    done = subprocess.run(train_command(args, name, config is not None), cwd=ROOT)
+    if done.returncode != 0:
+        raise SystemExit(f"pareto: training {name} failed (exit {done.returncode}); rerun to resume it")
+    return run_state(run) or {}
+
+
+def time_models(args: argparse.Namespace, names: list[str]) -> dict[str, list[float]]:
+    """Interleaved eager timings of every trained checkpoint at ``--bench-size``, batch 1."""
+    import torch
+
+    from swiftcast.data.transforms import parse_size
+    from swiftcast.models import load_checkpoint
+
+    torch.set_num_threads(args.bench_threads)
+    size = parse_size(args.bench_size)
+    calls = {n: forward_call(load_checkpoint(args.out / n)[0].eval(), size) for n in names}
+    return interleaved_times(calls, args.repeats, warmup=2)
+
+
+def pareto_front(rows: list[dict]) -> set[str]:
+    """Names no other model beats on both axes (at least as fast and as accurate, strictly better on one)."""
+    front = set()
+    for r in rows:
+        dominated = any(
+            o is not r and o["latency_ms"] <= r["latency_ms"] and o["miou"] >= r["miou"]
+            and (o["latency_ms"] < r["latency_ms"] or o["miou"] > r["miou"])
+            for o in rows
+        )
+        if not dominated:
+            front.add(r["model"])
+    return front
+
+
+def goals(rows: dict[str, dict]) -> dict[str, dict]:
+    """The issue's two Pareto goals, each with the numbers it was decided on."""
+    out = {}
+    rn18, deeplab = rows.get("swiftnet_rn18"), rows.get("deeplabv3_mnv3")
+    if rn18 and deeplab:
+        out["rn18_beats_deeplabv3_mnv3"] = {
+            "met": rn18["miou"] > deeplab["miou"] and rn18["latency_ms"] < deeplab["latency_ms"],
+            "miou_pp": round(100 * (rn18["miou"] - deeplab["miou"]), 2),
+            "latency_ratio": round(rn18["latency_ms"] / deeplab["latency_ms"], 3),
+        }
+    mnv2, lraspp = rows.get("swiftnet_mnv2"), rows.get("lraspp_mnv3")
+    if mnv2 and lraspp:
+        dominated = (lraspp["miou"] >= mnv2["miou"] and lraspp["latency_ms"] <= mnv2["latency_ms"]
+                     and (lraspp["miou"] > mnv2["miou"] or lraspp["latency_ms"] < mnv2["latency_ms"]))
+        out["mnv2_not_dominated_by_lraspp"] = {
+            "met": not dominated,
+            "miou_pp": round(100 * (mnv2["miou"] - lraspp["miou"]), 2),
+            "latency_ratio": round(mnv2["latency_ms"] / lraspp["latency_ms"], 3),
+        }
+    return out
+
+
+def markdown(result: dict) -> str:
+    b = result["budget"]
+    lines = [
+        f"Same recipe for all: `swiftcast train` {b['iters']} iterations x batch {b['batch_size']}, crops {b['crop']} "
+        f"of {b['size']} input, from scratch (no pre-trained weights), seed 0, {b['threads']} training thread(s); "
+        f"val: {result['val_images']} synthetic val images (frame 19 of each sequence). Latency: torch eager fp32, "
+        f"batch 1, {result['bench_size']}, {result['bench_threads']} threads, median of {result['repeats']} "
+        f"interleaved runs (same process, same moment).",
+        "",
+        "| model | params (M) | GMACs | latency (ms) | Hz | mIoU % | mIoU-MO % | Pareto | train time |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | :---: | ---: |",
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['label']} | {r['params_m']:.2f} | {r['gmacs']:.2f} | {r['latency_ms']:.0f} | "
+            f"{1000 / r['latency_ms']:.1f} | {100 * r['miou']:.1f} | {100 * r['miou_mo']:.1f} | "
+            f"{'yes' if r['pareto'] else ''} | {r['train_wall_s'] / 60:.0f} min |"
+        )
+    lines.append("")
+    for key, g in result["goals"].items():
+        lines.append(f"- {key}: {'**met**' if g['met'] else '**not met**'} (mIoU {g['miou_pp']:+.1f} pp, "
+                     f"latency x{g['latency_ratio']:.2f})")
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["rows"]
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    for r in rows:
+        swift = r["model"].startswith("swiftnet")
+        ax.scatter(r["latency_ms"], 100 * r["miou"], s=60, marker="o" if swift else "s",
+                   color="tab:blue" if swift else "tab:orange", zorder=3)
+        ax.annotate(r["label"], (r["latency_ms"], 100 * r["miou"]), textcoords="offset points", xytext=(6, 4),
+                    fontsize=8)
+    front = sorted((r for r in rows if r["pareto"]), key=lambda r: r["latency_ms"])
+    if front:  # staircase: best mIoU reachable at each latency budget
+        xs, ys = [], []
+        for r in front:
+            if xs:
+                xs.append(r["latency_ms"])
+                ys.append(ys[-1])
+            xs.append(r["latency_ms"])
+            ys.append(100 * r["miou"])
+        ax.plot(xs, ys, "--", color="gray", lw=1, zorder=2, label="Pareto front")
+        ax.legend(loc="lower right", fontsize=8)
+    b = result["budget"]
+    ax.set_xlabel(f"latency at {result['bench_size']} (ms, torch eager, {result['bench_threads']} threads)")
+    ax.set_ylabel("mIoU on synthetic val (%)")
+    ax.set_title(f"same recipe, {b['iters']} iterations x {b['batch_size']}, from scratch", fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "synth_v2",
+                        help="Cityscapes-layout folder with train and val splits (default: data/synth_v2)")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "pareto", help="run folders (default: runs/pareto)")
+    parser.add_argument("--models", default=",".join(n for n, _ in MODELS), help="comma-separated architectures")
+    parser.add_argument("--iters", type=int, default=300, help="training iterations per model (default: 300)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--size", default="256x512", help="model input size HxW (default: 256x512)")
+    parser.add_argument("--crop", default="256x256", help="training crop HxW (default: 256x256)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for training (default: 2)")
+    parser.add_argument("--workers", type=int, help="training loader workers (default: swiftcast train's)")
+    parser.add_argument("--save-every", type=int, default=50, help="resumable checkpoint every N iterations")
+    parser.add_argument("--val-images", type=int, help="validate on the first N val images (default: all)")
+    parser.add_argument("--bench-size", default="256x512", help="timing input size HxW (default: 256x512)")
+    parser.add_argument("--bench-threads", type=int, default=2, help="torch threads for timing (default: 2)")
+    parser.add_argument("--repeats", type=int, default=15, help="timed rounds per model (default: 15)")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where pareto.{json,md,png} go")
+    args = parser.parse_args(argv)
+
+    from swiftcast.data.transforms import parse_size
+    from swiftcast.models.info import count_gmacs
+    from swiftcast.models.registry import SEGMENTATION, build_model
+
+    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SEGMENTATION]
+    if unknown:
+        parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(SEGMENTATION)}")
+    if not (args.data / "gtFine" / "train").is_dir() or not (args.data / "gtFine" / "val").is_dir():
+        parser.error(f"{args.data} needs train and val splits (swiftcast synth --split train/val)")
+    started = time.time()
+    configs = {n: ensure_trained(args, n) for n in names}
+
+    print(f"\n=== timing at {args.bench_size}, {args.bench_threads} threads, {args.repeats} interleaved rounds",
+          flush=True)
+    times = time_models(args, names)
+    import torch
+
+    labels = dict(MODELS)
+    size = parse_size(args.bench_size)
+    rows = []
+    for n in names:
+        val = configs[n]["metrics"]["val"]
+        model = build_model(n)
+        with torch.device("meta"):
+            gmacs = count_gmacs(build_model(n).eval(), (1, 3, *size))
+        decoder = getattr(model, "forecast_decoder", None)
+        params = sum(p.numel() for p in model.parameters())
+        params -= sum(p.numel() for p in decoder.parameters()) if decoder is not None else 0
+        rows.append({
+            "model": n, "label": labels.get(n, n), "params_m": params / 1e6, "gmacs": gmacs,
+            "latency_ms": statistics.median(times[n]), "latency_ms_p90": percentile(times[n], 90),
+            "miou": val["miou"], "miou_mo": val["miou_mo"], "val_images": val.get("num_images"),
+            "train_wall_s": configs[n]["training"]["wall_time_s"], "checkpoint": str(args.out / n),
+            "model_id": configs[n].get("model_id"),
+        })
+    front = pareto_front(rows)
+    for r in rows:
+        r["pareto"] = r["model"] in front
+    rows.sort(key=lambda r: r["latency_ms"])
+    result = {
+        "budget": {"iters": args.iters, "batch_size": args.batch_size, "crop": args.crop, "size": args.size,
+                   "threads": args.threads, "seed": 0, "pretrained": False},
+        "data": str(args.data), "val_images": rows[0]["val_images"], "bench_size": args.bench_size,
+        "bench_threads": args.bench_threads, "repeats": args.repeats, "rows": rows,
+        "goals": goals({r["model"]: r for r in rows}), "wall_s": round(time.time() - started, 1),
+    }
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / "pareto.json").write_text(json.dumps(result, indent=2) + "\n")
+    table = markdown(result)
+    (args.results / "pareto.md").write_text(table)
+    plot(result, args.results / "pareto.png")
+    print("\n" + table)
+    print(f"written: {args.results}/pareto.{{json,md,png}}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
