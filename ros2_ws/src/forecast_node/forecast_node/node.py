@@ -32,13 +32,14 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Float32, Header
 from swiftcast_msgs.msg import FeatureMap, SemanticForecast
 
-from swiftcast.data.labels import colorize_train_ids
+from swiftcast.data.labels import IGNORE_ID, NUM_CLASSES, colorize_train_ids
 from swiftcast.errors import SwiftcastError
 from swiftcast.forecast.forecaster import SemanticForecaster, default_forecaster
 from swiftcast.forecast.history import FeatureHistory
 from swiftcast.forecast.online import ConsistencyScorer
 from swiftcast.forecast.protocol import FRAME_RATE_HZ, HORIZONS, INPUT_OFFSETS
 from swiftcast.runtime.features import FeatureError
+from swiftcast.runtime.images import DEFAULT_MAX_PIXELS, ImageError, check_size
 from swiftcast.runtime.paths import check_checkpoint_parameter, resolve_user_path
 from swiftcast.runtime.segmenter import FEATURE_STRIDE, resolve_device
 from swiftcast_ros.conversions import array_to_image_msg, features_from_msg, image_msg_to_array
@@ -50,6 +51,8 @@ from swiftcast_ros.worker import NewestFrameWorker
 
 NS = 1_000_000_000
 AUTO = "auto"
+#: builtin_interfaces/Time.sec is an int32: the last stamp a forecast can carry.
+MAX_STAMP_NS = (2**31 - 1) * NS + NS - 1
 
 
 def _check_forecaster(value: str) -> None:
@@ -91,6 +94,9 @@ PARAMS: tuple[ParamSpec, ...] = (
               range=(0.0, 10.0), read_only=True),
     ParamSpec("max_history", 256, "Upper bound on stored feature maps (older ones are dropped anyway once "
               "t-9P has passed them).", range=(4, 1_000_000), read_only=True),
+    ParamSpec("max_output_pixels", DEFAULT_MAX_PIXELS, "Feature maps asking for forecasts of a camera image larger "
+              "than this (image_height x image_width) are rejected before any buffer is allocated.",
+              range=(1, 1 << 28)),
     ParamSpec("publish_overlay", True, "Publish forecast/<h>/overlay (computed only while someone subscribes)."),
     ParamSpec("publish_confidence", False, "Fill SemanticForecast.confidence (max softmax x 255)."),
     ParamSpec("score", True, "Score every forecast against the later semseg/labels of its target time and publish "
@@ -156,6 +162,8 @@ class ForecastNode(Node):
             self.period_ns, self.tolerance_ns, INPUT_OFFSETS, max_items=p["max_history"]
         )
         self._feature_hw: tuple[int, int] | None = None
+        self._forecasting = False  # the last frame had a complete history
+        self._waiting_frames = 0  # frames without a complete history since the last forecast
         self.worker: NewestFrameWorker[tuple[Any, ...]] = NewestFrameWorker(
             self._process, self._on_worker_error, name="forecast-worker"
         )
@@ -261,7 +269,15 @@ class ForecastNode(Node):
         if msg.image_height == 0 or msg.image_width == 0:
             self._reject("shape", "image_height/image_width are 0: the output size is unknown")
             return
+        try:
+            check_size(msg.image_height, msg.image_width, self.params["max_output_pixels"])
+        except ImageError as exc:
+            self._reject(exc.reason, f"{exc} (parameter max_output_pixels)")
+            return
         t = stamp_ns(msg.header.stamp)
+        if t + max(h.offset_ns for h in self.horizons) > MAX_STAMP_NS:
+            self._reject("stamp_range", f"stamp {t / 1e9:.3f} s: the forecast time would not fit a ROS stamp")
+            return
         hw = (int(features.shape[1]), int(features.shape[2]))
         if self._feature_hw is not None and hw != self._feature_hw and len(self.history):
             self.history.reset()
@@ -278,9 +294,18 @@ class ForecastNode(Node):
         match = self.history.match(t)
         if not match.ok:
             self.stats.count("waiting_history")
+            self._forecasting = False
+            self._waiting_frames += 1
             missing = ", ".join(f"t{o}P" for o in match.missing)
             self._info.warn("waiting", f"no forecast for {t / 1e9:.3f} s: no features near {missing} yet")
             return
+        if not self._forecasting:
+            self._forecasting = True
+            if self._waiting_frames and self.stats.counts().get("frames_out", 0):
+                self.stats.count("resumed")
+                self.get_logger().info(f"forecasting resumed at {t / 1e9:.3f} s: history refilled after "
+                                       f"{self._waiting_frames} frame(s) without one")
+            self._waiting_frames = 0
         out_size = (int(msg.image_height), int(msg.image_width))
         if self.worker.submit((msg.header, list(match.items), out_size, received)):
             self.stats.count("frames_dropped")
@@ -289,16 +314,27 @@ class ForecastNode(Node):
         try:
             labels = image_msg_to_array(msg)
         except ValueError as exc:
-            self._warn.warn("labels", f"semseg/labels skipped: {exc}")
+            self._reject_labels(str(exc))
             return
         if labels.ndim != 2:
-            self._warn.warn("labels", f"semseg/labels skipped: encoding {msg.encoding}, expected mono8")
+            self._reject_labels(f"encoding {msg.encoding}, expected mono8")
+            return
+        if labels.size == 0:
+            self._reject_labels("empty image")
+            return
+        if int(labels.max()) >= NUM_CLASSES and bool(((labels >= NUM_CLASSES) & (labels != IGNORE_ID)).any()):
+            self._reject_labels(f"ids outside 0..{NUM_CLASSES - 1} and {IGNORE_ID}: not trainIds")
             return
         labels = labels.copy()  # the message buffer is not ours to keep
         t = stamp_ns(msg.header.stamp)
         for h in self.horizons:
             if h.scorer.add_reference(t, labels):
                 self._publish_score(h)
+
+    def _reject_labels(self, text: str) -> None:
+        """Bad reference labels only cost the online score: counted apart from the feature frames."""
+        self.stats.count("labels_rejected")
+        self._warn.warn("labels", f"semseg/labels skipped: {text}")
 
     # --- work --------------------------------------------------------------------------------------------------
     def _process(self, item: tuple[Any, ...]) -> None:
