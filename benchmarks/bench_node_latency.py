@@ -36,6 +36,8 @@ import numpy as np
 _OMP_SET_BY_USER = "OMP_WAIT_POLICY" in os.environ
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script or as benchmarks.bench_node_latency
+from benchmarks._common import percentile as _percentile, random_checkpoint  # noqa: E402
 from swiftcast.data.transforms import parse_size  # noqa: E402
 from swiftcast.runtime.images import ColorImage  # noqa: E402
 from swiftcast.runtime.rosenv import child_env, loopback_settings, node_executable  # noqa: E402
@@ -43,19 +45,7 @@ from swiftcast.runtime.segmenter import Segmenter  # noqa: E402
 
 
 def _checkpoint(path: str | None, size: tuple[int, int], tmp: Path) -> Path:
-    if path:
-        return Path(path)
-    import torch
-
-    from swiftcast.models import build_model, save_checkpoint
-
-    torch.manual_seed(0)
-    model = build_model("swiftnet_rn18", num_classes=19, backbone_weights=None)
-    return save_checkpoint(tmp / f"rn18_{size[0]}x{size[1]}", model, {"input_size": list(size)})
-
-
-def _percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q))
+    return Path(path) if path else random_checkpoint(tmp, size)
 
 
 def measure(

@@ -1,28 +1,33 @@
 """``make bench``: every benchmark in this folder, one after the other, each printing its own ratios.
 
 Each benchmark measures its comparison inside one run (interleaved), so the ratios hold even on a busy machine;
-results go to benchmarks/results/<name>.json.
+results go to benchmarks/results/<name>.json (bench_scaling also writes scaling.png / scaling.md there). The Pareto
+table (benchmarks/pareto.py) trains models and is its own target: ``make pareto``.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("bench_synth.py", "bench_node_latency.py", "bench_forecast_cost.py")
+BENCHMARKS = ("bench_synth.py", "bench_node_latency.py", "bench_forecast_cost.py", "bench_load.py", "bench_scaling.py")
 
 
 def main() -> int:
     results = HERE / "results"
     results.mkdir(exist_ok=True)
-    failed = []
+    failed, started = [], time.monotonic()
     for name in BENCHMARKS:
         print(f"\n=== {name}", flush=True)
+        t0 = time.monotonic()
         cmd = [sys.executable, str(HERE / name), "--json", str(results / f"{Path(name).stem}.json")]
         if subprocess.run(cmd).returncode != 0:
             failed.append(name)
+        print(f"({name}: {time.monotonic() - t0:.0f} s)", flush=True)
+    print(f"\nmake bench: {(time.monotonic() - started) / 60:.1f} min in all", flush=True)
     if failed:
         print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
         return 1
