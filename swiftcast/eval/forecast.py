@@ -2,8 +2,9 @@
 
 For every val sequence the 20th frame (index 19) is the target. Short term: the features of frames 8, 11, 14, 17
 (1-based) forecast frame 20; mid term: frames 2, 5, 8, 11 (see :mod:`swiftcast.forecast.protocol`). Every method
-produces SPP features of the target frame, which the segmentation model's skip-less decoder turns into logits at
-the ground truth's resolution:
+produces SPP features of the target frame, which the segmentation model's skip-less decoder turns into labels exactly as the forecast
+node does (:func:`swiftcast.forecast.forecaster.decode_labels`: decoded for the model's input size, argmax at the
+decoder's output stride, nearest-neighbour resize to the ground truth's resolution):
 
 * ``Oracle``: the true features of the target frame (the upper bound: the skip-less single-frame model);
 * ``Copy last``: the features of frame t (the newest observed frame) stand for the target;
@@ -36,8 +37,8 @@ COPY_LAST = "Copy last"
 
 #: (sequence features (T, C, h, w), protocol window) -> forecast features of the target frame (C, h, w)
 Method = Callable[[torch.Tensor, Window], torch.Tensor]
-#: (features (N, C, h, w), output size (H, W)) -> logits (N, K, H, W)
-Decoder = Callable[[torch.Tensor, tuple[int, int]], torch.Tensor]
+#: (features (N, C, h, w), output size (H, W)) -> trainIds (N, H, W) uint8 (numpy array or tensor)
+Decoder = Callable[[torch.Tensor, tuple[int, int]], "np.ndarray | torch.Tensor"]
 
 
 def oracle(features: torch.Tensor, window: Window) -> torch.Tensor:
@@ -76,8 +77,8 @@ def evaluate_protocol(
         feats = seq.features.float()
         for (name, horizon), meter in meters.items():
             pred = methods[name][horizon](feats, windows[horizon])
-            logits = decode(pred.unsqueeze(0).float(), tuple(label.shape))
-            meter.update(logits[0].argmax(0).to(torch.uint8).cpu(), torch.from_numpy(label))
+            labels = decode(pred.unsqueeze(0).float(), tuple(label.shape))
+            meter.update(torch.as_tensor(labels[0]).cpu(), torch.from_numpy(label))
         counted += 1
     if counted == 0:
         raise DataError(f"no sequence has the {target_index + 1} frames the forecasting protocol needs")
@@ -159,6 +160,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from swiftcast.forecast.features import load_features, load_segmenter
     from swiftcast.forecast.forecaster import (
+        decode_labels,
         discover_forecasters,
         load_forecaster_checkpoint,
         method_label,
@@ -197,8 +199,8 @@ def main(args: argparse.Namespace) -> int:
     feature_set = load_features(args.data, args.split, segmenter, args.cache_dir, progress=not args.quiet)
     model = segmenter.model
 
-    def decode(features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        return model.decode_features(features.to(segmenter.device), out_size=size)
+    def decode(features: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+        return decode_labels(model, features.to(segmenter.device), segmenter.input_size, size)[0]
 
     results = evaluate_protocol(feature_set.sequences, feature_set.label, decode, methods, progress=not args.quiet)
     n = next(iter(next(iter(results.values())).values()))["num_sequences"]

@@ -50,9 +50,12 @@ class SegmentationModel(nn.Module):
         """The stride-32 features (N, num_features, ceil(H/32), ceil(W/32)) that forecasters work on."""
         return self.encode(x)[0]
 
-    def decode_features(self, features: torch.Tensor, out_size: tuple[int, int] | None = None) -> torch.Tensor:
-        """Logits from stride-32 features through the skip-less decoder (default size: 32x the features)."""
-        return self.forecast_decoder(features, out_size)
+    def decode_features(
+        self, features: torch.Tensor, out_size: tuple[int, int] | None = None, upsample_logits: bool = True
+    ) -> torch.Tensor:
+        """Logits from stride-32 features through the skip-less decoder (default size: 32x the features); with
+        ``upsample_logits=False`` at the decoder's output stride 4 of ``out_size`` (see :class:`SkiplessDecoder`)."""
+        return self.forecast_decoder(features, out_size, upsample_logits)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """``backbone`` (pre-trainable, lower learning rate) and ``head`` (everything randomly initialised)."""

@@ -107,7 +107,12 @@ class SkiplessDecoder(nn.Module):
         self.logits = BNReLUConv(num_features, num_classes, k=1, bias=True)
         init_head(self)
 
-    def forward(self, features: torch.Tensor, out_size: tuple[int, int] | None = None) -> torch.Tensor:
+    def forward(
+        self, features: torch.Tensor, out_size: tuple[int, int] | None = None, upsample_logits: bool = True
+    ) -> torch.Tensor:
+        """Logits for an image of ``out_size`` (default: 32x the features): bilinearly upsampled to ``out_size``,
+        or with ``upsample_logits=False`` left at the output stride 4 (``size_at_stride(out_size, 4)``), which is
+        all an argmax needs: the upsampling and an argmax over 16x more pixels cost more than the convs."""
         if out_size is None:
             out_size = (features.shape[-2] * self.feature_stride, features.shape[-1] * self.feature_stride)
         x = features
@@ -115,4 +120,5 @@ class SkiplessDecoder(nn.Module):
         for blend in self.blends:
             stride //= 2
             x = blend(x, size=size_at_stride(out_size, stride))
-        return upsample(self.logits(x), out_size)
+        logits = self.logits(x)
+        return upsample(logits, out_size) if upsample_logits else logits

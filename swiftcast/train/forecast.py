@@ -116,7 +116,7 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> int:
     from swiftcast.data.transforms import label_to_tensor, resize_label
     from swiftcast.eval.forecast import COPY_LAST, ORACLE, copy_last, evaluate_protocol, gap_closed, oracle
     from swiftcast.forecast.features import load_features, load_segmenter
-    from swiftcast.forecast.forecaster import method_label, predict_features
+    from swiftcast.forecast.forecaster import decode_labels, method_label, predict_features
     from swiftcast.forecast.protocol import sample_windows
     from swiftcast.train import loop
 
@@ -187,7 +187,7 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> int:
 
         methods = {ORACLE: {horizon.name: oracle}, COPY_LAST: {horizon.name: copy_last}, label: {horizon.name: run}}
         results = evaluate_protocol(val_set.sequences, val_set.label,
-                                    lambda f, size: seg_model.decode_features(f.to(info.device), out_size=size),
+                                    lambda f, size: decode_labels(seg_model, f.to(info.device), input_size, size)[0],
                                     methods, progress=False)
         net.train()
         summary = {"iteration": it, "num_sequences": results[label][horizon.name]["num_sequences"],
