@@ -69,6 +69,11 @@ def _check_horizons(value: Any) -> None:
         raise ValueError("a horizon is listed twice")
 
 
+def _check_models_dir(value: str) -> None:
+    if not value.strip():
+        raise ValueError("empty; give the folder 'auto' searches (e.g. models)")
+
+
 def _check_device(value: str) -> None:
     resolve_device(value)
 
@@ -83,7 +88,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     *(ParamSpec(f"{h}_checkpoint", AUTO, f"Forecaster checkpoint for the {h} horizon; 'auto' = the best one under "
                 f"models_dir made for checkpoint (DeformF2F-FT first); none found -> the horizon is skipped with "
                 f"a warning.", check=_check_forecaster, read_only=True) for h in HORIZONS),
-    ParamSpec("models_dir", "models", "Where 'auto' looks for forecaster checkpoints.", read_only=True),
+    ParamSpec("models_dir", "models", "Where 'auto' looks for forecaster checkpoints.", read_only=True,
+              check=_check_models_dir),
     ParamSpec("device", "cpu", "Inference device: cpu, cuda, cuda:N or auto.", check=_check_device, read_only=True),
     ParamSpec("num_threads", 1, "CPU threads for inference (0 = library default).", range=(0, 256), read_only=True),
     ParamSpec("frame_period_s", 1.0 / FRAME_RATE_HZ, "P: the frame period the forecasters were trained at (1/17 s "

@@ -37,7 +37,7 @@ from swiftcast_ros.conversions import (
     label_info_msg,
 )
 from swiftcast_ros.health import FrameStats, HealthReporter
-from swiftcast_ros.params import ParameterError, ParamSpec, declare_parameters, validate_update
+from swiftcast_ros.params import ParameterError, ParamSpec, check_topic_name, declare_parameters, validate_update
 from swiftcast_ros.qos import LATCHED_QOS, OUTPUT_QOS, SENSOR_QOS
 from swiftcast_ros.throttle import ThrottledLog
 from swiftcast_ros.worker import NewestFrameWorker
@@ -64,7 +64,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("num_threads", 0, "CPU threads for inference (0 = library default).", range=(0, 256)),
     ParamSpec("camera_topic", "/camera/image_raw",
               "Camera topic (raw Image); with input_transport=compressed the node subscribes to "
-              "<camera_topic>/compressed. Remapping the topic works as well.", read_only=True),
+              "<camera_topic>/compressed. Remapping the topic works as well.", read_only=True,
+              check=check_topic_name),
     ParamSpec("input_transport", "raw", "Camera message type: raw (sensor_msgs/Image) or compressed "
               "(sensor_msgs/CompressedImage, JPEG/PNG).", choices=("raw", "compressed"), read_only=True),
     ParamSpec("max_input_pixels", DEFAULT_MAX_PIXELS, "Frames with more pixels (width x height) are rejected "

@@ -92,6 +92,17 @@ class ParamSpec:
         return None
 
 
+def check_topic_name(value: str) -> None:
+    """A ``check`` for topic parameters: rcl's own rules (else the subscription fails later, with a traceback)."""
+    from rclpy.exceptions import InvalidTopicNameException
+    from rclpy.validate_topic_name import validate_topic_name
+
+    try:
+        validate_topic_name(value)
+    except InvalidTopicNameException as exc:
+        raise ValueError(str(exc).splitlines()[0].rstrip(":")) from None
+
+
 def _error(spec: ParamSpec, value: Any, problem: str) -> ParameterError:
     return ParameterError(f"parameter '{spec.name}' = {value!r}: {problem}")
 
