@@ -9,13 +9,15 @@ WS := ros2_ws
 WS_SOURCES := $(shell find $(WS)/src -type f -not -path '*/__pycache__/*' 2>/dev/null)
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps venv workspace test test-slow demo bench pareto lock clean help report-screenshot
+.PHONY: setup system-deps venv workspace test test-slow demo bench pareto lock clean help report-screenshot fuzz soak
 
 help:
 	@echo "make setup   install system libraries, .venv (core + ROS 2 wheels) and build ros2_ws"
 	@echo "make demo    the main job: synthetic drive -> replay through the live stack -> out/demo/report.html"
 	@echo "make test    the test suite (what CI runs)"
 	@echo "make bench   speed/memory benchmarks (prints ratios measured in one run)"
+	@echo "make fuzz    long fuzz run of the running nodes: FUZZ_CASES=20000 generated bad/valid inputs"
+	@echo "make soak    SOAK_MINUTES=10 of a 30 Hz camera into the live stack: RSS, latency, drops, errors"
 	@echo "make pareto  train SwiftNet and torchvision baselines with one recipe -> mIoU vs latency (long; resumable)"
 	@echo "make report-screenshot   render out/demo/report.html to docs/img/report.png (headless Chromium)"
 
@@ -76,6 +78,15 @@ demo: setup
 report-screenshot: setup
 	@test -f out/demo/report.html || $(MAKE) demo
 	$(PY) -m swiftcast.replay.screenshot out/demo/report.html docs/img/report.png --size 1280x2000
+
+# issue 9, not in CI: the fuzz suite's long run and the soak run (results in benchmarks/results/)
+FUZZ_CASES ?= 20000
+SOAK_MINUTES ?= 10
+fuzz: setup
+	source tools/ros_env.sh && $(PY) benchmarks/fuzz_nodes.py --cases $(FUZZ_CASES)
+
+soak: setup
+	source tools/ros_env.sh && $(PY) benchmarks/soak.py --minutes $(SOAK_MINUTES) --rate 30 --size 256x512
 
 bench: setup
 	source tools/ros_env.sh && $(PY) -m benchmarks.run_all
