@@ -13,6 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -200,3 +201,46 @@ def test_user_errors_are_one_line(world: dict, tmp_path: Path, capsys) -> None:
     assert rc == 2 and "forecasts features of segmentation model" in err and "Traceback" not in err
     rc = cli(["eval-forecast", "--data", str(tmp_path / "missing"), "--seg-model", str(world["seg"]), "--quiet"])
     assert rc == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_two_samples_per_sequence_is_a_row_of_its_own(world: dict, tmp_path: Path, capsys) -> None:
+    """The seed's last row: --samples-per-sequence 2 trains on the protocol window (target = the 20th frame) plus
+    one more per sequence, and eval-forecast lists it apart from the same method trained on every window."""
+    out = tmp_path / "two"
+    assert _train(world, out, "--horizon", "short", "--samples-per-sequence", "2", "--no-val", iters=3) == 0
+    config = read_config(out)
+    assert config["training"]["samples_per_seq"] == 2 and config["training"]["num_samples"] == 2 * 2
+    assert method_label(config) == "DeformF2F-8 (2 samples/seq)"
+    every = random_forecaster_checkpoint(tmp_path / "every", world["seg"], 3, seed=1)
+    capsys.readouterr()
+    rc = cli(["eval-forecast", "--data", str(world["data"]), "--seg-model", str(world["seg"]), "--forecasters",
+              str(every), str(out), "--horizons", "short", "--json", str(tmp_path / "e.json"), "--quiet"])
+    assert rc == 0
+    rows = [line.split("  ")[0] for line in capsys.readouterr().out.splitlines()]
+    assert rows.index("DeformF2F-8") < rows.index("DeformF2F-8 (2 samples/seq)")
+    assert set(json.loads((tmp_path / "e.json").read_text())["results"]) == {
+        "Oracle", "Copy last", "DeformF2F-8", "DeformF2F-8 (2 samples/seq)"}
+
+
+def test_finetune_labels_are_taken_at_each_cell_centre() -> None:
+    """The -FT loss compares stride-4 logits with the pixel nearest each 4x4 cell's centre; ignore stays ignore."""
+    from swiftcast.train.forecast import labels_at_size
+
+    label = np.arange(16 * 32, dtype=np.uint8).reshape(16, 32) % 19
+    label[8:12, 4:8] = 255
+    small = labels_at_size(label, (4, 8))
+    np.testing.assert_array_equal(small, label[2::4, 2::4])
+    assert small[2, 1] == 255
+
+
+def test_finetune_resumes_bit_exactly(world: dict, tmp_path: Path) -> None:
+    init = random_forecaster_checkpoint(tmp_path / "init", world["seg"], 3, seed=3, perturb=0.05)
+    args = ("--horizon", "short", "--finetune", "--init", str(init), "--no-val", "--save-every", "0")
+    assert _train(world, tmp_path / "straight", *args, iters=6) == 0
+    assert _train(world, tmp_path / "split", *args, "--stop-at", "3", iters=6) == 0
+    assert _train(world, tmp_path / "split", *args, "--resume", iters=6) == 0
+    a, _ = load_checkpoint(tmp_path / "straight")
+    b, config = load_checkpoint(tmp_path / "split")
+    assert config["training"]["iteration"] == 6 and "output stride 4" in config["training"]["loss"]
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(x, y), name

@@ -32,8 +32,9 @@ def method_label(config: dict[str, Any]) -> str:
     training = config.get("training") or {}
     if training.get("finetune"):
         label += "-FT"
-    if training.get("samples_per_seq"):
-        label += f" ({training['samples_per_seq']} samples/seq)"
+    samples = int(training.get("samples_per_seq") or 0)
+    if samples:
+        label += f" ({samples} sample{'s' if samples != 1 else ''}/seq)"
     return label
 
 

@@ -100,9 +100,12 @@ class SkiplessDecoder(nn.Module):
     but with its own weights: it is trained in a second stage with everything else frozen.
     """
 
+    #: the stride of the logits (before the optional upsampling to the output size)
+    output_stride: int = 4
+
     def __init__(self, num_features: int, num_classes: int, num_stages: int = 3) -> None:
         super().__init__()
-        self.feature_stride = 2 ** (num_stages + 2)  # logits come out at stride 4
+        self.feature_stride = self.output_stride * 2**num_stages
         self.blends = nn.ModuleList(UpsampleBlend(num_features) for _ in range(num_stages))
         self.logits = BNReLUConv(num_features, num_classes, k=1, bias=True)
         init_head(self)
@@ -111,8 +114,8 @@ class SkiplessDecoder(nn.Module):
         self, features: torch.Tensor, out_size: tuple[int, int] | None = None, upsample_logits: bool = True
     ) -> torch.Tensor:
         """Logits for an image of ``out_size`` (default: 32x the features): bilinearly upsampled to ``out_size``,
-        or with ``upsample_logits=False`` left at the output stride 4 (``size_at_stride(out_size, 4)``), which is
-        all an argmax needs: the upsampling and an argmax over 16x more pixels cost more than the convs."""
+        or with ``upsample_logits=False`` left at :attr:`output_stride` (``size_at_stride(out_size, 4)``), which
+        is all an argmax needs: the upsampling and an argmax over 16x more pixels cost more than the convs."""
         if out_size is None:
             out_size = (features.shape[-2] * self.feature_stride, features.shape[-1] * self.feature_stride)
         x = features
