@@ -118,7 +118,10 @@ def deform_conv2d_sampled(x: torch.Tensor, offset: torch.Tensor, weight: torch.T
     ph, pw = _pow2(h), _pow2(w)
     if (ph, pw) != (h, w):
         x = F.pad(x, (0, pw - w, 0, ph - h))
-    base = _tap_grid(kh, kw, h, w, x.dtype, x.device)
+    # while torch.onnx/torch.export traces, x is a fake tensor: build the grid uncached, or the cache would keep a
+    # fake tensor that later eager calls get back ("not supported for tensor subclasses")
+    grid_of = _tap_grid if type(x) is torch.Tensor else _tap_grid.__wrapped__
+    base = grid_of(kh, kw, h, w, x.dtype, x.device)
     scale = torch.tensor([2.0 / pw, 2.0 / ph], dtype=x.dtype, device=x.device)
     # (n, taps, 2 = (row, col), h, w) -> (n, taps, h, w, 2 = (x, y)) in grid units
     shift = torch.flip(offset.view(n, taps, 2, h, w), dims=(2,)).permute(0, 1, 3, 4, 2) * scale

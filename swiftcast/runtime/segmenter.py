@@ -8,8 +8,10 @@ Per frame: resize to the model's input size (``swiftcast.data.transforms.resize_
 training), flip BGR->RGB at that (smaller) size, normalise, ONE ``forward_with_features`` pass (backbone + SPP
 shared by labels and features), argmax, nearest-neighbour resize of the labels back to the camera size.
 
-``backend`` picks the inference engine; ``"torch"`` is implemented, ``"onnxruntime"`` plugs in as another
-:class:`Backend` (same two outputs from the same normalised input).
+``backend`` picks the inference engine (same two outputs from the same normalised input): ``"torch"`` (eager) or
+``"onnxruntime"`` with ``precision`` ``"fp32"`` or ``"int8"`` (static QDQ). The ONNX graph is exported on first
+use and cached by model_id + input size + precision (:mod:`swiftcast.runtime.onnx_export`), so a user only
+points at the checkpoint.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -28,7 +30,9 @@ from swiftcast.runtime.features import FEATURE_DTYPES
 from swiftcast.runtime.images import ColorImage
 from swiftcast.runtime.paths import resolve_user_path
 
-BACKENDS: tuple[str, ...] = ("torch",)
+BACKENDS: tuple[str, ...] = ("torch", "onnxruntime")
+#: numeric precision of the model; int8 needs the onnxruntime backend
+PRECISIONS: tuple[str, ...] = ("fp32", "int8")
 #: Output stride of the SPP features (SwiftNet: 32).
 FEATURE_STRIDE: int = 32
 
@@ -66,6 +70,57 @@ class TorchBackend:
         return labels, features
 
 
+class OnnxRuntimeBackend:
+    """ONNX Runtime on the CPU (or CUDA with onnxruntime-gpu) running an exported graph (fp32 or int8 QDQ).
+
+    Session: all graph optimisations (constant folding, conv fusions, NCHWc layouts, QDQ -> QLinear kernels),
+    ``num_threads`` intra-op threads (0 = one per physical core), sequential execution (a chain of convs has no
+    parallel branches worth a second pool). ``expect`` = metadata the graph must carry (model_id, input size), so
+    a stale or foreign file is refused instead of silently serving other weights. ``spin=False`` makes idle pool
+    threads sleep instead of busy-waiting (kinder to other processes on a shared CPU; see bench_realtime).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], feature_dtype: str, num_threads: int = 0,
+                 device: torch.device | None = None, expect: dict[str, str] | None = None,
+                 spin: bool = True) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.intra_op_num_threads = max(0, int(num_threads))
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only: ORT warns about every unused initializer
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+        providers = ["CPUExecutionProvider"]
+        if device is not None and device.type == "cuda":
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise SwiftcastError("backend onnxruntime on cuda needs the onnxruntime-gpu package (only "
+                                     f"{', '.join(ort.get_available_providers())} here); use device cpu")
+            providers.insert(0, "CUDAExecutionProvider")
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
+        except Exception as exc:  # ORT raises its own exception types for unreadable/invalid graphs
+            raise SwiftcastError(f"{path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0]})") from None
+        self.path = str(path)
+        self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
+        for key, value in (expect or {}).items():
+            if self.metadata.get(key) != value:
+                raise SwiftcastError(f"{path}: {key} is {self.metadata.get(key)!r}, expected {value!r} (exported "
+                                     "from other weights or for another size; delete it to re-export)")
+        names = [o.name for o in self.session.get_outputs()]
+        if names[:2] != ["logits", "features"]:
+            raise SwiftcastError(f"{path}: outputs {names}, expected logits and features (a segmentation export)")
+        self.input_name = self.session.get_inputs()[0].name
+        self.feature_dtype = np.dtype(feature_dtype)
+
+    def run(self, x: torch.Tensor, want_features: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        logits, feats = self.session.run(None, {self.input_name: x.numpy()})
+        labels = torch.from_numpy(logits[0]).argmax(0).to(torch.uint8).numpy()  # torch: threaded, 3x numpy's speed
+        features = np.ascontiguousarray(feats[0], self.feature_dtype) if want_features else None
+        return labels, features
+
+
 def resolve_device(device: str) -> torch.device:
     """``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (CUDA when present); SwiftcastError if unusable."""
     if device == "auto":
@@ -100,9 +155,13 @@ class Segmenter:
         checkpoint: checkpoint folder (or its weights file); relative paths per :mod:`swiftcast.runtime.paths`.
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         input_size: (H, W) the image is resized to before the model; None = the checkpoint's ``input_size``.
-        backend: inference engine (``torch``).
+        backend: inference engine: ``torch`` or ``onnxruntime``.
+        precision: ``fp32``, or ``int8`` (onnxruntime only; static QDQ, calibrated on synthetic frames).
         feature_dtype: ``float16`` (half the bytes on the wire) or ``float32``.
-        num_threads: CPU threads for torch (process-wide; 0 keeps the library default).
+        num_threads: CPU threads for torch and ONNX Runtime (torch's is process-wide; 0 = library default).
+        export: where ONNX exports are cached and which frames calibrate an int8 export
+            (:class:`swiftcast.runtime.onnx_export.ExportRequest`; default cache ``~/.cache/swiftcast/onnx``).
+        log: called with a line when an ONNX export has to be made first (it takes tens of seconds).
     """
 
     def __init__(
@@ -114,9 +173,13 @@ class Segmenter:
         feature_dtype: str = "float16",
         num_threads: int = 0,
         warmup: bool = True,
+        precision: str = "fp32",
+        export: Any = None,
+        log: Callable[[str], None] | None = None,
     ) -> None:
         if backend not in BACKENDS:
             raise SwiftcastError(f"backend {backend!r} is not available (choose from {', '.join(BACKENDS)})")
+        check_precision(backend, precision)
         if feature_dtype not in FEATURE_DTYPES:
             raise SwiftcastError(f"feature dtype {feature_dtype!r} is not one of {', '.join(FEATURE_DTYPES)}")
         override = check_input_size(input_size)
@@ -138,13 +201,26 @@ class Segmenter:
         self.config: dict[str, Any] = config
         self.device = dev
         self.backend_name = backend
+        self.precision = precision
         self.feature_dtype = feature_dtype
         self.model = model
         self.input_size: tuple[int, int] = override or _config_input_size(config, path)
         norm = config.get("normalization") or {}
         self.mean = tuple(norm.get("mean", CITYSCAPES_MEAN))
         self.std = tuple(norm.get("std", CITYSCAPES_STD))
-        self.backend: Backend = TorchBackend(model, dev, feature_dtype)
+        self.onnx_path: str | None = None
+        if backend == "torch":
+            self.backend: Backend = TorchBackend(model, dev, feature_dtype)
+        else:
+            from swiftcast.runtime.onnx_export import ensure_export
+
+            onnx_path = ensure_export(path if path.is_dir() else path.parent, model, config, self.input_size,
+                                      precision, export, log)
+            h, w = self.input_size
+            expect = {"swiftcast.model_id": self.model_id, "swiftcast.input_size": f"{h}x{w}",
+                      "swiftcast.precision": precision}
+            self.backend = OnnxRuntimeBackend(onnx_path, feature_dtype, num_threads, dev, expect)
+            self.onnx_path = str(onnx_path)
         if warmup:  # first passes allocate and pick kernels; do it before the first real frame
             dummy = np.zeros((*self.input_size, 3), np.uint8)
             self(dummy)
@@ -187,6 +263,14 @@ class Segmenter:
         labels = np.ascontiguousarray(resize_label(labels, out_size))
         t2 = time.perf_counter()
         return Segmentation(labels, features, (t1 - t0) * 1e3, (t2 - t0) * 1e3)
+
+
+def check_precision(backend: str, precision: str) -> None:
+    """``precision`` is known and the backend can run it (one-line SwiftcastError otherwise)."""
+    if precision not in PRECISIONS:
+        raise SwiftcastError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if precision == "int8" and backend != "onnxruntime":
+        raise SwiftcastError(f"precision int8 needs backend onnxruntime (backend is {backend!r})")
 
 
 def _config_input_size(config: dict[str, Any], path: os.PathLike[str]) -> tuple[int, int]:

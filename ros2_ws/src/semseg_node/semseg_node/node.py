@@ -24,11 +24,19 @@ from std_msgs.msg import Header
 from swiftcast_msgs.msg import FeatureMap, LabelInfo
 
 from swiftcast.data.labels import CLASS_COLORS_RGB, CLASS_NAMES, IGNORE_ID
-from swiftcast.errors import SwiftcastError
+from swiftcast.errors import CheckpointError, SwiftcastError
 from swiftcast.runtime.images import DEFAULT_MAX_PIXELS, ImageError, overlay_labels
 from swiftcast.runtime.paths import check_checkpoint_parameter
 from swiftcast.runtime.features import FEATURE_DTYPES
-from swiftcast.runtime.segmenter import BACKENDS, FEATURE_STRIDE, Segmenter, check_input_size, resolve_device
+from swiftcast.runtime.segmenter import (
+    BACKENDS,
+    FEATURE_STRIDE,
+    PRECISIONS,
+    Segmenter,
+    check_input_size,
+    check_precision,
+    resolve_device,
+)
 from swiftcast_ros.conversions import (
     array_to_image_msg,
     compressed_msg_to_color,
@@ -58,7 +66,11 @@ PARAMS: tuple[ParamSpec, ...] = (
               "Segmentation checkpoint folder; relative paths are searched under $SWIFTCAST_HOME, the current "
               "directory, then the SwiftCast source checkout.", check=check_checkpoint_parameter),
     ParamSpec("device", "cpu", "Inference device: cpu, cuda, cuda:N or auto.", check=_check_device),
-    ParamSpec("backend", "torch", "Inference engine.", choices=BACKENDS),
+    ParamSpec("backend", "torch", "Inference engine: torch (eager) or onnxruntime (the checkpoint is exported to "
+              "ONNX on first use and cached by model_id, input size and precision).", choices=BACKENDS),
+    ParamSpec("precision", "fp32", "Model precision: fp32, or int8 (backend onnxruntime only; static int8 "
+              "calibrated on synthetic frames, made by 'swiftcast export-onnx --precision int8' or on first use "
+              "from data/synth_v2).", choices=PRECISIONS),
     ParamSpec("input_size", [], "Model input size [H, W] the camera image is resized to; empty = the "
               "checkpoint's input_size.", type=ParameterType.PARAMETER_INTEGER_ARRAY, check=_check_input_size),
     ParamSpec("num_threads", 0, "CPU threads for inference (0 = library default).", range=(0, 256)),
@@ -81,7 +93,7 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("log_period_s", 5.0, "Period of the summary log line (0 = off).", range=(0.0, 3600.0),
               read_only=True),
 )
-_MODEL_PARAMS = ("checkpoint", "device", "backend", "input_size", "feature_dtype", "num_threads")
+_MODEL_PARAMS = ("checkpoint", "device", "backend", "precision", "input_size", "feature_dtype", "num_threads")
 
 
 class SemsegNode(Node):
@@ -128,16 +140,25 @@ class SemsegNode(Node):
     # --- model -------------------------------------------------------------------------------------------------
     def _load_segmenter(self, p: dict[str, Any]) -> Segmenter:
         try:
+            check_precision(p["backend"], p["precision"])
+        except SwiftcastError as exc:
+            raise ParameterError(f"parameter 'precision' = {p['precision']!r}: {exc}") from None
+        try:
             return Segmenter(
                 p["checkpoint"],
                 device=p["device"],
                 input_size=list(p["input_size"]) or None,
                 backend=p["backend"],
+                precision=p["precision"],
                 feature_dtype=p["feature_dtype"],
                 num_threads=p["num_threads"],
+                log=self.get_logger().info,
             )
-        except SwiftcastError as exc:
+        except CheckpointError as exc:
             raise ParameterError(f"parameter 'checkpoint' = {p['checkpoint']!r}: {exc}") from None
+        except SwiftcastError as exc:  # the ONNX export / runtime of the chosen backend
+            raise ParameterError(f"parameters 'backend' = {p['backend']!r}, 'precision' = {p['precision']!r}: "
+                                 f"{exc}") from None
 
     def _publish_label_info(self) -> None:
         names = self.segmenter.class_names or list(CLASS_NAMES)
@@ -208,6 +229,7 @@ class SemsegNode(Node):
             "checkpoint": s.checkpoint,
             "input_size": "x".join(map(str, s.input_size)),
             "device": str(s.device),
+            "backend": f"{s.backend_name} {s.precision}",
         }
 
     def close(self) -> None:

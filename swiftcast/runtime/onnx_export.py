@@ -1,0 +1,399 @@
+"""Checkpoint -> ONNX graph (fp32, or int8 with ONNX Runtime static QDQ quantisation), and the export cache.
+
+Why ONNX: ONNX Runtime runs the same network 1.3-1.8x faster than torch eager on a 2-core CPU (graph optimisation,
+NCHWc kernels), int8 adds another ~1.5x, and the same file is what TensorRT (``trtexec``) takes on a Jetson.
+
+Graphs (static shapes: the runtime's fixed model input size, which is what the optimisers like best):
+
+- segmentation: input ``image`` (1, 3, H, W) float32, normalised as in the checkpoint config; outputs ``logits``
+  (1, K, H, W) and ``features`` (1, 128, ceil(H/32), ceil(W/32)) - the same single backbone pass as
+  ``forward_with_features``.
+- forecaster: inputs ``past_0`` .. ``past_3`` (1, C, h, w) oldest first (frames t-9, t-6, t-3, t); output
+  ``forecast`` (1, C, h, w).
+
+Every file carries ``metadata_props`` (``swiftcast.model_id``, ``swiftcast.input_size``, ``swiftcast.precision``,
+``swiftcast.config`` ...), so a runtime can refuse a graph exported from other weights or for another size.
+
+The exporter is torch's default (dynamo-based) one: it is the only one that exports torchvision's DeformConv2d
+(ONNX ``DeformConv``, opset 19); the legacy TorchScript exporter fails on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from swiftcast.errors import CheckpointError, DataError, SwiftcastError
+
+ONNX_FORMAT = "swiftcast.onnx/v1"
+PRECISIONS: tuple[str, ...] = ("fp32", "int8")
+SEG_INPUT = "image"
+SEG_OUTPUTS: tuple[str, str] = ("logits", "features")
+FORECAST_OUTPUT = "forecast"
+#: opset 18 is the dynamo exporter's floor (TensorRT 8.6+ reads it); DeformConv needs 19
+SEG_OPSET, DEFORM_OPSET = 18, 19
+FEATURE_STRIDE = 32
+#: calibration frames: positions 0, 7, 14, 21, 28 of each 30-frame snippet, i.e. never the 20th frame (index 19)
+#: that the single-frame accuracy is measured on
+DEFAULT_CALIB_FRAMES = "every:7"
+DEFAULT_CALIB_IMAGES = 32
+#: where the runtime finds calibration frames when it has to quantise on its own (relative: see runtime.paths)
+DEFAULT_CALIB_DATA = "data/synth_v2"
+
+
+@dataclass(frozen=True)
+class QuantSettings:
+    """How :func:`quantize_int8` quantises; the defaults are what measured best (README, "ONNX Runtime and int8").
+
+    ``calibration``: minmax | entropy | percentile. ``activations``: uint8 | int8 (weights are always int8,
+    symmetric). ``keep_fp32_tail``: leave the classifier conv and everything after it (the upsampling of the
+    logits to the input size) in float: 8-bit logits decide argmax ties badly and that part is cheap.
+    ``op_types``: operators quantised; BatchNormalization stays float (no int8 kernel; quantising it only adds
+    Q/DQ pairs around a float op).
+    """
+
+    calibration: str = "minmax"
+    activations: str = "uint8"
+    per_channel: bool = True
+    keep_fp32_tail: bool = True
+    op_types: tuple[str, ...] = ("Conv", "Add", "Relu", "MaxPool", "AveragePool", "Concat", "Resize")
+
+    def describe(self) -> dict[str, Any]:
+        return {**asdict(self), "op_types": list(self.op_types), "format": "QDQ", "weights": "int8"}
+
+
+DEFAULT_QUANT = QuantSettings()
+
+
+# --- export ---------------------------------------------------------------------------------------------------
+class _SegmentationGraph(nn.Module):
+    """``forward_with_features`` as a plain forward: the exporter traces ``forward`` only."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.forward_with_features(image)
+
+
+class _ForecasterGraph(nn.Module):
+    """Four separate past maps in (what a deployment has), concatenated oldest first inside the graph."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *past: torch.Tensor) -> torch.Tensor:
+        return self.model(torch.cat(past, dim=1))
+
+
+def _has_deform(model: nn.Module) -> bool:
+    from torchvision.ops import DeformConv2d
+
+    return any(isinstance(m, DeformConv2d) for m in model.modules())
+
+
+def _torch_export(module: nn.Module, args: tuple[torch.Tensor, ...], out: Path, inputs: Sequence[str],
+                  outputs: Sequence[str], opset: int) -> None:
+    """torch.onnx.export (dynamo) into ``out`` as ONE self-contained file; its chatter is kept off the console."""
+    chatter = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(chatter), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(module.eval(), args, dynamo=True, input_names=list(inputs),
+                                        output_names=list(outputs), opset_version=opset, optimize=True,
+                                        verbose=False)
+    except Exception as exc:  # the exporter raises many types; the user needs to know which model failed and why
+        last = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise SwiftcastError(f"ONNX export failed: {last}") from exc
+    program.save(str(out), external_data=False)
+
+
+def _with_metadata(path: Path, metadata: Mapping[str, str]) -> None:
+    import onnx
+
+    proto = onnx.load(str(path))
+    del proto.metadata_props[:]
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, str(value)
+    onnx.save_model(proto, str(path))
+
+
+def _metadata_for(config: Mapping[str, Any], size: tuple[int, int], precision: str) -> dict[str, str]:
+    keep = ("kind", "architecture", "arch_kwargs", "num_classes", "class_names", "normalization", "model_id",
+            "method", "horizon", "horizon_frames", "feature_model_id", "input_offsets")
+    small = {k: config[k] for k in keep if k in config}
+    return {
+        "swiftcast.format": ONNX_FORMAT,
+        "swiftcast.model_id": str(config.get("model_id", "")),
+        "swiftcast.kind": str(config.get("kind", "segmentation")),
+        "swiftcast.architecture": str(config.get("architecture", "")),
+        "swiftcast.input_size": f"{size[0]}x{size[1]}",
+        "swiftcast.precision": precision,
+        "swiftcast.config": json.dumps(small, sort_keys=True),
+    }
+
+
+def feature_size(size: Sequence[int]) -> tuple[int, int]:
+    """Stride-32 feature map size for an image size (ceil, like the backbone's padding)."""
+    return -(-int(size[0]) // FEATURE_STRIDE), -(-int(size[1]) // FEATURE_STRIDE)
+
+
+def export_fp32(model: nn.Module, config: Mapping[str, Any], out: str | os.PathLike[str],
+                size: Sequence[int]) -> Path:
+    """Export a loaded checkpoint (segmentation model or forecaster) at image size ``size`` = (H, W)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    size = (int(size[0]), int(size[1]))
+    kind = config.get("kind", "segmentation")
+    model = model.to("cpu").eval()
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        if kind == "segmentation":
+            if not hasattr(model, "forward_with_features"):
+                raise CheckpointError(f"architecture {config.get('architecture')!r} has no features to export")
+            x = torch.zeros(1, 3, *size)
+            _torch_export(_SegmentationGraph(model), (x,), tmp, [SEG_INPUT], SEG_OUTPUTS, SEG_OPSET)
+        else:
+            num_past, channels = int(getattr(model, "num_past", 4)), int(getattr(model, "in_channels", 128))
+            if getattr(model, "needs_future", False) or not any(True for _ in model.parameters()):
+                raise CheckpointError(f"forecaster {config.get('architecture')!r} has nothing to export "
+                                      "(copy-last and the oracle need no network)")
+            past = tuple(torch.zeros(1, channels, *feature_size(size)) for _ in range(num_past))
+            opset = DEFORM_OPSET if _has_deform(model) else SEG_OPSET
+            _torch_export(_ForecasterGraph(model), past, tmp, forecaster_inputs(num_past), [FORECAST_OUTPUT], opset)
+        _with_metadata(tmp, _metadata_for(config, size, "fp32"))
+        os.replace(tmp, out)  # another process may export the same cache entry: never expose a half file
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def forecaster_inputs(num_past: int = 4) -> list[str]:
+    """Input names of a forecaster graph, oldest first."""
+    return [f"past_{i}" for i in range(num_past)]
+
+
+# --- int8 -----------------------------------------------------------------------------------------------------
+def calibration_frames(data: str | os.PathLike[str], size: Sequence[int], mean: Sequence[float],
+                       std: Sequence[float], count: int = DEFAULT_CALIB_IMAGES, split: str = "val",
+                       frames: str = DEFAULT_CALIB_FRAMES) -> list[np.ndarray]:
+    """``count`` normalised (1, 3, H, W) frames spread evenly over a Cityscapes-layout split."""
+    from swiftcast.data.cityscapes import CityscapesDataset
+    from swiftcast.data.transforms import EvalTransform
+
+    if count < 1:
+        raise SwiftcastError(f"calibration needs at least 1 image (got {count})")
+    dataset = CityscapesDataset(data, split, frames=frames, transform=EvalTransform(tuple(size), mean, std),
+                                require_labels=False)
+    picks = np.unique(np.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().astype(int))
+    return [dataset[int(i)]["image"].unsqueeze(0).numpy() for i in picks]
+
+
+def _fp32_tail(model_path: Path, output: str) -> list[str]:
+    """Nodes from the last Conv before ``output`` to ``output`` (the classifier and the logit upsampling)."""
+    import onnx
+
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    producer = {o: n for n in graph.node for o in n.output}
+    tail: list[str] = []
+    frontier = [output]
+    while frontier:
+        node = producer.get(frontier.pop())
+        if node is None or node.name in tail:
+            continue
+        tail.append(node.name)
+        if node.op_type != "Conv":
+            frontier += [i for i in node.input if i in producer]
+    return tail
+
+
+def quantize_int8(fp32_path: str | os.PathLike[str], out: str | os.PathLike[str], frames: Sequence[np.ndarray],
+                  settings: QuantSettings = DEFAULT_QUANT) -> Path:
+    """Static QDQ int8 of a segmentation graph, calibrated on ``frames`` (normalised (1, 3, H, W) arrays).
+
+    ``quant_pre_process`` (shape inference + basic graph optimisation: BN folded into the convs) runs first, as
+    ONNX Runtime recommends; the metadata of the fp32 graph is carried over with precision=int8.
+    """
+    import logging
+
+    import onnx
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+               "percentile": CalibrationMethod.Percentile}
+    types = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8}
+    if settings.calibration not in methods:
+        raise SwiftcastError(f"calibration {settings.calibration!r} is not one of {', '.join(methods)}")
+    if settings.activations not in types:
+        raise SwiftcastError(f"activation type {settings.activations!r} is not one of {', '.join(types)}")
+    if not frames:
+        raise SwiftcastError("int8 calibration needs at least one frame")
+    fp32_path, out = Path(fp32_path), Path(out)
+    meta = read_metadata(fp32_path)
+    if meta.get("swiftcast.kind", "segmentation") != "segmentation":
+        raise SwiftcastError("int8 quantisation is implemented for segmentation models only")
+
+    class Frames(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it: Iterator[np.ndarray] = iter(frames)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            x = next(self._it, None)
+            return None if x is None else {SEG_INPUT: np.ascontiguousarray(x, np.float32)}
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    quiet = logging.getLogger()
+    level = quiet.level
+    with tempfile.TemporaryDirectory(prefix="swiftcast-int8-") as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        quiet.setLevel(logging.ERROR)  # quant tools log a warning per rank-1 tensor; nothing a user can act on
+        try:
+            quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+            exclude = _fp32_tail(pre, SEG_OUTPUTS[0]) if settings.keep_fp32_tail else []
+            staged = Path(tmp) / "int8.onnx"
+            quantize_static(str(pre), str(staged), Frames(), quant_format=QuantFormat.QDQ,
+                            op_types_to_quantize=list(settings.op_types), per_channel=settings.per_channel,
+                            activation_type=types[settings.activations], weight_type=QuantType.QInt8,
+                            nodes_to_exclude=exclude, calibrate_method=methods[settings.calibration],
+                            extra_options={"WeightSymmetric": True})
+        finally:
+            quiet.setLevel(level)
+        proto = onnx.load(str(staged))
+        meta = {**meta, "swiftcast.precision": "int8",
+                "swiftcast.quantization": json.dumps({**settings.describe(), "calibration_images": len(frames)})}
+        del proto.metadata_props[:]
+        for key, value in meta.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        tmp_out = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        try:
+            onnx.save_model(proto, str(tmp_out))
+            os.replace(tmp_out, out)
+        finally:
+            tmp_out.unlink(missing_ok=True)
+    return out
+
+
+# --- metadata and cache ---------------------------------------------------------------------------------------
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX file (empty for a file we did not write); DataError if unreadable."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf decode errors have no common base class
+        raise DataError(f"{path}: not a readable ONNX file ({type(exc).__name__})") from None
+    return {p.key: p.value for p in proto.metadata_props}
+
+
+def default_cache_dir() -> Path:
+    """``$SWIFTCAST_CACHE_DIR/onnx``, else ``$XDG_CACHE_HOME/swiftcast/onnx``, else ``~/.cache/swiftcast/onnx``."""
+    if os.environ.get("SWIFTCAST_CACHE_DIR"):
+        return Path(os.environ["SWIFTCAST_CACHE_DIR"]) / "onnx"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "swiftcast" / "onnx"
+
+
+def export_name(model_id: str, size: Sequence[int], precision: str) -> str:
+    """``<model_id>_<H>x<W>_<precision>.onnx``: what a cached export is called (the key of the cache)."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model_id) or "model"
+    return f"{safe}_{int(size[0])}x{int(size[1])}_{precision}.onnx"
+
+
+def candidate_paths(checkpoint_dir: Path, model_id: str, size: Sequence[int], precision: str,
+                    cache_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Where an export is looked for: ``<checkpoint>/onnx/`` (shipped or user-made), then the cache dir."""
+    name = export_name(model_id, size, precision)
+    return [checkpoint_dir / "onnx" / name, Path(cache_dir or default_cache_dir()) / name]
+
+
+def matches(path: Path, model_id: str, size: Sequence[int], precision: str) -> bool:
+    """The file at ``path`` was exported from these weights at this size and precision."""
+    try:
+        meta = read_metadata(path)
+    except DataError:
+        return False
+    return (meta.get("swiftcast.model_id") == model_id and meta.get("swiftcast.precision") == precision
+            and meta.get("swiftcast.input_size") == f"{int(size[0])}x{int(size[1])}")
+
+
+@dataclass
+class ExportRequest:
+    """What :func:`ensure_export` needs besides the loaded model (all optional)."""
+
+    cache_dir: str | os.PathLike[str] | None = None
+    calib_data: str | os.PathLike[str] | None = None
+    calib_images: int = DEFAULT_CALIB_IMAGES
+    calib_split: str = "val"
+    calib_frames: str = DEFAULT_CALIB_FRAMES
+    quant: QuantSettings = field(default_factory=QuantSettings)
+
+
+def ensure_export(checkpoint_dir: Path, model: nn.Module, config: Mapping[str, Any], size: Sequence[int],
+                  precision: str, request: ExportRequest | None = None, log: Any = None) -> Path:
+    """The ONNX file for (weights, size, precision): a matching existing export, else a new one in the cache.
+
+    An int8 export needs calibration frames: ``request.calib_data``, else :data:`DEFAULT_CALIB_DATA`; without
+    either the error says which command makes the export.
+    """
+    from swiftcast.runtime.paths import resolve_user_path
+
+    if precision not in PRECISIONS:
+        raise SwiftcastError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    request = request or ExportRequest()
+    model_id = str(config.get("model_id") or "")
+    if not model_id:
+        raise CheckpointError(f"{checkpoint_dir}: config has no model_id; re-save the checkpoint")
+    candidates = candidate_paths(checkpoint_dir, model_id, size, precision, request.cache_dir)
+    for path in candidates:
+        if path.is_file() and matches(path, model_id, size, precision):
+            return path
+    target = candidates[-1]
+    say = log or (lambda _msg: None)
+    fp32 = candidates[-1].with_name(export_name(model_id, size, "fp32"))
+    if precision == "fp32" or not (fp32.is_file() and matches(fp32, model_id, size, "fp32")):
+        say(f"exporting {model_id} at {size[0]}x{size[1]} to ONNX ({fp32})")
+        export_fp32(model, config, fp32, size)
+    if precision == "fp32":
+        return fp32
+    data = resolve_user_path(request.calib_data or DEFAULT_CALIB_DATA)
+    if not data.exists():
+        raise DataError(
+            f"no int8 export of {model_id} at {size[0]}x{size[1]} yet and no calibration data at {data}; make one "
+            f"with 'swiftcast export-onnx --model {checkpoint_dir} --precision int8 --size {size[0]}x{size[1]} "
+            f"--calib-data DIR' (a Cityscapes-layout folder, e.g. from 'swiftcast synth')"
+        )
+    norm = config.get("normalization") or {}
+    from swiftcast.data.transforms import CITYSCAPES_MEAN, CITYSCAPES_STD
+
+    frames = calibration_frames(data, size, norm.get("mean", CITYSCAPES_MEAN), norm.get("std", CITYSCAPES_STD),
+                                request.calib_images, request.calib_split, request.calib_frames)
+    say(f"quantising {model_id} to int8 ({len(frames)} calibration frames from {data}) -> {target}")
+    return quantize_int8(fp32, target, frames, request.quant)
+
+
+def file_digest(path: Path) -> str:
+    """Short sha256 of a file (printed by the export command so two exports can be compared)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:12]
+

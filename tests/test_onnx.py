@@ -1,0 +1,251 @@
+"""ONNX export and the onnxruntime backend: parity with torch (fp32), accuracy cost of int8, forecaster export,
+the export/bench commands, the semseg node on onnxruntime, and one-line errors for bad values.
+
+Everything runs on tiny inputs (64x128 images, 2x4 feature maps) and models the tests make themselves.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from swiftcast.cli import main as cli
+from swiftcast.errors import SwiftcastError
+from swiftcast.runtime import onnx_export as ox
+
+SIZE = (64, 128)
+
+
+def _fit_tiny_model(data: Path, out: Path) -> Path:
+    """A SwiftNet RN-18 whose head is fitted on the tiny split (class colour + noise), so that its predictions
+    mean something and int8 has an accuracy to lose (a random-init model's argmax is mostly noise). The backbone
+    stays random and runs once (no_grad); only SPP, ladder and classifier train - seconds, not minutes."""
+    from torch.utils.data import DataLoader
+
+    from swiftcast.data.cityscapes import CityscapesDataset, collate
+    from swiftcast.data.transforms import EvalTransform
+    from swiftcast.models import build_model, save_checkpoint
+    from swiftcast.models.upsample import upsample
+
+    torch.manual_seed(0)
+    model = build_model("swiftnet_rn18", num_classes=19, backbone_weights=None)
+    dataset = CityscapesDataset(data, "train", frames="every:4", transform=EvalTransform(SIZE))
+    batch = next(iter(DataLoader(dataset, batch_size=len(dataset), collate_fn=collate)))
+    model.eval()
+    with torch.no_grad():
+        *skips, top = model.backbone(batch["image"])
+    head = [p for n, p in model.named_parameters() if not n.startswith(("backbone.", "forecast_decoder."))]
+    opt = torch.optim.Adam(head, lr=3e-3)
+    for _ in range(40):  # BN stays in eval mode (init statistics): plain affine layers, stable on 12 images
+        logits = upsample(model.logits(model.ladder(model.spp(top), skips[::-1])), SIZE)
+        loss = torch.nn.functional.cross_entropy(logits, batch["label"].long(), ignore_index=255)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    return save_checkpoint(out, model, {"input_size": list(SIZE)})
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """Tiny data (train to fit, val to score), a fitted checkpoint and an isolated export cache."""
+    from conftest import write_tiny_cityscapes
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("onnx")
+    data = write_tiny_cityscapes(root / "data", sequences_per_city=3, frames_per_sequence=8, size=SIZE)
+    checkpoint = _fit_tiny_model(data, root / "ckpt")
+    cache = root / "cache"
+    return {"root": root, "data": data, "checkpoint": checkpoint, "cache": cache,
+            "request": ox.ExportRequest(cache_dir=cache, calib_data=data, calib_images=16, calib_split="train")}
+
+
+def _segmenters(world, *configs):
+    from swiftcast.runtime.segmenter import Segmenter
+
+    return [Segmenter(world["checkpoint"], backend=b, precision=p, export=world["request"], feature_dtype="float32",
+                      num_threads=1) for b, p in configs]
+
+
+def _val_frames(world):
+    from swiftcast.data.cityscapes import CityscapesDataset
+
+    dataset = CityscapesDataset(world["data"], "val")
+    return [dataset.load(i) for i in range(len(dataset))]
+
+
+def test_fp32_matches_torch(world):
+    torch_seg, ort_seg = _segmenters(world, ("torch", "fp32"), ("onnxruntime", "fp32"))
+    assert ort_seg.onnx_path and Path(ort_seg.onnx_path).parent == world["cache"]
+    session = ort_seg.backend.session
+    worst, agree, pixels = 0.0, 0, 0
+    for rgb, _ in _val_frames(world):
+        x = torch_seg.preprocess(rgb)
+        with torch.inference_mode():
+            logits, feats = torch_seg.model.forward_with_features(x)
+        got_logits, got_feats = session.run(None, {"image": x.numpy()})
+        worst = max(worst, float(np.abs(got_logits - logits.numpy()).max()))
+        np.testing.assert_allclose(got_feats, feats.numpy(), atol=1e-4, rtol=1e-4)
+        a, b = torch_seg(rgb), ort_seg(rgb)
+        agree += int((a.labels == b.labels).sum())
+        pixels += a.labels.size
+        np.testing.assert_allclose(b.features, a.features, atol=1e-4, rtol=1e-4)
+    assert worst < 1e-3, worst
+    assert agree / pixels >= 0.999
+
+
+def test_export_carries_metadata_and_is_reused(world):
+    from swiftcast.runtime.segmenter import Segmenter
+
+    (seg,) = _segmenters(world, ("onnxruntime", "fp32"))
+    meta = ox.read_metadata(seg.onnx_path)
+    assert meta["swiftcast.model_id"] == seg.model_id
+    assert meta["swiftcast.input_size"] == "64x128" and meta["swiftcast.precision"] == "fp32"
+    assert json.loads(meta["swiftcast.config"])["num_classes"] == 19
+    before = Path(seg.onnx_path).stat().st_mtime_ns
+    again = Segmenter(world["checkpoint"], backend="onnxruntime", export=world["request"], warmup=False)
+    assert again.onnx_path == seg.onnx_path and Path(seg.onnx_path).stat().st_mtime_ns == before
+
+
+def test_int8_costs_little_accuracy(world):
+    from swiftcast.eval.metrics import ConfusionMeter
+
+    fp32, int8 = _segmenters(world, ("onnxruntime", "fp32"), ("onnxruntime", "int8"))
+    assert ox.read_metadata(int8.onnx_path)["swiftcast.precision"] == "int8"
+    meters = {"fp32": ConfusionMeter(), "int8": ConfusionMeter()}
+    agree = []
+    for rgb, label in _val_frames(world):
+        a, b = fp32(rgb).labels, int8(rgb).labels
+        meters["fp32"].update(a, label)
+        meters["int8"].update(b, label)
+        agree.append(float((a == b).mean()))
+    miou = {k: m.summary()["miou"] for k, m in meters.items()}
+    assert miou["fp32"] > 0.12, f"the tiny model did not fit: {miou}"  # else the comparison says nothing
+    assert abs(miou["fp32"] - miou["int8"]) <= 0.03, miou
+    assert np.mean(agree) >= 0.85, np.mean(agree)  # a sanity floor: unrelated labels would agree ~1/19
+
+
+def test_deform_forecaster_export_matches_torch(tmp_path):
+    import onnxruntime as ort
+
+    from swiftcast.models import build_forecaster, load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    net = build_forecaster("deform_f2f8", in_channels=16, num_past=4)
+    with torch.no_grad():  # untrained offsets are zero (a plain conv): give them something to deform with
+        for name, p in net.named_parameters():
+            if name.endswith("offset.weight") or name.startswith("out."):
+                p.normal_(0, 0.05)
+    ckpt = save_checkpoint(tmp_path / "f2f", net, {"input_size": list(SIZE)})
+    model, config = load_checkpoint(ckpt)
+    out = ox.export_fp32(model, config, tmp_path / "f2f.onnx", SIZE)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ox.forecaster_inputs(4)
+    past = [torch.randn(1, 16, 2, 4) for _ in range(4)]
+    with torch.inference_mode():
+        expected = model(torch.cat(past, 1)).numpy()
+    got = session.run(None, {f"past_{i}": p.numpy() for i, p in enumerate(past)})[0]
+    assert np.abs(expected - past[-1].numpy()).max() > 1e-2  # the offsets really move the samples
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
+    assert ox.read_metadata(out)["swiftcast.kind"] == "forecaster"
+
+
+def test_export_and_bench_commands(world, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "model.onnx"
+    assert cli(["export-onnx", "--model", str(world["checkpoint"]), "--out", str(out), "--size", "64x96"]) == 0
+    assert "max |onnxruntime - torch|" in capsys.readouterr().out
+    assert ox.read_metadata(out)["swiftcast.input_size"] == "64x96"
+    report = tmp_path / "bench.json"
+    args = ["bench-model", "--model", str(world["checkpoint"]), "--backend", "onnxruntime", "--size", "64x128",
+            "--threads", "1", "--warmup", "1", "--repeats", "3", "--json", str(report)]
+    monkeypatch.setenv("SWIFTCAST_CACHE_DIR", str(tmp_path / "bench-cache"))
+    assert cli(args) == 0
+    result = json.loads(report.read_text())
+    assert result["median_ms"] > 0 and result["p90_ms"] >= result["median_ms"] and len(result["times_ms"]) == 3
+    assert result["config"]["backend"] == "onnxruntime" and result["config"]["size"] == [64, 128]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["export-onnx", "--model", "/no/such/ckpt", "--out", "x.onnx"], "not found"),
+        (["export-onnx", "--model", "{ckpt}", "--size", "10x20", "--out", "x.onnx"], "must be [H, W]"),
+        (["export-onnx", "--model", "{ckpt}", "--out", "x.txt"], "should end in .onnx"),
+        (["export-onnx", "--model", "{ckpt}", "--precision", "int8", "--calib-data", "/no/data"], "not found"),
+        (["bench-model", "--model", "{ckpt}", "--precision", "int8"], "needs backend onnxruntime"),
+        (["bench-model", "--model", "{ckpt}", "--size", "64x128", "--repeats", "0"], "--repeats >= 1"),
+    ],
+)
+def test_bad_values_give_one_line(world, capsys, args, message):
+    args = [a.replace("{ckpt}", str(world["checkpoint"])) for a in args]
+    assert cli(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_segmenter_and_backend_refuse_bad_values(world, tmp_path):
+    from swiftcast.runtime.segmenter import OnnxRuntimeBackend, Segmenter
+
+    with pytest.raises(SwiftcastError, match="needs backend onnxruntime"):
+        Segmenter(world["checkpoint"], backend="torch", precision="int8")
+    with pytest.raises(SwiftcastError, match="precision 'fp16' is not one of fp32, int8"):
+        Segmenter(world["checkpoint"], backend="onnxruntime", precision="fp16")
+    (seg,) = _segmenters(world, ("onnxruntime", "fp32"))
+    with pytest.raises(SwiftcastError, match="exported from other weights"):
+        OnnxRuntimeBackend(seg.onnx_path, "float16", expect={"swiftcast.model_id": "swiftnet_rn18-000000000000"})
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a graph")
+    with pytest.raises(SwiftcastError, match="ONNX Runtime cannot load it"):
+        OnnxRuntimeBackend(junk, "float16")
+    no_data = ox.ExportRequest(cache_dir=tmp_path / "empty-cache", calib_data=tmp_path / "missing")
+    with pytest.raises(SwiftcastError, match="swiftcast export-onnx --model .* --precision int8"):
+        Segmenter(world["checkpoint"], backend="onnxruntime", precision="int8", export=no_data)
+
+
+@pytest.mark.ros
+def test_node_on_onnxruntime_publishes_the_same_labels(world, tmp_path):
+    """One real semseg process with backend onnxruntime (export pre-made in the shared cache: start-up stays
+    fast); plus a start with precision int8 on torch, which must stop with one line naming the parameter."""
+    from sensor_msgs.msg import Image
+
+    from ros_utils import NodeProcess, RosProbe, allocate_domain_id, cleanup_fastdds_shm, require_ros, \
+        ros_child_env, semseg_command, stamp_is
+    from test_semseg_node import _picture, image_msg, labels_of
+
+    require_ros()
+    (torch_seg,) = _segmenters(world, ("torch", "fp32"))
+    _segmenters(world, ("onnxruntime", "fp32"))  # fills the cache the node reads
+    domain = allocate_domain_id()
+    env = {**ros_child_env(domain), "SWIFTCAST_CACHE_DIR": str(world["cache"].parent / "node-cache")}
+    (world["cache"].parent / "node-cache").mkdir(exist_ok=True)
+    (world["cache"].parent / "node-cache" / "onnx").mkdir(exist_ok=True)
+    for f in world["cache"].glob("*_fp32.onnx"):
+        (world["cache"].parent / "node-cache" / "onnx" / f.name).write_bytes(f.read_bytes())
+    ck = f"checkpoint:={world['checkpoint']}"
+    bad = NodeProcess(semseg_command("-p", ck, "-p", "precision:=int8"), env)
+    node = NodeProcess(semseg_command("-p", ck, "-p", "backend:=onnxruntime", "-p", "log_period_s:=0.0"), env)
+    probe = RosProbe(domain)
+    try:
+        labels = probe.subscribe(Image, "/perception/semseg/labels")
+        camera = probe.publisher(Image, "/camera/image_raw")
+        node.wait_for_output(r"ready: ", timeout=120)
+        assert "exporting" not in node.output()  # found the cached export
+        probe.wait_for_subscribers(camera)
+        rgb = _picture(3, (96, 160))
+        msg = image_msg(np.ascontiguousarray(rgb[..., ::-1]), "bgr8")
+        msg.header.stamp.sec, msg.header.stamp.nanosec = 77, 5
+        out = probe.publish_until(camera, msg, lambda: labels.wait_for(stamp_is(77, 5), 0), 60)
+        got, expected = labels_of(out), torch_seg(rgb).labels
+        assert got.shape == (96, 160) and (got == expected).mean() >= 0.999
+        assert bad.wait(120) == 2
+        lines = [line for line in bad.output().splitlines() if line.strip()]
+        assert len(lines) == 1 and "parameter 'precision'" in lines[0] and "needs backend onnxruntime" in lines[0]
+    finally:
+        probe.close()
+        codes = [node.stop(), bad.stop()]
+        cleanup_fastdds_shm()
+    assert codes[0] == 0, node.output()
