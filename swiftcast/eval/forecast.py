@@ -28,7 +28,7 @@ import torch
 from tqdm import tqdm
 
 from swiftcast.data.cityscapes import Frame
-from swiftcast.errors import DataError
+from swiftcast.errors import DataError, SwiftcastError
 from swiftcast.forecast.features import SequenceFeatures
 from swiftcast.forecast.protocol import HORIZONS, TARGET_INDEX, Window, get_horizon, protocol_window
 
@@ -151,6 +151,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", help="write the results here (JSON)")
     parser.add_argument("--split", default="val", help="dataset split (default: val)")
     parser.add_argument("--horizons", nargs="+", choices=tuple(HORIZONS), default=list(HORIZONS))
+    parser.add_argument("--decode-scale", type=float, default=1.0, metavar="S",
+                        help="decode forecasts as if for an image S times the model's input size, as the forecast "
+                             "node's decode_scale parameter does (default: 1, as trained)")
     parser.add_argument("--cache-dir", help="feature cache (default: <data>/.cache/features)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
@@ -169,6 +172,8 @@ def main(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if not 0.0 < args.decode_scale <= 1.0:
+        raise SwiftcastError(f"--decode-scale must be in (0, 1], got {args.decode_scale}")
     segmenter = load_segmenter(args.seg_model, args.device)
     seg_id = segmenter.model_id
     paths = args.forecasters if args.forecasters is not None else discover_forecasters(args.models_dir, seg_id)
@@ -200,7 +205,8 @@ def main(args: argparse.Namespace) -> int:
     model = segmenter.model
 
     def decode(features: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
-        return decode_labels(model, features.to(segmenter.device), segmenter.input_size, size)[0]
+        return decode_labels(model, features.to(segmenter.device), segmenter.input_size, size,
+                             scale=args.decode_scale)[0]
 
     results = evaluate_protocol(feature_set.sequences, feature_set.label, decode, methods, progress=not args.quiet)
     n = next(iter(next(iter(results.values())).values()))["num_sequences"]
@@ -214,6 +220,8 @@ def main(args: argparse.Namespace) -> int:
             "protocol": protocol_description(args.horizons),
             "data": {"root": str(Path(args.data).resolve()), "split": args.split, "num_sequences": n},
             "seg_model": {"path": segmenter.checkpoint, "model_id": seg_id},
+            "decode": {"scale": args.decode_scale, "labels": "argmax at the skip-less decoder's output stride 4, "
+                       "nearest-neighbour resize to the ground truth (what the forecast node publishes)"},
             "results": results,
             "gap_closed": {m: {h: _nan_to_none(gap_closed(results, m, h)) for h in args.horizons}
                            for m in results if m not in (ORACLE, COPY_LAST)},
