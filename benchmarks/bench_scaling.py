@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -75,7 +76,8 @@ def run(models: list[str], sizes: list[tuple[int, int]], threads: list[int], rep
                 by_t = {r["threads"]: r["ms_median"] for r in rows if r["model"] == m and r["size"] == f"{h}x{w}"}
                 speedups[f"{m}@{h}x{w}"] = by_t[lo] / by_t[hi]
     return {"rows": rows, "exponent_vs_pixels": fits, "thread_speedup": speedups, "repeats": repeats,
-            "torch": torch.__version__, "threads": threads}
+            "torch": torch.__version__, "threads": threads, "cpu_count": os.cpu_count(),
+            "load_average_1min": os.getloadavg()[0]}
 
 
 def markdown(result: dict) -> str:
@@ -97,7 +99,8 @@ def markdown(result: dict) -> str:
             cells += [f"{result['thread_speedup'][f'{m}@{s}']:.2f}x" for m in models]
         lines.append("| " + " | ".join(cells) + " |")
     fits = ", ".join(f"{k} k = {v:.2f}" for k, v in result["exponent_vs_pixels"].items())
-    lines += ["", f"latency ~ pixels^k: {fits}"]
+    lines += ["", f"latency ~ pixels^k: {fits}. Median of {result['repeats']} interleaved runs; load average "
+                  f"{result['load_average_1min']:.1f} on {result['cpu_count']} cores at the end of the run."]
     return "\n".join(lines) + "\n"
 
 
