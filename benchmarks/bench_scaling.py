@@ -124,7 +124,12 @@ def plot(result: dict, path: Path) -> None:
                          [result["thread_speedup"][f"{m}@{r['size']}"] for r in sel], "o-", label=m)
     axes[0].set_xscale("log")
     axes[0].set_yscale("log")
-    axes[0].set_xlabel("input megapixels (256x512 ... 1024x2048)")
+    sizes = {r["size"]: r["pixels"] / 1e6 for r in rows}
+    from matplotlib.ticker import NullFormatter
+
+    axes[0].xaxis.set_minor_formatter(NullFormatter())
+    axes[0].set_xticks(list(sizes.values()), labels=list(sizes), fontsize=8)
+    axes[0].set_xlabel("input size (log of pixels)")
     axes[0].set_ylabel("latency (ms, median)")
     axes[0].set_title("latency ~ pixels^k (torch eager fp32, batch 1)", fontsize=10)
     axes[0].legend(fontsize=7)
