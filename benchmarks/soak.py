@@ -9,8 +9,9 @@ pattern) for ``--minutes`` after a ``--warmup-s`` warm-up. Recorded per minute: 
 labels received (the rest were dropped by the newest-frame policy: a CPU slower than the camera skips frames
 instead of queueing them), forecasts received, and the RSS of every node process. At the end: RSS growth from
 after the warm-up to the end (goal < 5 %), the nodes' /diagnostics counters (errors, rejected, dropped) and any
-error or traceback in their logs (goal 0). Prints a table; writes ``benchmarks/results/soak.json`` and
-``soak.png``. Latencies on a shared machine are noisy: read them with the load average printed next to them.
+error or traceback in their logs (goal 0). Prints a table; writes ``benchmarks/results/<name>.json`` and
+``<name>.png`` (``--name``, default soak). Latencies on a shared machine are noisy: read them with the load average
+printed next to them.
 """
 
 from __future__ import annotations
@@ -72,6 +73,18 @@ def street_frames(size: tuple[int, int], count: int = 64, seed: int = 0) -> list
     return frames
 
 
+def rss_growth(samples: list[dict], names: list[str], window_s: float = 60.0) -> dict[str, float | None]:
+    """RSS growth in % from the first to the last ``window_s`` of the measurement, median of the samples (every
+    10 s) in each window: a single reading swings by a few % with the buffers of the frame being processed."""
+    out: dict[str, float | None] = {}
+    end = max((s["t_s"] for s in samples), default=0.0)
+    for name in names:
+        first = [s[name] for s in samples if s.get(name) is not None and s["t_s"] < window_s]
+        last = [s[name] for s in samples if s.get(name) is not None and s["t_s"] > end - window_s]
+        out[name] = round(float(100 * (np.median(last) / np.median(first) - 1)), 2) if first and last else None
+    return out
+
+
 def percentiles(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"p50": None, "p90": None, "p99": None}
@@ -115,7 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="256x512", help="camera image HxW (default 256x512)")
     parser.add_argument("--warmup-s", type=float, default=30.0, help="streaming before the measurement starts")
     parser.add_argument("--params", default=None, help="stack parameter file (default launch/params/perception.yaml)")
-    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"), help="folder for soak.json/.png")
+    parser.add_argument("--input-size", default=None, help="semseg model input HxW (default: the checkpoint's); a "
+                        "smaller one lets a slow CPU segment often enough for the forecast node to find its past "
+                        "frames (t-3P, t-6P, t-9P within P/2)")
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"), help="folder for the results")
+    parser.add_argument("--name", default="soak", help="result file names: NAME.json, NAME.png (default soak)")
     args = parser.parse_args(argv)
     size = parse_size(args.size)
 
@@ -128,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     command = [sys.executable, "-m", "swiftcast.cli", "stack", "--camera-topic", "/soak/camera"]
     if args.params:
         command += ["--params", args.params]
+    if args.input_size:
+        command += ["--input-size", args.input_size]
     stack_log = tmp / "stack.log"
     log = open(stack_log, "wb")
     stack = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -231,8 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             })
         measured = [s for s, t in published.items() if t_measure <= t < t_end]
         all_lat = [(labels[s] - published[s]) * 1e3 for s in measured if s in labels]
-        growth = {name: (None if rss_end.get(name) is None or not rss_start.get(name)
-                         else round(100 * (rss_end[name] - rss_start[name]) / rss_start[name], 2)) for name in pids}
+        growth = rss_growth(rss_samples, list(pids))
     finally:
         probe.close()
         if stack.poll() is None:
@@ -251,26 +269,30 @@ def main(argv: list[str] | None = None) -> int:
     node_errors = sum(int(c.get("errors", 0)) for c in counters.values())
     result = {
         "minutes": args.minutes, "rate_hz": args.rate, "size": list(size), "warmup_s": args.warmup_s,
+        "input_size": args.input_size or "checkpoint's",
         "published": len(measured), "labels": len(all_lat), "dropped": len(measured) - len(all_lat),
         "camera_ticks_late": late, "latency_ms": percentiles(all_lat), "per_minute": minutes,
-        "rss_mib_start": rss_start, "rss_mib_end": rss_end, "rss_growth_pct": growth, "rss_samples": rss_samples,
+        "rss_mib_start": rss_start, "rss_mib_end": rss_end, "rss_growth_pct": growth,
+        "rss_growth_pct_endpoints": {n: None if not rss_start.get(n) or rss_end.get(n) is None else
+                                     round(100 * (rss_end[n] / rss_start[n] - 1), 2) for n in rss_start},
+        "rss_samples": rss_samples,
         "node_counters": counters, "node_errors": node_errors, "log_error_lines": error_lines[:50],
         "stack_exit_code": stack.returncode, "cpu_count": os.cpu_count(), "logs": str(tmp),
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "soak.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
     print_table(result)
-    plot(result, out / "soak.png")
-    print(f"results: {out / 'soak.json'}, {out / 'soak.png'}")
+    plot(result, out / f"{args.name}.png")
+    print(f"results: {out / args.name}.json, .png")
     ok = node_errors == 0 and not error_lines and stack.returncode == 0
     return 0 if ok else 1
 
 
 def print_table(r: dict) -> None:
     fmt = lambda v: "   -" if v is None else f"{v:6.0f}"  # noqa: E731
-    print(f"\nsoak: {r['minutes']:g} min at {r['rate_hz']:g} Hz, {r['size'][0]}x{r['size'][1]} "
-          f"(after {r['warmup_s']:g} s warm-up; {r['cpu_count']} CPU cores, shared)")
+    print(f"\nsoak: {r['minutes']:g} min at {r['rate_hz']:g} Hz, {r['size'][0]}x{r['size'][1]}, model input "
+          f"{r['input_size']} (after {r['warmup_s']:g} s warm-up; {r['cpu_count']} CPU cores, shared)")
     print(f"{'min':>3} {'published':>9} {'labels':>6} {'dropped':>7} {'fc short':>8} {'p50 ms':>6} {'p90 ms':>6} "
           f"{'p99 ms':>6} {'fc p50':>6} {'load':>5}")
     for m in r["per_minute"]:
@@ -283,7 +305,8 @@ def print_table(r: dict) -> None:
           f"; the rest dropped by the newest-frame policy), latency p50/p90/p99 {lat['p50']}/{lat['p90']}/{lat['p99']} ms")
     for name, growth in r["rss_growth_pct"].items():
         print(f"RSS {name}: {r['rss_mib_start'].get(name, 0):.0f} -> {r['rss_mib_end'].get(name) or 0:.0f} MiB "
-              f"({'n/a' if growth is None else f'{growth:+.2f} %'})")
+              f"(single readings), growth first -> last minute (medians): "
+              f"{'n/a' if growth is None else f'{growth:+.2f} %'} (goal < 5 %)")
     print(f"errors counted by the nodes: {r['node_errors']}; error lines in the logs: {len(r['log_error_lines'])}; "
           f"stack exit status {r['stack_exit_code']}")
     for name, c in r["node_counters"].items():

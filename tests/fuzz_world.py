@@ -207,16 +207,19 @@ class FuzzWorld:
         return self._answered(case)
 
     # --- the run -----------------------------------------------------------------------------------------------------
-    def run(self, cases: list[FuzzCase], pace_s: float = 0.002, sync_every: int = 20,
+    def run(self, cases: list[FuzzCase], pace_s: float = 0.002, camera_pace_s: float = 0.005, sync_every: int = 20,
             progress: Callable[[int], None] | None = None) -> dict:
+        """Feed ``cases`` in order; ``camera_pace_s`` between camera frames (best effort, depth 1: a node still
+        busy with the previous message loses the next one), ``pace_s`` between feature and label maps."""
         t0 = time.monotonic()
         unanswered: list[int] = []
         after_loss: list[int] = []
         lost_syncs = Counter()
         for i, case in enumerate(cases):
             msg = self.message(case)
+            pause = camera_pace_s if case.target in ("image", "compressed") else pace_s
             if case.outcome == ANSWER:
-                time.sleep(pace_s)  # the previous (bad) frame has left the node's one-slot mailbox
+                time.sleep(pause)  # the previous (bad) frame has left the node's one-slot mailbox
                 if not self._answer(case, msg):
                     # a feature map lost on the way (reliable, but depth 5 under a burst on a loaded CPU) leaves a
                     # hole in the history: then waiting is right and the case does not count against the node
@@ -224,7 +227,7 @@ class FuzzWorld:
                     (after_loss if lost else unanswered).append(case.index)
             else:
                 self._publish(case, msg)
-                time.sleep(pace_s)
+                time.sleep(pause)
             n = self.published[case.target]
             if case.target != "labels" and n % sync_every == 0 and not self.sync(NODE_OF[case.target]):
                 lost_syncs[NODE_OF[case.target]] += 1

@@ -48,6 +48,7 @@ BAD = {
         "max_output_pixels": (0, "out of range"),
         "publish_overlay": ("no", "expected a bool"),
         "publish_confidence": (2, "expected a bool"),
+        "decode_scale": (0.0, "out of range"),
         "score": ("true", "expected a bool"),
         "diagnostics_period_s": (100.0, "out of range"),
         "log_period_s": (-5.0, "out of range"),
