@@ -21,7 +21,7 @@ import struct
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import cv2
 import numpy as np
@@ -489,7 +489,3 @@ def case_counts(cases: list[FuzzCase]) -> dict[str, Counter]:
     for c in cases:
         out.setdefault(c.target, Counter())[c.kind] += 1
     return out
-
-
-def iter_targets(cases: list[FuzzCase], target: str) -> Iterator[FuzzCase]:
-    return (c for c in cases if c.target == target)
