@@ -210,10 +210,10 @@ def test_deps_installer_keeps_torch_and_ros_out_of_the_constraints(tmp_path):
             if line and not line.startswith("#") and not re.match(pattern, line)]
     assert kept and not any(re.match(r"(torch|torchvision|ros-|nvidia-)", line) for line in kept)
     snippet = re.search(r"<<'PY'\n(.*?)\nPY\n", text, re.S).group(1)
-    proc = subprocess.run([sys.executable, "-c", snippet, str(ROOT / "pyproject.toml")], capture_output=True,
-                          text=True, check=True)
+    proc = subprocess.run([sys.executable, "-c", snippet, str(ROOT / "pyproject.toml"), "torch", "torchvision",
+                           "moderngl"], capture_output=True, text=True, check=True)
     deps = proc.stdout.split()
-    assert "numpy>=1.26" in deps and not any(re.match(r"torch", d) for d in deps)
+    assert "numpy>=1.26" in deps and not any(re.match(r"torch|moderngl", d) for d in deps)
     names = {re.split(r"[<>=!~ ]", line, maxsplit=1)[0].lower() for line in kept}
     for dep in deps:  # every dependency is pinned by the lock
         assert re.split(r"[<>=!~ ]", dep, maxsplit=1)[0].lower().replace("_", "-") in {
@@ -251,3 +251,24 @@ def test_hadolint():
     proc = subprocess.run([_hadolint(), "--no-color", "--config", str(DOCKER / "hadolint.yaml"),
                            *map(str, DOCKERFILES.values())], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("options", [[], ["--no-lock", "--skip", "moderngl"]])
+def test_deps_installer_runs_pip_as_intended(tmp_path, options):
+    """install_python_deps.sh with pip replaced by a recorder: torch from the index, then the rest (with the lock
+    as constraints unless --no-lock)."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    log = tmp_path / "pip.log"
+    (fake / "python3").write_text(
+        f'#!/bin/bash\nif [ "$1" = -m ] && [ "$2" = pip ]; then echo "$*" >> {log}; exit 0; fi\n'
+        f'exec {sys.executable} "$@"\n')
+    (fake / "python3").chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}
+    subprocess.run(["bash", str(DOCKER / "install_python_deps.sh"), *options, "https://index.example/whl",
+                    "torch==9.9", "torchvision==9.9"], env=env, check=True, capture_output=True, text=True)
+    torch_line, rest = log.read_text().splitlines()
+    assert torch_line == "-m pip install --index-url https://index.example/whl torch==9.9 torchvision==9.9"
+    assert "numpy>=1.26" in rest and "torch" not in rest.replace("-c /tmp/constraints.txt", "")
+    assert ("-c /tmp/constraints.txt" in rest) == (not options)
+    assert ("moderngl" in rest) == (not options)
