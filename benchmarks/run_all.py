@@ -13,7 +13,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("bench_synth.py", "bench_node_latency.py", "bench_forecast_cost.py", "bench_load.py", "bench_scaling.py")
+BENCHMARKS = ("bench_synth.py", "bench_node_latency.py", "bench_forecast_cost.py", "bench_load.py", "bench_scaling.py",
+              "bench_realtime.py")
+#: result files not named after their script
+RESULT_NAMES = {"bench_realtime.py": "realtime.json"}
 
 
 def main() -> int:
@@ -23,7 +26,8 @@ def main() -> int:
     for name in BENCHMARKS:
         print(f"\n=== {name}", flush=True)
         t0 = time.monotonic()
-        cmd = [sys.executable, str(HERE / name), "--json", str(results / f"{Path(name).stem}.json")]
+        out = results / RESULT_NAMES.get(name, f"{Path(name).stem}.json")
+        cmd = [sys.executable, str(HERE / name), "--json", str(out)]
         if subprocess.run(cmd).returncode != 0:
             failed.append(name)
         print(f"({name}: {time.monotonic() - t0:.0f} s)", flush=True)

@@ -3,6 +3,7 @@
     swiftcast export-onnx --model models/swiftnet_rn18_synth --out rn18.onnx --size 256x512
     swiftcast export-onnx --model models/swiftnet_rn18_synth --precision int8 --calib-data data/synth_v2
     swiftcast export-onnx --model models/deform_f2f8_short_synth --out deform_f2f8.onnx
+    swiftcast export-onnx --model models/swiftnet_rn18_synth --precision int8 --activations int8 --out trt.onnx
 
 Without ``--out`` the file goes into the export cache, where the runtime (``backend: onnxruntime``) finds it; an
 int8 export made this way is what the semseg node with ``precision: int8`` uses. The fp32 export is checked
@@ -39,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "the 20th frame that accuracy is measured on)")
     parser.add_argument("--calibration", choices=("minmax", "entropy", "percentile"),
                         default=ox.DEFAULT_QUANT.calibration, help="calibration method (default: %(default)s)")
+    parser.add_argument("--activations", choices=("uint8", "int8"), default=ox.DEFAULT_QUANT.activations,
+                        help="int8 activation type: uint8 (default; fastest in ONNX Runtime on x86) or int8 "
+                        "(symmetric, zero point 0: for TensorRT's explicit quantisation, e.g. trtexec on a Jetson)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = library default)")
 
 
@@ -122,7 +126,8 @@ def main(args: argparse.Namespace) -> int:
             print(f"exporting {model_id} at {size[0]}x{size[1]} (fp32) ...", flush=True)
             fp32 = ox.export_fp32(model, config, Path(tmp) / "fp32.onnx", size)
             print(f"quantising to int8 on {len(frames)} frames of {data} ({args.calibration}) ...", flush=True)
-            settings = ox.QuantSettings(**{**ox.DEFAULT_QUANT.__dict__, "calibration": args.calibration})
+            settings = ox.QuantSettings(**{**ox.DEFAULT_QUANT.__dict__, "calibration": args.calibration,
+                                           "activations": args.activations})
             ox.quantize_int8(fp32, out, frames, settings)
     size_mb = out.stat().st_size / 2**20
     print(f"wrote {out} ({size_mb:.1f} MiB, sha256 {ox.file_digest(out)}, precision {args.precision})")
