@@ -126,7 +126,7 @@ def decode_labels(
     the scores describe what the node publishes. The skip-less decoder runs for an image of ``image_size`` (the
     segmentation model's input size) up to its output stride 4; the argmax is taken there and the uint8 labels
     are resized nearest-neighbour. Upsampling 19 logit channels bilinearly to full size first and taking the
-    argmax there cost as much as the decoder's convolutions and changed the seed-protocol mIoU by 0.02 pp on
+    argmax there cost as much as the decoder's convolutions and changed the seed-protocol mIoU by <= 0.03 pp on
     the synthetic val split. Channels-last memory: torch's argmax over the channels of an NCHW map is ~8x slower.
 
     ``scale`` < 1 decodes as if for an image ``scale`` times the input size (the decoder's convolutions cost
