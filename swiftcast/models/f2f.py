@@ -21,11 +21,9 @@ Hidden layers are conv -> BN -> ReLU.
 
 from __future__ import annotations
 
-import functools
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import DeformConv2d
 
@@ -81,62 +79,9 @@ class ConvBNReLU(nn.Sequential):
         nn.init.kaiming_normal_(self.conv.weight, mode="fan_out", nonlinearity="relu")
 
 
-def _pow2(n: int) -> int:
-    return 1 << (int(n) - 1).bit_length()
-
-
-@functools.lru_cache(maxsize=16)
-def _tap_grid(kh: int, kw: int, h: int, w: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """(taps, h, w, 2) grid_sample coordinates (x, y) of every kernel tap at zero offset, normalised for a map
-    padded to power-of-two sides (see :func:`deform_conv2d_sampled`). Cached; made outside inference mode, so a
-    grid first built by the node can still serve a training step."""
-    with torch.inference_mode(False), torch.no_grad():
-        dy = torch.arange(kh, dtype=dtype, device=device).repeat_interleave(kw) - kh // 2
-        dx = torch.arange(kw, dtype=dtype, device=device).repeat(kh) - kw // 2
-        rows = torch.arange(h, dtype=dtype, device=device).view(1, h, 1) + dy.view(-1, 1, 1)
-        cols = torch.arange(w, dtype=dtype, device=device).view(1, 1, w) + dx.view(-1, 1, 1)
-        rows, cols = torch.broadcast_tensors(rows, cols)
-        return torch.stack(((2 * cols + 1) / _pow2(w) - 1, (2 * rows + 1) / _pow2(h) - 1), dim=-1)
-
-
-def deform_conv2d_sampled(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """``torchvision.ops.deform_conv2d(x, offset, weight, padding=k // 2)`` (stride 1, one offset group, no mask,
-    no bias) as one ``grid_sample`` + one matmul: the same values and gradients (a test compares all of them),
-    3-5x faster forward and about 5x faster backward on CPU for our small maps, where torchvision's per-sample
-    bilinear loops dominate the cost of DeformF2F.
-
-    Offsets use torchvision's layout: channel ``2k`` is the row and ``2k + 1`` the column shift of kernel tap
-    ``k`` (row-major). grid_sample's zero padding is torchvision's zero contribution of every bilinear corner
-    outside the map. The map is zero-padded (bottom/right) to power-of-two sides so that pixel coordinates
-    survive grid_sample's normalisation exactly: at integer positions (every tap at zero offset, i.e. at
-    initialisation) bilinear sampling has a kink, and an off-by-one-ulp coordinate would pick the other one-sided
-    derivative than torchvision does.
-    """
-    n, c, h, w = x.shape
-    out_channels, _, kh, kw = weight.shape
-    taps = kh * kw
-    ph, pw = _pow2(h), _pow2(w)
-    if (ph, pw) != (h, w):
-        x = F.pad(x, (0, pw - w, 0, ph - h))
-    # while torch.onnx/torch.export traces, x is a fake tensor: build the grid uncached, or the cache would keep a
-    # fake tensor that later eager calls get back ("not supported for tensor subclasses")
-    grid_of = _tap_grid if type(x) is torch.Tensor else _tap_grid.__wrapped__
-    base = grid_of(kh, kw, h, w, x.dtype, x.device)
-    scale = torch.tensor([2.0 / pw, 2.0 / ph], dtype=x.dtype, device=x.device)
-    # (n, taps, 2 = (row, col), h, w) -> (n, taps, h, w, 2 = (x, y)) in grid units
-    shift = torch.flip(offset.view(n, taps, 2, h, w), dims=(2,)).permute(0, 1, 3, 4, 2) * scale
-    grid = (base + shift).view(n, taps * h, w, 2)
-    sampled = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)  # (n, c, taps*h, w)
-    out = torch.matmul(weight.reshape(out_channels, c * taps), sampled.reshape(n, c * taps, h * w))
-    return out.view(n, out_channels, h, w)
-
-
 class DeformConvBNReLU(nn.Module):
-    """Deformable 3x3 conv whose sampling offsets are predicted from its input by a zero-initialised conv.
-
-    The weights live in a torchvision ``DeformConv2d`` (the checkpoint layout); the convolution itself runs as
-    :func:`deform_conv2d_sampled`, the same operation, faster on CPU.
-    """
+    """Deformable 3x3 conv (torchvision ``DeformConv2d``) whose sampling offsets are predicted from its input by a
+    zero-initialised conv, so training starts as a plain conv."""
 
     def __init__(self, in_channels: int, out_channels: int, k: int = 3) -> None:
         super().__init__()
@@ -149,7 +94,7 @@ class DeformConvBNReLU(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.norm(deform_conv2d_sampled(x, self.offset(x), self.conv.weight)))
+        return self.relu(self.norm(self.conv(x, self.offset(x))))
 
 
 class F2F(Forecaster):
