@@ -12,6 +12,6 @@ if [ ! -f "$PYINC/Python.h" ]; then
   echo "error: $PYINC/Python.h is missing; install the Python headers (Debian: apt-get install python3-dev)" >&2
   exit 1
 fi
-grep -rl "/opt/python/$TAG-$TAG" "$VENV/share" --include='*.cmake' 2>/dev/null | xargs -r sed -i \
+{ grep -rl "/opt/python/$TAG-$TAG" "$VENV/share" --include="*.cmake" 2>/dev/null || true; } | xargs -r sed -i \
   -e "s#/opt/python/$TAG-$TAG/lib/python$VER/site-packages/numpy/_core/include#$NPINC#g" \
   -e "s#/opt/python/$TAG-$TAG/include/python$VER#$PYINC#g"
