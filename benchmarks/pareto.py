@@ -249,7 +249,8 @@ def plot(result: dict, path: Path) -> None:
             xs.append(r["latency_ms"])
             ys.append(100 * r["miou"])
         ax.plot(xs, ys, "--", color="gray", lw=1, zorder=2, label="Pareto front")
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="upper left", fontsize=8)
+    ax.set_xlim(0, 1.3 * max(r["latency_ms"] for r in rows))  # room for the labels
     b = result["budget"]
     ax.set_xlabel(f"latency at {result['bench_size']} (ms, torch eager, {result['bench_threads']} threads)")
     ax.set_ylabel("mIoU on synthetic val (%)")
