@@ -87,9 +87,59 @@ def render_segmentation_card(config: dict[str, Any], evaluation: dict[str, Any] 
     return "\n".join(lines)
 
 
+def render_forecaster_card(config: dict[str, Any], evaluation: dict[str, Any] | None, name: str) -> str:
+    """A forecaster's card: what it forecasts from which features, how it was trained (chain of -FT inits
+    included), and the seed's table from an ``swiftcast eval-forecast`` JSON."""
+    from swiftcast.eval.forecast import format_table
+    from swiftcast.forecast.forecaster import method_label
+
+    training = config.get("training") or {}
+    data = training.get("data") or {}
+    lines = [
+        f"# {name}",
+        "",
+        f"{method_label(config)} feature-to-feature forecaster, horizon **{config.get('horizon')}** "
+        f"({config.get('horizon_frames')} frames = {config.get('horizon_ms')} ms at {config.get('frame_rate_hz')} Hz), "
+        f"from the SPP features of frames t{', t'.join(str(o) if o else '' for o in config.get('input_offsets', []))} "
+        f"of `{config.get('seg_model')}` (feature model id `{config.get('feature_model_id')}`); forecasts are "
+        "decoded by that checkpoint's skip-less decoder.",
+        "",
+        "## How it was made",
+        "",
+        "```sh",
+        training.get("command", "(command not recorded)"),
+        "```",
+        "",
+        f"- objective: {training.get('loss', 'n/a')}; init: `{training.get('init') or 'random (output conv zero: starts as copy-last)'}`",
+        f"- data: `{Path(str(data.get('root', '?'))).name}` split `{data.get('split', '?')}`, "
+        f"{data.get('num_sequences', '?')} sequences, {training.get('num_samples', '?')} training windows"
+        + (f" ({training['samples_per_seq']} per sequence)" if training.get("samples_per_seq") else " (every valid window)"),
+        f"- seed {training.get('seed')}; {training.get('iteration')} iterations of batch {training.get('batch_size')}; "
+        f"wall time {float(training.get('wall_time_s') or 0) / 60:.1f} min on "
+        f"{(training.get('hardware') or {}).get('cpu', '?')} x{(training.get('hardware') or {}).get('cpu_count', '?')} "
+        f"cores, {(training.get('hardware') or {}).get('torch_threads', '?')} torch thread(s), machine shared with other jobs",
+    ]
+    curve = training.get("loss_curve") or []
+    if curve:
+        lines.append(f"- loss: {curve[0][1]:.4f} at iteration {curve[0][0]} -> {curve[-1][1]:.4f} at {curve[-1][0]}")
+    if evaluation:
+        results = evaluation.get("results") or {}
+        horizons = list((evaluation.get("protocol") or {}).get("horizons") or ["short", "mid"])
+        if isinstance(horizons, dict):
+            horizons = list(horizons)
+        lines += ["", "## The seed's protocol on the synthetic val split", ""]
+        if evaluation.get("command"):
+            lines += [f"`{evaluation['command']}`", ""]
+        n = (evaluation.get("data") or {}).get("num_sequences", "?")
+        lines += [f"{n} val sequences, target = the 20th frame; mIoU / mIoU-MO in percent; gap = share of the "
+                  "copy-last -> oracle mIoU gap closed.", "", "```", format_table(results, horizons), "```"]
+    return "\n".join(lines) + "\n"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="checkpoint folder (config.json + weights.safetensors)")
-    parser.add_argument("--eval", dest="eval_json", help="JSON written by `swiftcast eval` on the val split")
+    parser.add_argument("--eval", dest="eval_json", help="JSON written by `swiftcast eval` (segmentation) or `swiftcast eval-forecast` "
+                        "(forecasters) on the val split")
     parser.add_argument("--eval-command", default=None, help="the eval command line, quoted in the card")
     parser.add_argument("--out", default=None, help="where to write the card (default: CHECKPOINT/README.md)")
 
@@ -106,6 +156,8 @@ def main(args: argparse.Namespace) -> int:
         if args.eval_command:
             evaluation["command"] = args.eval_command
     out = Path(args.out) if args.out else (ckpt if ckpt.is_dir() else ckpt.parent) / "README.md"
-    out.write_text(render_segmentation_card(config, evaluation, ckpt.name if ckpt.is_dir() else ckpt.parent.name))
+    name = ckpt.name if ckpt.is_dir() else ckpt.parent.name
+    render = render_forecaster_card if config.get("kind") == "forecaster" else render_segmentation_card
+    out.write_text(render(config, evaluation, name))
     print(f"wrote {out}")
     return 0
