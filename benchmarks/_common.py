@@ -70,7 +70,7 @@ def rss_mb(pid: int) -> float | None:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
+    except OSError:  # gone, or not ours to read
         return None
     return None
 

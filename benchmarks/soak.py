@@ -34,23 +34,15 @@ import numpy as np
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # `python benchmarks/soak.py` as well as `python -m benchmarks.soak`
+
+from benchmarks._common import rss_mb  # noqa: E402
 from swiftcast.data.transforms import parse_size  # noqa: E402
 from swiftcast.runtime.rosenv import child_env, loopback_settings  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 NS = 1_000_000_000
 ERROR_PATTERNS = re.compile(r"Traceback|\[ERROR\]|\bfailed\b|Exception", re.IGNORECASE)
-
-
-def rss_mib(pid: int) -> float | None:
-    """Resident set size of a process in MiB (None once it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def street_frames(size: tuple[int, int], count: int = 64, seed: int = 0) -> list[np.ndarray]:
@@ -213,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             i += 1
             if t_pub >= next_sample:
                 sample = {"t_s": round(t_pub - t_measure, 1), "load1": os.getloadavg()[0]}
-                sample.update({name: rss_mib(pid) for name, pid in pids.items()})
+                sample.update({name: rss_mb(pid) for name, pid in pids.items()})
                 rss_samples.append(sample)
                 if not rss_start:
                     rss_start = {name: sample[name] for name in pids}
@@ -221,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             if stack.poll() is not None:
                 raise SystemExit(f"the stack exited during the soak:\n{stack_log.read_text(errors='replace')[-3000:]}")
         time.sleep(3.0)  # the last answers
-        rss_end = {name: rss_mib(pid) for name, pid in pids.items()}
+        rss_end = {name: rss_mb(pid) for name, pid in pids.items()}
         rss_samples.append({"t_s": round(time.monotonic() - t_measure, 1), "load1": os.getloadavg()[0],
                             **rss_end})
 
