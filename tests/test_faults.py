@@ -4,7 +4,7 @@
   node died and how, and (``--restart``) restarts it; then kill -9 the semseg node: it is restarted, and the
   forecast node resumes forecasting once its history has refilled, says so in its log and counts it (``resumed``
   in /diagnostics); a parameter update to a corrupted checkpoint on the restarted node is rejected while the old
-  model keeps serving (about a minute: three node start-ups; part of `make test`).
+  model keeps serving. (slow: three node start-ups on a shared CPU; `make test-slow`.)
 - a missing, corrupted, other-architecture or wrong-kind model file: the forecast node refuses to start with one
   line naming the parameter and no traceback (the semseg node's cases are in tests/test_semseg_node.py).
 - inputs claiming huge sizes are refused before anything of that size is allocated (tracemalloc).
@@ -174,6 +174,7 @@ def _forecast_for(collector, stamps: list[int], timeout: float):
 
 
 @pytest.mark.ros
+@pytest.mark.slow
 def test_killed_nodes_under_the_stack(models, tmp_path):
     """kill -9 forecast: segmentation unaffected, forecast restarted; kill -9 semseg: restarted, forecasts resume
     (logged and counted); a corrupted checkpoint update on the restarted semseg node is rejected."""
