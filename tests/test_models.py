@@ -110,6 +110,36 @@ def test_set_decoder_training_freezes_everything_but_the_decoder():
     assert all(p.requires_grad for p in model.parameters()) and model.backbone.training
 
 
+@pytest.mark.parametrize("widths, conv_stride", [((128, 128, 128), 4), ((64, 32, 16), 4), ((64, 64), 8), ((32,), 16)])
+def test_skipless_decoder_widths_set_cost_not_the_output_grid(widths, conv_stride):
+    """Any decoder shape hands back logits at stride 4 (what decode_labels and the -FT loss read) and full-size
+    logits on request; narrower decoders cost less (MACs counted by the conv weights at each stride)."""
+    from swiftcast.models.upsample import SkiplessDecoder
+
+    decoder = SkiplessDecoder(128, 19, widths=widths).eval()
+    assert decoder.conv_stride == conv_stride and decoder.widths == widths
+    feats = torch.randn(1, 128, 3, 5)  # an input of 70x150 -> features ceil(70/32) x ceil(150/32)
+    with torch.inference_mode():
+        assert decoder(feats, (70, 150), upsample_logits=False).shape == (1, 19, 18, 38)
+        assert decoder(feats, (70, 150)).shape == (1, 19, 70, 150)
+    with pytest.raises(ValueError, match="1 to 3"):
+        SkiplessDecoder(128, 19, widths=(64, 32, 16, 8))
+
+
+def test_lite_decoder_costs_a_fraction_of_the_full_one():
+    from swiftcast.models.upsample import SkiplessDecoder
+
+    def macs(widths):
+        decoder, total, stride = SkiplessDecoder(128, 19, widths=widths), 0, 32
+        for blend in decoder.blends:
+            stride //= 2
+            w = blend.blend.conv.weight
+            total += w.numel() * (256 // stride) * (512 // stride)
+        return total
+
+    assert macs((64, 32, 16)) < 0.1 * macs((128, 128, 128))
+
+
 def _torchvision_resnet18_state(seed: int = 1) -> dict[str, torch.Tensor]:
     torch.manual_seed(seed)
     return torchvision.models.resnet18().state_dict()

@@ -103,6 +103,25 @@ def test_decoder_stage_trains_only_the_skipless_decoder(trained, tiny_cityscapes
     assert json.loads(metrics.read_text())["head"] == "skipless"
 
 
+def test_decoder_stage_with_new_widths_keeps_everything_else(trained, tiny_cityscapes, tmp_path) -> None:
+    """--decoder-widths swaps in a narrower decoder: the checkpoint rebuilds with it, features are unchanged."""
+    out = tmp_path / "lite"
+    argv = ["train", "--data", str(tiny_cityscapes), "--stage", "decoder", "--init", str(trained), "--out", str(out),
+            "--iters", "1", "--batch-size", "2", "--crop", "64x64", "--workers", "0", "--val-max-images", "1",
+            "--decoder-widths", "16,8"]
+    assert cli(argv) == 0
+    before, _ = load_checkpoint(trained)
+    after, config = load_checkpoint(out)
+    assert config["arch_kwargs"]["decoder_widths"] == [16, 8] and after.forecast_decoder.widths == (16, 8)
+    a, b = before.state_dict(), after.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in b if not k.startswith("forecast_decoder."))
+    x = torch.randn(1, 3, 64, 128)
+    with torch.inference_mode():
+        assert torch.equal(before.features(x), after.features(x))
+        logits = after.decode_features(after.features(x), out_size=(64, 128), upsample_logits=False)
+    assert logits.shape == (1, 19, 16, 32)  # convs end at stride 8; the logits still come at stride 4
+
+
 def test_user_mistakes_are_one_line_errors(trained, tiny_cityscapes, tmp_path, capsys) -> None:
     cases = [
         (["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "x"), "--iters", "1"], "does not exist"),
@@ -111,6 +130,10 @@ def test_user_mistakes_are_one_line_errors(trained, tiny_cityscapes, tmp_path, c
          "--init"),
         (["train", "--data", str(tiny_cityscapes), "--out", str(tmp_path / "z"), "--iters", "1", "--crop", "64"],
          "HxW"),
+        (["train", "--data", str(tiny_cityscapes), "--out", str(tmp_path / "w"), "--iters", "1", "--stage", "decoder",
+          "--init", str(trained), "--decoder-widths", "64,0"], "--decoder-widths"),
+        (["train", "--data", str(tiny_cityscapes), "--out", str(tmp_path / "v"), "--iters", "1",
+          "--decoder-widths", "64"], "--stage decoder"),
         (["eval", "--data", str(tiny_cityscapes), "--model", str(tmp_path / "nockpt"), "--json", str(tmp_path / "j")],
          "no such checkpoint"),
         (["eval", "--data", str(tiny_cityscapes), "--model", str(trained), "--json", str(tmp_path / "j"),

@@ -77,8 +77,14 @@ class PyramidResNetBackbone(ResNetBackbone):
 
 
 class SwiftNetPyramid(SegmentationModel):
-    def __init__(self, num_classes: int = 19, num_features: int = 128, num_scales: int = 3) -> None:
-        super().__init__(num_classes, num_features, decoder_stages=3)
+    def __init__(
+        self,
+        num_classes: int = 19,
+        num_features: int = 128,
+        num_scales: int = 3,
+        decoder_widths: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__(num_classes, num_features, decoder_stages=3, decoder_widths=decoder_widths)
         self.num_scales = num_scales
         self.backbone = PyramidResNetBackbone(num_scales)
         self.bottlenecks = nn.ModuleList(

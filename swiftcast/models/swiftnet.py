@@ -23,12 +23,18 @@ class SegmentationModel(nn.Module):
     skips: lateral inputs of the ladder, coarse to fine); ``ladder(features, skips)`` -> stride-4 map.
     """
 
-    def __init__(self, num_classes: int, num_features: int, decoder_stages: int = 3) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        num_features: int,
+        decoder_stages: int = 3,
+        decoder_widths: Sequence[int] | None = None,
+    ) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.num_features = num_features
         self.logits = BNReLUConv(num_features, num_classes, k=1, bias=True)
-        self.forecast_decoder = SkiplessDecoder(num_features, num_classes, num_stages=decoder_stages)
+        self.forecast_decoder = SkiplessDecoder(num_features, num_classes, decoder_stages, decoder_widths)
         self._decoder_only = False
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -90,8 +96,9 @@ class SwiftNet(SegmentationModel):
         num_features: int = 128,
         spp_grids: Sequence[int] = (8, 4, 2),
         spp_bn_momentum: float = SPP_BN_MOMENTUM,
+        decoder_widths: Sequence[int] | None = None,
     ) -> None:
-        super().__init__(num_classes, num_features, decoder_stages=3)
+        super().__init__(num_classes, num_features, decoder_stages=3, decoder_widths=decoder_widths)
         self.backbone = backbone
         channels = backbone.out_channels
         self.spp = SpatialPyramidPooling(channels[-1], num_features, spp_grids, spp_bn_momentum)

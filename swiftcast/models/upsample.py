@@ -8,6 +8,7 @@ never receives a lateral skip, which is what lets it decode *forecast* features 
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -54,7 +55,12 @@ class UpsampleBlend(nn.Module):
     """
 
     def __init__(
-        self, num_features: int, skip_channels: int | None = None, k: int = 3, bn_momentum: float = 0.1
+        self,
+        num_features: int,
+        skip_channels: int | None = None,
+        k: int = 3,
+        bn_momentum: float = 0.1,
+        out_features: int | None = None,
     ) -> None:
         super().__init__()
         self.skip = (
@@ -62,7 +68,7 @@ class UpsampleBlend(nn.Module):
             if skip_channels is not None
             else None
         )
-        self.blend = BNReLUConv(num_features, num_features, k=k, bn_momentum=bn_momentum)
+        self.blend = BNReLUConv(num_features, out_features or num_features, k=k, bn_momentum=bn_momentum)
 
     def forward(
         self,
@@ -96,18 +102,33 @@ def init_head(module: nn.Module) -> None:
 class SkiplessDecoder(nn.Module):
     """Maps stride-32 features to logits without lateral skips (the decoder of forecast features).
 
-    Same structure as the ladder (``num_stages`` blend steps doubling the resolution, then BN-ReLU-1x1 logits)
-    but with its own weights: it is trained in a second stage with everything else frozen.
+    Same structure as the ladder (blend steps doubling the resolution, then BN-ReLU-1x1 logits) but with its own
+    weights: it is trained in a second stage with everything else frozen.
+
+    ``widths``: output channels of each blend step (default: ``num_stages`` x ``num_features``, the ladder's
+    shape, which ends at stride 4). A narrower and/or shorter decoder is the forecast node's budget option: it runs
+    once per horizon per frame, and the full-width one costs ~1.6 GMAC at 256x512, a quarter of the whole
+    segmentation. With fewer than 3 steps the convolutions stop at a coarser stride and the logits are upsampled
+    bilinearly to stride 4, so every decoder hands out logits at :attr:`output_stride` alike.
     """
 
-    #: the stride of the logits (before the optional upsampling to the output size)
+    #: stride of the input features
+    feature_stride: int = 32
+    #: the stride of the logits returned with ``upsample_logits=False`` (whatever stride the convolutions end at)
     output_stride: int = 4
 
-    def __init__(self, num_features: int, num_classes: int, num_stages: int = 3) -> None:
+    def __init__(
+        self, num_features: int, num_classes: int, num_stages: int = 3, widths: Sequence[int] | None = None
+    ) -> None:
         super().__init__()
-        self.feature_stride = self.output_stride * 2**num_stages
-        self.blends = nn.ModuleList(UpsampleBlend(num_features) for _ in range(num_stages))
-        self.logits = BNReLUConv(num_features, num_classes, k=1, bias=True)
+        widths = [int(w) for w in widths] if widths else [num_features] * num_stages
+        if not 1 <= len(widths) <= 3 or min(widths) < 1:
+            raise ValueError(f"decoder widths {widths}: 1 to 3 positive channel counts (stride 32 -> 16 -> 8 -> 4)")
+        self.widths = tuple(widths)
+        self.conv_stride = self.feature_stride // 2 ** len(widths)
+        channels = [num_features, *widths]
+        self.blends = nn.ModuleList(UpsampleBlend(c_in, out_features=c_out) for c_in, c_out in zip(channels, widths))
+        self.logits = BNReLUConv(widths[-1], num_classes, k=1, bias=True)
         init_head(self)
 
     def forward(
@@ -124,4 +145,8 @@ class SkiplessDecoder(nn.Module):
             stride //= 2
             x = blend(x, size=size_at_stride(out_size, stride))
         logits = self.logits(x)
-        return upsample(logits, out_size) if upsample_logits else logits
+        if upsample_logits:
+            return upsample(logits, out_size)
+        if self.conv_stride != self.output_stride:
+            logits = upsample(logits, size_at_stride(out_size, self.output_stride))
+        return logits

@@ -24,7 +24,7 @@ from swiftcast.errors import DataError, SwiftcastError
 #: options that define the run; ``--resume`` refuses to continue with different values
 RUN_DEFINING = ("data", "model", "stage", "init", "iters", "epochs", "batch_size", "crop", "size", "scale",
                 "no_flip", "lr", "backbone_lr_ratio", "wd", "backbone_wd", "min_lr", "seed", "frames",
-                "backbone_weights")
+                "backbone_weights", "decoder_widths")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stage", choices=("full", "decoder"), default="full",
                         help="full: train the whole SwiftNet; decoder: only the skip-less decoder (needs --init)")
     parser.add_argument("--init", help="start from this segmentation checkpoint (required by --stage decoder)")
+    parser.add_argument("--decoder-widths", metavar="C1[,C2[,C3]]",
+                        help="--stage decoder: replace the skip-less decoder by a new one with these blend widths "
+                             "(stride 32 -> 16 -> 8 -> 4; fewer widths stop coarser), e.g. 64,32,16 for a cheap "
+                             "forecast decoder (default: keep the --init checkpoint's decoder)")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --out exactly")
     parser.add_argument("--val-every", type=int, default=0, help="validate every N iterations (default: at the end)")
     parser.add_argument("--val-max-images", type=int, help="validate on the first N val images only")
@@ -81,7 +85,34 @@ def _build(args: argparse.Namespace, info):
             raise SwiftcastError(f"--init {args.init} is a {init_config['architecture']}, not --model {args.model}")
     else:
         model = build_model(args.model, num_classes=NUM_CLASSES, backbone_weights=args.backbone_weights)
+    if args.decoder_widths:
+        if args.stage != "decoder":
+            raise SwiftcastError("--decoder-widths only goes with --stage decoder")
+        model = _with_new_decoder(model, init_config, parse_widths(args.decoder_widths))
     return model, init_config
+
+
+def parse_widths(text: str) -> list[int]:
+    """``"64,32,16"`` -> [64, 32, 16]: 1 to 3 positive channel counts (SwiftcastError otherwise)."""
+    try:
+        widths = [int(v) for v in text.split(",")]
+    except ValueError:
+        widths = []
+    if not 1 <= len(widths) <= 3 or min(widths) < 1:
+        raise SwiftcastError(f"--decoder-widths {text!r}: give 1 to 3 positive channel counts, e.g. 64,32,16")
+    return widths
+
+
+def _with_new_decoder(model: nn.Module, init_config: dict, widths: list[int]) -> nn.Module:
+    """The --init model with a fresh skip-less decoder of ``widths`` (everything else loaded from --init)."""
+    from swiftcast.models import build_model
+
+    kwargs = {**init_config.get("arch_kwargs", {}), "decoder_widths": widths}
+    fresh = build_model(init_config["architecture"], num_classes=init_config["num_classes"], **kwargs)
+    kept = {k: v for k, v in model.state_dict().items() if not k.startswith("forecast_decoder.")}
+    missing, unexpected = fresh.load_state_dict(kept, strict=False)
+    assert not unexpected and all(k.startswith("forecast_decoder.") for k in missing), (missing, unexpected)
+    return fresh
 
 
 def _param_groups(model, args: argparse.Namespace) -> list[dict]:
@@ -234,7 +265,7 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
         return {
             "kind": "segmentation",
             "architecture": init_config.get("architecture", args.model),
-            "arch_kwargs": init_config.get("arch_kwargs", {}),
+            "arch_kwargs": model.swiftcast_spec["arch_kwargs"],
             "num_classes": NUM_CLASSES,
             "class_names": list(CLASS_NAMES),
             "input_size": list(size),
