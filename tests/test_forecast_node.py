@@ -314,7 +314,8 @@ def test_bad_parameters_stop_the_node_with_one_line(world: World, tmp_path) -> N
 
 def test_stack_publishes_short_and_mid_forecasts_from_a_camera_stream(world: World, tmp_path) -> None:
     """`swiftcast stack` (semseg + forecast, shared parameter file, forecasters found by 'auto') on a camera stream:
-    forecasts for both horizons, stamped source + k*P, and the live consistency score."""
+    forecasts for both horizons, stamped source + k*P, and the live consistency score. The forecast node runs
+    on ONNX Runtime here (the unit tests cover the torch path; test_onnx compares the two)."""
     import shutil
     import sys
 
@@ -329,7 +330,8 @@ def test_stack_publishes_short_and_mid_forecasts_from_a_camera_stream(world: Wor
     shutil.copytree(world.short, models / "f2f_short")
     shutil.copytree(world.mid, models / "f2f_mid")
     params = yaml.safe_load((REPO / "launch" / "params" / "perception.yaml").read_text())
-    params["/**/forecast"]["ros__parameters"].update(models_dir=str(models), diagnostics_period_s=0.5)
+    params["/**/forecast"]["ros__parameters"].update(models_dir=str(models), diagnostics_period_s=0.5,
+                                                     backend="onnxruntime")
     params["/**/semseg"]["ros__parameters"].update(device="cpu", num_threads=1)
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump(params))
@@ -337,7 +339,8 @@ def test_stack_publishes_short_and_mid_forecasts_from_a_camera_stream(world: Wor
     domain = allocate_domain_id()
     command = [sys.executable, "-m", "swiftcast.cli", "stack", "--checkpoint", str(world.seg), "--params",
                str(params_file), "--camera-topic", "/test/camera"]
-    with NodeProcess(command, ros_child_env(domain)) as stack, RosProbe(domain) as probe:
+    env = {**ros_child_env(domain), "SWIFTCAST_CACHE_DIR": str(tmp_path / "cache")}
+    with NodeProcess(command, env) as stack, RosProbe(domain) as probe:
         camera = probe.publisher(Image, "/test/camera")
         labels = probe.subscribe(Image, "/perception/semseg/labels")
         forecasts = {h: probe.subscribe(SemanticForecast, f"/perception/forecast/{h}") for h in ("short", "mid")}
@@ -361,3 +364,4 @@ def test_stack_publishes_short_and_mid_forecasts_from_a_camera_stream(world: Wor
         assert consistency is not None and 0.0 <= consistency.data <= 1.0
         assert stack.stop(timeout=30) == 0, stack.output()
     assert "Traceback" not in stack.output()
+    assert "exporting forecaster+decoder" in stack.output()  # it really ran on onnxruntime

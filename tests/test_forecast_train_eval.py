@@ -72,7 +72,8 @@ def test_feature_cache_is_reused_and_keyed_by_model(world: dict, tmp_path: Path,
     assert len(first.sequences) == 2 and first.sequences[0].features.shape == (30, 128, 2, 4)
     assert first.sequences[0].features.dtype == torch.float16
     index = json.loads((cache / "index.json").read_text())
-    assert index["models"][seg.model_id]["val"]["num_frames"] == 60
+    key = features_mod.feature_extractor_id(seg.model, "swiftnet_rn18")
+    assert index["models"][key]["val"]["num_frames"] == 60
 
     def no_extraction(*args, **kwargs):
         raise AssertionError("features were extracted again although the cache is current")
@@ -81,8 +82,13 @@ def test_feature_cache_is_reused_and_keyed_by_model(world: dict, tmp_path: Path,
     again = load_features(world["data"], "val", seg, cache, progress=False)
     assert torch.equal(again.sequences[1].features, first.sequences[1].features)
 
+    # a new skip-less decoder alone (what `train --stage decoder` changes) leaves the features and the cache valid
+    new_decoder = load_segmenter(world["seg"])
+    torch.nn.init.normal_(new_decoder.model.forecast_decoder.logits.conv.weight)
+    assert load_features(world["data"], "val", new_decoder, cache, progress=False).model_id == seg.model_id
+
     other = random_seg_checkpoint(tmp_path / "other_seg", size=(64, 128), seed=5)
-    with pytest.raises(AssertionError, match="extracted again"):  # another model id never reuses the cache
+    with pytest.raises(AssertionError, match="extracted again"):  # other feature weights never reuse the cache
         load_features(world["data"], "val", load_segmenter(other), cache, progress=False)
 
 

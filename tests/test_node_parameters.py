@@ -41,6 +41,7 @@ BAD = {
         "mid_checkpoint": ("", "empty"),
         "models_dir": ("", "empty"),
         "device": ("gpu0", "device"),
+        "backend": ("tensorrt", "must be one of"),
         "num_threads": (1000, "out of range"),
         "frame_period_s": (0.0, "out of range"),
         "match_tolerance_s": (-0.1, "out of range"),

@@ -154,6 +154,42 @@ def test_deform_forecaster_export_matches_torch(tmp_path):
     assert ox.read_metadata(out)["swiftcast.kind"] == "forecaster"
 
 
+def test_forecaster_on_onnxruntime_matches_torch_and_is_cached(world, tmp_path):
+    """backend onnxruntime: forecaster + skip-less decoder as one graph; the labels agree with the torch path, the
+    second forecaster for the same weights reuses the export, and decode_scale keys its own export."""
+    from swiftcast.forecast.forecaster import SemanticForecaster
+    from swiftcast.models import build_forecaster, read_config, save_checkpoint
+
+    torch.manual_seed(1)
+    net = build_forecaster("deform_f2f8")
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.endswith("offset.weight") or name.startswith("out."):
+                p.normal_(0, 0.02)
+    seg_id = read_config(world["checkpoint"])["model_id"]
+    ckpt = save_checkpoint(tmp_path / "f2f", net, {"method": "deform_f2f8", "horizon_frames": 3,
+                                                   "feature_model_id": seg_id})
+    cache, said = tmp_path / "cache", []
+    eager = SemanticForecaster(ckpt, world["checkpoint"])
+    fast = SemanticForecaster(ckpt, world["checkpoint"], backend="onnxruntime", num_threads=1, cache_dir=cache,
+                              log=said.append)
+    assert len(said) == 1 and "exporting" in said[0]
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        past = [rng.standard_normal((128, 2, 4)).astype(np.float16) for _ in range(4)]
+        a, b = eager(past, (70, 130), confidence=True), fast(past, (70, 130), confidence=True)
+        assert b.labels.shape == (70, 130) and b.labels.dtype == np.uint8
+        assert (a.labels == b.labels).mean() >= 0.999
+        assert np.abs(a.confidence.astype(int) - b.confidence.astype(int)).max() <= 1
+    SemanticForecaster(ckpt, world["checkpoint"], backend="onnxruntime", cache_dir=cache, log=said.append)
+    assert len(said) == 1  # reused
+    SemanticForecaster(ckpt, world["checkpoint"], backend="onnxruntime", cache_dir=cache, log=said.append,
+                       decode_scale=0.5)
+    assert len(said) == 2 and "32x64" in said[1]
+    with pytest.raises(SwiftcastError, match="choose from torch, onnxruntime"):
+        SemanticForecaster(ckpt, world["checkpoint"], backend="tensorrt")
+
+
 def test_export_and_bench_commands(world, tmp_path, capsys, monkeypatch):
     out = tmp_path / "model.onnx"
     assert cli(["export-onnx", "--model", str(world["checkpoint"]), "--out", str(out), "--size", "64x96"]) == 0

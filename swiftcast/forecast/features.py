@@ -2,10 +2,10 @@
 
 Forecasters train and are evaluated on features, never on pixels: a 30-frame sequence at 256x512 is 30 x 128 x 8
 x 16 half floats (1 MB), so a whole split fits in memory and the backbone runs once per frame instead of once per
-training step. The cache lives in ``<cache_dir>/<model_id>/<split>.safetensors`` (one float16 tensor (T, C, h, w)
-per sequence) and ``<cache_dir>/index.json`` records, per model_id and split, a fingerprint of the image files and
-the input size; a different model, a regenerated dataset or another input size therefore never reuses stale
-features.
+training step. The cache lives in ``<cache_dir>/<feature extractor id>/<split>.safetensors`` (one float16 tensor
+(T, C, h, w) per sequence; the id digests every weight except the skip-less decoder's, which the features do not
+depend on) and ``<cache_dir>/index.json`` records, per extractor and split, a fingerprint of the image files and
+the input size; other weights, a regenerated dataset or another input size therefore never reuse stale features.
 """
 
 from __future__ import annotations
@@ -83,6 +83,15 @@ def _safe_name(model_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", model_id) or "unnamed"
 
 
+def feature_extractor_id(model: torch.nn.Module, architecture: str = "model") -> str:
+    """Digest of the weights the features depend on: everything but the skip-less ``forecast_decoder``, so a
+    checkpoint that only got a new forecast decoder (``swiftcast train --stage decoder``) reuses its cache."""
+    from swiftcast.models.weights import weights_digest
+
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("forecast_decoder.")}
+    return f"{architecture}-features-{weights_digest(state)[:12]}"
+
+
 def fingerprint(frames: Seq[Frame], input_size: Seq[int]) -> str:
     """Digest of the image files (relative name, size, mtime) and the input size the features are computed at."""
     h = hashlib.sha256(json.dumps(list(input_size)).encode())
@@ -150,12 +159,13 @@ def load_features(
         raise DataError(f"no sequence of at least {min_frames} frames in {data_root} split {split!r}")
     frames = [f for s in sequences for f in s.frames]
     model_id = segmenter.model_id or "unnamed"
+    cache_key = feature_extractor_id(segmenter.model, str(segmenter.config.get("architecture", "model")))
     digest = fingerprint(frames, segmenter.input_size)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir(data_root)
-    cache_file = cache_dir / _safe_name(model_id) / f"{split}.safetensors"
+    cache_file = cache_dir / _safe_name(cache_key) / f"{split}.safetensors"
     keys = [s.key for s in sequences]
 
-    cached = _read_index(cache_dir)["models"].get(model_id, {}).get(split)
+    cached = _read_index(cache_dir)["models"].get(cache_key, {}).get(split)
     tensors: dict[str, torch.Tensor] | None = None
     if cached and cached.get("fingerprint") == digest and cache_file.is_file():
         try:
@@ -174,11 +184,11 @@ def load_features(
             tensors[s.key] = extract_sequence(segmenter, dataset, s.frames, index, batch_size).contiguous()
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.tmp")
-        save_file(tensors, str(tmp), metadata={"model_id": model_id, "split": split, "fingerprint": digest})
+        save_file(tensors, str(tmp), metadata={"feature_extractor": cache_key, "split": split, "fingerprint": digest})
         os.replace(tmp, cache_file)
         index_json = _read_index(cache_dir)  # re-read: another split may have been cached meanwhile
         first = next(iter(tensors.values()))
-        index_json["models"].setdefault(model_id, {})[split] = {
+        index_json["models"].setdefault(cache_key, {})[split] = {
             "file": str(cache_file.relative_to(cache_dir)),
             "fingerprint": digest,
             "data_root": str(Path(data_root).resolve()),

@@ -154,34 +154,86 @@ def feature_size(size: Sequence[int]) -> tuple[int, int]:
     return -(-int(size[0]) // FEATURE_STRIDE), -(-int(size[1]) // FEATURE_STRIDE)
 
 
-def export_fp32(model: nn.Module, config: Mapping[str, Any], out: str | os.PathLike[str],
-                size: Sequence[int]) -> Path:
-    """Export a loaded checkpoint (segmentation model or forecaster) at image size ``size`` = (H, W)."""
-    out = Path(out)
+def _export_file(graph: nn.Module, args: tuple[torch.Tensor, ...], out: Path, inputs: Sequence[str],
+                 outputs: Sequence[str], opset: int, metadata: Mapping[str, str]) -> Path:
+    """Export ``graph`` with ``metadata`` to ``out`` via a temporary file (never a half file under the name)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    size = (int(size[0]), int(size[1]))
-    kind = config.get("kind", "segmentation")
-    model = model.to("cpu").eval()
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
-        if kind == "segmentation":
-            if not hasattr(model, "forward_with_features"):
-                raise CheckpointError(f"architecture {config.get('architecture')!r} has no features to export")
-            x = torch.zeros(1, 3, *size)
-            _torch_export(_SegmentationGraph(model), (x,), tmp, [SEG_INPUT], SEG_OUTPUTS, SEG_OPSET)
-        else:
-            num_past, channels = int(getattr(model, "num_past", 4)), int(getattr(model, "in_channels", 128))
-            if getattr(model, "needs_future", False) or not any(True for _ in model.parameters()):
-                raise CheckpointError(f"forecaster {config.get('architecture')!r} has nothing to export "
-                                      "(copy-last and the oracle need no network)")
-            past = tuple(torch.zeros(1, channels, *feature_size(size)) for _ in range(num_past))
-            opset = DEFORM_OPSET if _has_deform(model) else SEG_OPSET
-            _torch_export(_ForecasterGraph(model), past, tmp, forecaster_inputs(num_past), [FORECAST_OUTPUT], opset)
-        _with_metadata(tmp, _metadata_for(config, size, "fp32"))
-        os.replace(tmp, out)  # another process may export the same cache entry: never expose a half file
+        _torch_export(graph, args, tmp, inputs, outputs, opset)
+        _with_metadata(tmp, metadata)
+        os.replace(tmp, out)  # another process may export the same cache entry
     finally:
         tmp.unlink(missing_ok=True)
     return out
+
+
+def _past_inputs(model: nn.Module, config: Mapping[str, Any], size: tuple[int, int]) -> tuple[torch.Tensor, ...]:
+    num_past, channels = int(getattr(model, "num_past", 4)), int(getattr(model, "in_channels", 128))
+    if getattr(model, "needs_future", False) or not any(True for _ in model.parameters()):
+        raise CheckpointError(f"forecaster {config.get('architecture')!r} has nothing to export "
+                              "(copy-last and the oracle need no network)")
+    return tuple(torch.zeros(1, channels, *feature_size(size)) for _ in range(num_past))
+
+
+def export_fp32(model: nn.Module, config: Mapping[str, Any], out: str | os.PathLike[str],
+                size: Sequence[int]) -> Path:
+    """Export a loaded checkpoint (segmentation model or forecaster) at image size ``size`` = (H, W)."""
+    size = (int(size[0]), int(size[1]))
+    model = model.to("cpu").eval()
+    metadata = _metadata_for(config, size, "fp32")
+    if config.get("kind", "segmentation") == "segmentation":
+        if not hasattr(model, "forward_with_features"):
+            raise CheckpointError(f"architecture {config.get('architecture')!r} has no features to export")
+        x = torch.zeros(1, 3, *size)
+        return _export_file(_SegmentationGraph(model), (x,), Path(out), [SEG_INPUT], SEG_OUTPUTS, SEG_OPSET, metadata)
+    past = _past_inputs(model, config, size)
+    opset = DEFORM_OPSET if _has_deform(model) else SEG_OPSET
+    return _export_file(_ForecasterGraph(model), past, Path(out), forecaster_inputs(len(past)), [FORECAST_OUTPUT],
+                        opset, metadata)
+
+
+class _ForecastDecodeGraph(nn.Module):
+    """Past maps -> forecaster -> the segmentation model's skip-less decoder -> logits at the decoder's stride 4:
+    everything the forecast node runs per horizon, as one graph (no float features cross the runtime boundary)."""
+
+    def __init__(self, forecaster: nn.Module, seg_model: nn.Module, decode_size: tuple[int, int]) -> None:
+        super().__init__()
+        self.forecaster, self.seg_model, self.decode_size = forecaster, seg_model, decode_size
+
+    def forward(self, *past: torch.Tensor) -> torch.Tensor:
+        future = self.forecaster(torch.cat(past, dim=1))
+        return self.seg_model.decode_features(future, out_size=self.decode_size, upsample_logits=False)
+
+
+def forecast_decode_id(forecaster_config: Mapping[str, Any], seg_config: Mapping[str, Any]) -> str:
+    """The cache key of a forecast+decode graph: both sets of weights."""
+    return f"{forecaster_config.get('model_id', '')}+{seg_config.get('model_id', '')}"
+
+
+def ensure_forecast_export(forecaster_dir: Path, forecaster: nn.Module, forecaster_config: Mapping[str, Any],
+                           seg_model: nn.Module, seg_config: Mapping[str, Any], feature_size_of: Sequence[int],
+                           decode_size: Sequence[int], cache_dir: str | os.PathLike[str] | None = None,
+                           log: Any = None) -> Path:
+    """The fp32 ONNX graph forecaster + skip-less decoder (outputs ``logits`` at stride 4 of ``decode_size``) for
+    past features of an image of ``feature_size_of``: a matching existing export, else a new one in the cache.
+
+    fp32 only: ONNX Runtime has no int8 DeformConv, and the graph is small (the node's cost is per horizon)."""
+    fh, fw = feature_size(feature_size_of)
+    # key: both sets of weights, the feature map size and (as the export's size) the decode size
+    model_id = f"{forecast_decode_id(forecaster_config, seg_config)}+f{fh}x{fw}"
+    size = (int(decode_size[0]), int(decode_size[1]))
+    candidates = candidate_paths(forecaster_dir, model_id, size, "fp32", cache_dir)
+    for path in candidates:
+        if path.is_file() and matches(path, model_id, size, "fp32"):
+            return path
+    (log or (lambda _msg: None))(f"exporting forecaster+decoder {model_id} for {size[0]}x{size[1]} ({candidates[-1]})")
+    forecaster, seg_model = forecaster.to("cpu").eval(), seg_model.to("cpu").eval()
+    past = _past_inputs(forecaster, forecaster_config, (int(feature_size_of[0]), int(feature_size_of[1])))
+    metadata = _metadata_for({**forecaster_config, "kind": "forecast_decode", "model_id": model_id}, size, "fp32")
+    opset = DEFORM_OPSET if _has_deform(forecaster) else SEG_OPSET
+    return _export_file(_ForecastDecodeGraph(forecaster, seg_model, size), past, candidates[-1],
+                        forecaster_inputs(len(past)), ["logits"], opset, metadata)
 
 
 def forecaster_inputs(num_past: int = 4) -> list[str]:

@@ -83,31 +83,9 @@ class OnnxRuntimeBackend:
     def __init__(self, path: str | os.PathLike[str], feature_dtype: str, num_threads: int = 0,
                  device: torch.device | None = None, expect: dict[str, str] | None = None,
                  spin: bool = True) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.intra_op_num_threads = max(0, int(num_threads))
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # errors only: ORT warns about every unused initializer
-        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-        providers = ["CPUExecutionProvider"]
-        if device is not None and device.type == "cuda":
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise SwiftcastError("backend onnxruntime on cuda needs the onnxruntime-gpu package (only "
-                                     f"{', '.join(ort.get_available_providers())} here); use device cpu")
-            providers.insert(0, "CUDAExecutionProvider")
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
-        except Exception as exc:  # ORT raises its own exception types for unreadable/invalid graphs
-            raise SwiftcastError(f"{path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0]})") from None
+        self.session = ort_session(path, num_threads, device, expect, spin)
         self.path = str(path)
         self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
-        for key, value in (expect or {}).items():
-            if self.metadata.get(key) != value:
-                raise SwiftcastError(f"{path}: {key} is {self.metadata.get(key)!r}, expected {value!r} (exported "
-                                     "from other weights or for another size; delete it to re-export)")
         names = [o.name for o in self.session.get_outputs()]
         if names[:2] != ["logits", "features"]:
             raise SwiftcastError(f"{path}: outputs {names}, expected logits and features (a segmentation export)")
@@ -119,6 +97,37 @@ class OnnxRuntimeBackend:
         labels = torch.from_numpy(logits[0]).argmax(0).to(torch.uint8).numpy()  # torch: threaded, 3x numpy's speed
         features = np.ascontiguousarray(feats[0], self.feature_dtype) if want_features else None
         return labels, features
+
+
+def ort_session(path: str | os.PathLike[str], num_threads: int = 0, device: torch.device | None = None,
+                expect: dict[str, str] | None = None, spin: bool = True):
+    """An ``onnxruntime.InferenceSession`` set up as :class:`OnnxRuntimeBackend` describes; a graph whose
+    ``metadata_props`` differ from ``expect`` is refused (SwiftcastError, one line)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = max(0, int(num_threads))
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: ORT warns about every unused initializer
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    providers = ["CPUExecutionProvider"]
+    if device is not None and device.type == "cuda":
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise SwiftcastError("backend onnxruntime on cuda needs the onnxruntime-gpu package (only "
+                                 f"{', '.join(ort.get_available_providers())} here); use device cpu")
+        providers.insert(0, "CUDAExecutionProvider")
+    try:
+        session = ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as exc:  # ORT raises its own exception types for unreadable/invalid graphs
+        raise SwiftcastError(f"{path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0]})") from None
+    metadata = session.get_modelmeta().custom_metadata_map
+    for key, value in (expect or {}).items():
+        if metadata.get(key) != value:
+            raise SwiftcastError(f"{path}: {key} is {metadata.get(key)!r}, expected {value!r} (exported "
+                                 "from other weights or for another size; delete it to re-export)")
+    return session
 
 
 def resolve_device(device: str) -> torch.device:
