@@ -9,8 +9,9 @@ machine the CPU-time ratio is the stable one; on an idle one they agree).
 
 Compared (the issue's goal: forecast / segmentation <= 0.10):
 
-- segmentation: torch eager fp32, and ONNX Runtime int8 (the real-time configuration of ``bench_realtime``;
-  calibrated here on random frames, which sets its speed, not its accuracy: that is bench_realtime's job);
+- segmentation: torch eager fp32, ONNX Runtime fp32 (like for like with the forecast graph, which is fp32), and
+  ONNX Runtime int8 (the real-time configuration of ``bench_realtime``; calibrated here on random frames, which
+  sets its speed, not its accuracy: that is bench_realtime's job);
 - forecasting with the ``full`` skip-less decoder (widths 128,128,128: the ladder's shape, ~1.6 GMAC per horizon
   at 256x512) and the ``lite`` one (64,32,16: ~0.12 GMAC, what the shipped checkpoint carries), each on torch
   eager and on ONNX Runtime (forecaster + decoder exported as one graph; torchvision's CPU DeformConv2d makes
@@ -114,6 +115,7 @@ def bench(size: tuple[int, int], frames: int, threads: int) -> dict:
     from swiftcast.forecast.forecaster import SemanticForecaster
     from swiftcast.forecast.online import ConsistencyScorer
     from swiftcast.forecast.protocol import FRAME_PERIOD_NS
+    from swiftcast.runtime.onnx_export import ExportRequest
     from swiftcast.runtime.segmenter import Segmenter
 
     with tempfile.TemporaryDirectory(prefix="swiftcast-forecast-cost-") as tmp_name:
@@ -122,6 +124,8 @@ def bench(size: tuple[int, int], frames: int, threads: int) -> dict:
         checkpoints = _checkpoints(tmp, size)
         seg_path = checkpoints["lite"][0]  # segmentation never runs the skip-less decoder: either checkpoint
         segmenters = {"segment torch": Segmenter(seg_path, num_threads=threads),
+                      "segment onnxruntime fp32": Segmenter(seg_path, backend="onnxruntime", num_threads=threads,
+                                                            export=ExportRequest(cache_dir=cache)),
                       "segment onnxruntime int8": _int8_segmenter(seg_path, size, threads, cache)}
         forecasters: dict[str, list[SemanticForecaster]] = {}
         for decoder, (seg, paths) in checkpoints.items():

@@ -3,8 +3,9 @@
 For SwiftNet RN-18 (the shipped checkpoint) and SwiftNet MNV2 at 256x512, 2 threads, batch 1, the runtime's
 inference call (``Segmenter.backend.run``: forward + argmax + features; preprocessing is the same for all) is
 timed for every configuration **interleaved round by round** (the order rotates each round), so machine load hits
-all of them alike and the speed-up ratios hold on a busy machine even when the absolute times do not. An extra
-row runs int8 with ONNX Runtime's idle-thread spinning off (the thread setting that matters on a shared CPU).
+all of them alike and the speed-up ratios hold on a busy machine even when the absolute times do not. ONNX
+Runtime's idle threads do not spin (the runtime's default: see ``OnnxRuntimeBackend``); ``--spin`` adds rows with
+spinning on, for comparison.
 
 Then the accuracy cost of int8: mIoU of the shipped RN-18 on the synthetic val split (the 20th frame of the first
 ``--val-images`` sequences) for eager, ORT fp32 and ORT int8. int8 is calibrated on other frames of the same
@@ -56,8 +57,8 @@ def _val_data(data: Path, sequences: int, out: Path) -> Path:
 
 
 def _configs(name: str, checkpoint: Path, size: tuple[int, int], threads: int, request: ExportRequest,
-             ) -> dict[str, Segmenter | Any]:
-    """The compared runtimes of one model; the extra int8 row reuses the int8 export with spinning off."""
+             spin: bool = False) -> dict[str, Segmenter | Any]:
+    """The compared runtimes of one model; with ``spin`` also the ORT exports with idle threads spinning."""
     def log(line: str) -> None:
         print(f"  {name}: {line}", flush=True)
 
@@ -66,8 +67,9 @@ def _configs(name: str, checkpoint: Path, size: tuple[int, int], threads: int, r
                                       "fp32"), ("onnxruntime int8", "onnxruntime", "int8")):
         out[label] = Segmenter(checkpoint, input_size=size, backend=backend, precision=precision,
                                num_threads=threads, export=request, log=log)
-    int8 = out["onnxruntime int8"]
-    out["onnxruntime int8, no spin"] = OnnxRuntimeBackend(int8.onnx_path, "float16", threads, spin=False)
+    if spin:
+        for label in ("onnxruntime fp32", "onnxruntime int8"):
+            out[f"{label}, spinning"] = OnnxRuntimeBackend(out[label].onnx_path, "float16", threads, spin=True)
     return out
 
 
@@ -119,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-images", type=int, default=50,
                         help="val sequences scored for the int8 accuracy cost (default %(default)s = all; 0 = skip)")
     parser.add_argument("--calib-images", type=int, default=32)
+    parser.add_argument("--spin", action="store_true",
+                        help="also time the ORT exports with idle threads spinning (ONNX Runtime's own default)")
     parser.add_argument("--data", default="data/synth_v2", help="synthetic data with a val split")
     parser.add_argument("--cache-dir", help="ONNX export cache (default: a fresh temporary folder, so every run "
                         "exports and calibrates from scratch)")
@@ -140,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                   "SwiftNet MNV2": mnv2}
         print(f"exporting and calibrating ({args.calib_images} frames of {data}) ...", flush=True)
         t0 = time.perf_counter()
-        runtimes = {name: _configs(name, ckpt, size, args.threads, request) for name, ckpt in models.items()}
+        runtimes = {name: _configs(name, ckpt, size, args.threads, request, args.spin) for name, ckpt in models.items()}
         prep_s = time.perf_counter() - t0
         results: dict[str, Any] = {"models": {}}
         for name, configs in runtimes.items():

@@ -98,13 +98,19 @@ def table_order(config: Mapping) -> tuple:
     return (method != "conv_f2f", method, bool(training.get("finetune")), int(training.get("samples_per_seq") or 0))
 
 
+#: below this oracle - copy-last difference (0.5 mIoU points) the share of the gap is noise over a near-zero
+#: denominator, not a measurement: gap_closed says NaN and the table prints "n/a"
+MIN_GAP = 0.005
+
+
 def gap_closed(results: Mapping[str, Mapping[str, Mapping]], method: str, horizon: str, key: str = "miou") -> float:
-    """(method - copy-last) / (oracle - copy-last): the share of the copy-last -> oracle gap a method closes."""
+    """(method - copy-last) / (oracle - copy-last): the share of the copy-last -> oracle gap a method closes
+    (NaN when the gap is under :data:`MIN_GAP`)."""
     try:
         m, c, o = (results[n][horizon][key] for n in (method, COPY_LAST, ORACLE))
     except KeyError:
         return math.nan
-    if m is None or c is None or o is None or o == c:
+    if m is None or c is None or o is None or abs(o - c) < MIN_GAP:
         return math.nan
     return (m - c) / (o - c)
 
@@ -117,6 +123,7 @@ def format_table(results: Mapping[str, Mapping[str, Mapping]], horizons: Iterabl
     head = f"{'':<{width}}" + "".join(f"{h + ' mIoU':>12}{h + ' mIoU-MO':>15}" for h in horizons)
     head += "".join(f"{'gap ' + h:>11}" for h in horizons)
     lines = [head, "-" * len(head)]
+    no_gap = [h for h in horizons if math.isnan(gap_closed(results, ORACLE, h))]
     for name, per_h in results.items():
         row = f"{name:<{width}}"
         for h in horizons:
@@ -124,8 +131,12 @@ def format_table(results: Mapping[str, Mapping[str, Mapping]], horizons: Iterabl
             row += f"{pct(r.get('miou')):>12}{pct(r.get('miou_mo')):>15}"
         for h in horizons:
             g = gap_closed(results, name, h)
-            row += f"{'' if name in (ORACLE, COPY_LAST) or math.isnan(g) else f'{g:.2f}':>11}"
+            cell = "" if name in (ORACLE, COPY_LAST) else "n/a" if math.isnan(g) else f"{g:.2f}"
+            row += f"{cell:>11}"
         lines.append(row)
+    if no_gap and ORACLE in results and COPY_LAST in results:
+        lines.append(f"gap n/a ({', '.join(no_gap)}): oracle and copy-last are less than {100 * MIN_GAP:.1f} mIoU "
+                     "points apart, so a share of that gap would be noise")
     return "\n".join(lines)
 
 

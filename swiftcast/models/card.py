@@ -87,6 +87,15 @@ def render_segmentation_card(config: dict[str, Any], evaluation: dict[str, Any] 
     return "\n".join(lines)
 
 
+def _init_text(init: Any) -> str:
+    """What a run started from, in one line: the init checkpoint's path and model id (or random)."""
+    if not init:
+        return "random (output conv zero: starts as copy-last)"
+    if isinstance(init, dict):
+        return f"{init.get('path', '?')} ({init.get('model_id', '?')})"
+    return str(init)
+
+
 def render_forecaster_card(config: dict[str, Any], evaluation: dict[str, Any] | None, name: str) -> str:
     """A forecaster's card: what it forecasts from which features, how it was trained (chain of -FT inits
     included), and the seed's table from an ``swiftcast eval-forecast`` JSON."""
@@ -110,7 +119,7 @@ def render_forecaster_card(config: dict[str, Any], evaluation: dict[str, Any] | 
         training.get("command", "(command not recorded)"),
         "```",
         "",
-        f"- objective: {training.get('loss', 'n/a')}; init: `{training.get('init') or 'random (output conv zero: starts as copy-last)'}`",
+        f"- objective: {training.get('loss', 'n/a')}; init: `{_init_text(training.get('init'))}`",
         f"- data: `{Path(str(data.get('root', '?'))).name}` split `{data.get('split', '?')}`, "
         f"{data.get('num_sequences', '?')} sequences, {training.get('num_samples', '?')} training windows"
         + (f" ({training['samples_per_seq']} per sequence)" if training.get("samples_per_seq") else " (every valid window)"),
