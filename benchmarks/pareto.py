@@ -5,12 +5,17 @@ LRASPP-MobileNetV3-Large and DeepLabV3-MobileNetV3-Large (``lraspp_mnv3`` / ``de
 weights) - are trained by the same ``swiftcast train`` command with the same recipe and budget on the same
 synthetic train split (Adam, cosine, backbone lr x0.25, crops, scale 0.5-2, flips, seed 0), validated on the val
 split (frame index 19 of every sequence: the forecasting target frame) and then timed in this one process at 256x512,
-batch 1, torch eager, interleaved round-robin so machine load hits every model alike (median of repeats).
+batch 1, on every runtime of ``--runtimes`` (torch eager fp32, ONNX Runtime fp32, ONNX Runtime int8 static QDQ
+calibrated on synthetic val frames), interleaved round-robin so machine load hits every model alike (median of
+repeats). The front and the goals use each model's fastest runtime: what a user deploying it would pick.
 
     python benchmarks/pareto.py [--iters 300] [--threads 1] [--data data/synth_v2] [--out runs/pareto]
+    python benchmarks/pareto.py --retime      # time again on this machine, mIoU from benchmarks/results/pareto.json
 
 Resumable per model: a model whose run in ``--out`` is complete is not trained again; a cut-off run continues
-(``--resume``). Writes benchmarks/results/pareto.{json,md,png}. Not part of ``make bench`` (training takes long):
+(``--resume``); ``--retime`` trains nothing: latency does not depend on the weights, so it times the trained
+checkpoints if they are still in ``--out`` and random-initialised builds of the same architectures otherwise, and
+keeps the recorded mIoU. Writes benchmarks/results/pareto.{json,md,png}. Not part of ``make bench`` (training takes long):
 ``make pareto``. The result says nothing about these architectures on Cityscapes with ImageNet weights - only how
 they compare with the same small budget on the same data, from scratch.
 """
@@ -22,6 +27,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # `python benchmarks/pareto.py` as well as `python -m benchmarks.pareto`
 
 from benchmarks._common import forward_call, interleaved_times, passive_openmp, percentile  # noqa: E402
+from swiftcast.runtime.bench import environment  # noqa: E402
 
 passive_openmp()
 
@@ -144,17 +151,52 @@ def recalibrated_metrics(args: argparse.Namespace, name: str) -> dict | None:
     return metrics
 
 
-def time_models(args: argparse.Namespace, names: list[str]) -> dict[str, list[float]]:
-    """Interleaved eager timings of every trained checkpoint at ``--bench-size``, batch 1."""
+RUNTIMES = ("torch", "onnxruntime-fp32", "onnxruntime-int8")
+
+
+def _timed_model(args: argparse.Namespace, name: str):
+    """The trained checkpoint if its run is still in ``--out``, else a random-initialised build (same latency)."""
+    from swiftcast.models import build_model, load_checkpoint
+
+    if (args.out / name / "config.json").is_file():
+        return load_checkpoint(args.out / name)[0].eval(), "trained checkpoint"
+    return build_model(name).eval(), "random-initialised build"
+
+
+def time_models(args: argparse.Namespace, names: list[str], tmp: Path) -> dict[str, dict[str, list[float]]]:
+    """Interleaved timings of every model on every runtime at ``--bench-size``, batch 1: {name: {runtime: ms}}."""
+    import numpy as np
     import torch
 
-    from swiftcast.data.transforms import parse_size
-    from swiftcast.models import load_checkpoint
+    from swiftcast.data.transforms import CITYSCAPES_MEAN, CITYSCAPES_STD, parse_size
+    from swiftcast.runtime.onnx_export import calibration_frames, export_logits, quantize_int8
+    from swiftcast.runtime.segmenter import ort_session
 
     torch.set_num_threads(args.bench_threads)
     size = parse_size(args.bench_size)
-    calls = {n: forward_call(load_checkpoint(args.out / n)[0].eval(), size) for n in names}
-    return interleaved_times(calls, args.repeats, warmup=2)
+    runtimes = [r.strip() for r in args.runtimes.split(",") if r.strip()]
+    calib = None
+    if "onnxruntime-int8" in runtimes:
+        calib = calibration_frames(args.data, size, CITYSCAPES_MEAN, CITYSCAPES_STD, count=16)
+    image = np.random.default_rng(0).standard_normal((1, 3, *size)).astype(np.float32)
+    calls = {}
+    for n in names:
+        model, what = _timed_model(args, n)
+        print(f"{n}: timing a {what}", flush=True)
+        fp32 = None
+        for runtime in runtimes:
+            if runtime == "torch":
+                calls[(n, runtime)] = forward_call(model, size)
+                continue
+            fp32 = fp32 or export_logits(model, size, tmp / f"{n}_fp32.onnx")
+            path = fp32 if runtime == "onnxruntime-fp32" else quantize_int8(fp32, tmp / f"{n}_int8.onnx", calib)
+            session = ort_session(path, args.bench_threads)
+            calls[(n, runtime)] = lambda s=session: s.run(None, {"image": image})
+    times = interleaved_times(calls, args.repeats, warmup=2)
+    out: dict[str, dict[str, list[float]]] = {n: {} for n in names}
+    for (n, runtime), t in times.items():
+        out[n][runtime] = t
+    return out
 
 
 def pareto_front(rows: list[dict]) -> set[str]:
@@ -193,24 +235,35 @@ def goals(rows: dict[str, dict]) -> dict[str, dict]:
     return out
 
 
+RUNTIME_LABELS = {"torch": "eager fp32", "onnxruntime-fp32": "ORT fp32", "onnxruntime-int8": "ORT int8"}
+
+
 def markdown(result: dict) -> str:
     b = result["budget"]
+    runtimes = result.get("runtimes") or ["torch"]
+    cpu = (result.get("timed_on") or {}).get("cpu") or {}
     lines = [
         f"Same recipe for all: `swiftcast train` {b['iters']} iterations x batch {b['batch_size']}, crops {b['crop']} "
         f"of {b['size']} input, from scratch (no pre-trained weights), seed 0, {b['threads']} training thread(s); "
-        f"val: {result['val_images']} synthetic val images (frame 19 of each sequence). Latency: torch eager fp32, "
-        f"batch 1, {result['bench_size']}, {result['bench_threads']} threads, median of {result['repeats']} "
-        f"interleaved runs (same process, same moment).",
+        f"val: {result['val_images']} synthetic val images (frame 19 of each sequence). Latency: batch 1, "
+        f"{result['bench_size']}, {result['bench_threads']} threads, median of {result['repeats']} interleaved runs "
+        f"(same process, same moment) on each runtime"
+        + (f" ({cpu.get('model', '?')}: {', '.join(cpu.get('features', [])) or 'no AVX2'})" if cpu else "")
+        + "; the front and the goals use each model's fastest runtime."
+        + (" Re-timed: " + result["retimed"] + "." if result.get("retimed") else ""),
         "",
-        "| model | params (M) | GMACs | latency (ms) | Hz | mIoU % | mIoU-MO % | mIoU % as trained | Pareto "
-        "| train time |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: | ---: |",
+        "| model | params (M) | GMACs | " + " | ".join(f"{RUNTIME_LABELS.get(r, r)} (ms)" for r in runtimes)
+        + " | fastest | Hz | mIoU % | mIoU-MO % | mIoU % as trained | Pareto | train time |",
+        "| --- | ---: | ---: | " + " | ".join("---:" for _ in runtimes) + " | --- | ---: | ---: | ---: | ---: | :---: | ---: |",
     ]
     for r in result["rows"]:
+        by = r.get("latency_ms_by_runtime") or {"torch": r["latency_ms"]}
         lines.append(
-            f"| {r['label']} | {r['params_m']:.2f} | {r['gmacs']:.2f} | {r['latency_ms']:.0f} | "
-            f"{1000 / r['latency_ms']:.1f} | {100 * r['miou']:.1f} | {100 * r['miou_mo']:.1f} | "
-            f"{100 * r['miou_as_trained']:.1f} | {'yes' if r['pareto'] else ''} | {r['train_wall_s'] / 60:.0f} min |"
+            f"| {r['label']} | {r['params_m']:.2f} | {r['gmacs']:.2f} | "
+            + " | ".join(f"{by[rt]:.0f}" if rt in by else "" for rt in runtimes)
+            + f" | {RUNTIME_LABELS.get(r.get('latency_runtime', 'torch'), '?')} | {1000 / r['latency_ms']:.1f} | "
+            f"{100 * r['miou']:.1f} | {100 * r['miou_mo']:.1f} | {100 * r['miou_as_trained']:.1f} | "
+            f"{'yes' if r['pareto'] else ''} | {r['train_wall_s'] / 60:.0f} min |"
         )
     if result.get("bn_recalibration_batches"):
         lines += ["", f"mIoU / mIoU-MO (used for the front and the goals): after re-estimating every BatchNorm's "
@@ -252,13 +305,53 @@ def plot(result: dict, path: Path) -> None:
         ax.legend(loc="upper left", fontsize=8)
     ax.set_xlim(0, 1.3 * max(r["latency_ms"] for r in rows))  # room for the labels
     b = result["budget"]
-    ax.set_xlabel(f"latency at {result['bench_size']} (ms, torch eager, {result['bench_threads']} threads)")
+    ax.set_xlabel(f"latency at {result['bench_size']} (ms, each model's fastest runtime, {result['bench_threads']} "
+                  "threads)")
     ax.set_ylabel("mIoU on synthetic val (%)")
     ax.set_title(f"same recipe, {b['iters']} iterations x {b['batch_size']}, from scratch", fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def _train_and_score(args: argparse.Namespace, names: list[str]) -> dict[str, dict]:
+    """Train (or reuse) every model and validate it: {name: the row's accuracy and training columns}."""
+    out = {}
+    for n in names:
+        config = ensure_trained(args, n)
+        val = config["metrics"]["val"]
+        recal = recalibrated_metrics(args, n)
+        if recal:
+            print(f"{n}: val mIoU {100 * val['miou']:.1f} as trained, {100 * recal['miou']:.1f} with recalibrated "
+                  "BN statistics", flush=True)
+        out[n] = {
+            # the front and the goals use the recalibrated numbers when there are any (see recalibrated_metrics)
+            "miou": (recal or val)["miou"], "miou_mo": (recal or val)["miou_mo"],
+            "miou_as_trained": val["miou"], "miou_mo_as_trained": val["miou_mo"], "val_images": val.get("num_images"),
+            "train_wall_s": config["training"]["wall_time_s"], "checkpoint": str(args.out / n),
+            "model_id": config.get("model_id"),
+        }
+    return out
+
+
+#: row keys a --retime keeps from the recorded table (everything about accuracy and training)
+RECORDED_KEYS = ("miou", "miou_mo", "miou_as_trained", "miou_mo_as_trained", "val_images", "train_wall_s",
+                 "checkpoint", "model_id")
+
+
+def _recorded(path: Path, names: list[str]) -> dict:
+    """The accuracy columns of an earlier run's pareto.json (for --retime), plus its budget."""
+    if not path.is_file():
+        raise SystemExit(f"pareto --retime: no {path} to take the mIoU from; run benchmarks/pareto.py first")
+    old = json.loads(path.read_text())
+    rows = {r["model"]: r for r in old["rows"]}
+    missing = [n for n in names if n not in rows]
+    if missing:
+        raise SystemExit(f"pareto --retime: {path} has no row for {', '.join(missing)}")
+    out: dict = {n: {k: rows[n][k] for k in RECORDED_KEYS if k in rows[n]} for n in names}
+    out["_budget"], out["_bn_batches"] = old["budget"], old.get("bn_recalibration_batches")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -281,6 +374,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bench-size", default="256x512", help="timing input size HxW (default: 256x512)")
     parser.add_argument("--bench-threads", type=int, default=2, help="torch threads for timing (default: 2)")
     parser.add_argument("--repeats", type=int, default=15, help="timed rounds per model (default: 15)")
+    parser.add_argument("--runtimes", default=",".join(RUNTIMES),
+                        help=f"comma-separated runtimes to time every model on (default: {','.join(RUNTIMES)})")
+    parser.add_argument("--retime", action="store_true",
+                        help="train nothing: time again, keep the mIoU of the recorded pareto.json in --results")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where pareto.{json,md,png} go")
     args = parser.parse_args(argv)
 
@@ -292,55 +389,58 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in SEGMENTATION]
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(SEGMENTATION)}")
-    if not (args.data / "gtFine" / "train").is_dir() or not (args.data / "gtFine" / "val").is_dir():
+    bad = [r for r in args.runtimes.split(",") if r.strip() and r.strip() not in RUNTIMES]
+    if bad:
+        parser.error(f"unknown runtime(s) {', '.join(bad)}; choose from {', '.join(RUNTIMES)}")
+    if not (args.data / "gtFine" / "val").is_dir() or not (args.retime or (args.data / "gtFine" / "train").is_dir()):
         parser.error(f"{args.data} needs train and val splits (swiftcast synth --split train/val)")
     started = time.time()
-    configs = {n: ensure_trained(args, n) for n in names}
-    recal = {}
-    for n in names:
-        recal[n] = recalibrated_metrics(args, n)
-        if recal[n]:
-            print(f"{n}: val mIoU {100 * configs[n]['metrics']['val']['miou']:.1f} as trained, "
-                  f"{100 * recal[n]['miou']:.1f} with recalibrated BN statistics", flush=True)
+    if args.retime:
+        recorded = _recorded(args.results / "pareto.json", names)
+    else:
+        recorded = _train_and_score(args, names)
 
-    print(f"\n=== timing at {args.bench_size}, {args.bench_threads} threads, {args.repeats} interleaved rounds",
-          flush=True)
-    times = time_models(args, names)
+    print(f"\n=== timing at {args.bench_size}, {args.bench_threads} threads, {args.repeats} interleaved rounds, "
+          f"runtimes {args.runtimes}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="swiftcast-pareto-") as tmp:
+        times = time_models(args, names, Path(tmp))
     import torch
 
     labels = dict(MODELS)
     size = parse_size(args.bench_size)
     rows = []
     for n in names:
-        val = configs[n]["metrics"]["val"]
         model = build_model(n)
         with torch.device("meta"):
             gmacs = count_gmacs(build_model(n).eval(), (1, 3, *size))
         decoder = getattr(model, "forecast_decoder", None)
         params = sum(p.numel() for p in model.parameters())
         params -= sum(p.numel() for p in decoder.parameters()) if decoder is not None else 0
+        by_runtime = {rt: statistics.median(t) for rt, t in times[n].items()}
+        fastest = min(by_runtime, key=by_runtime.get)
         rows.append({
-            "model": n, "label": labels.get(n, n), "params_m": params / 1e6, "gmacs": gmacs,
-            "latency_ms": statistics.median(times[n]), "latency_ms_p90": percentile(times[n], 90),
-            # the front and the goals use the recalibrated numbers when there are any (see recalibrated_metrics)
-            "miou": (recal[n] or val)["miou"], "miou_mo": (recal[n] or val)["miou_mo"],
-            "miou_as_trained": val["miou"], "miou_mo_as_trained": val["miou_mo"],
-            "val_images": val.get("num_images"),
-            "train_wall_s": configs[n]["training"]["wall_time_s"], "checkpoint": str(args.out / n),
-            "model_id": configs[n].get("model_id"),
+            **recorded[n], "model": n, "label": labels.get(n, n), "params_m": params / 1e6, "gmacs": gmacs,
+            # the front and the goals: each model on its fastest runtime
+            "latency_ms": by_runtime[fastest], "latency_runtime": fastest,
+            "latency_ms_p90": percentile(times[n][fastest], 90),
+            "latency_ms_by_runtime": {rt: round(v, 2) for rt, v in by_runtime.items()},
         })
     front = pareto_front(rows)
     for r in rows:
         r["pareto"] = r["model"] in front
     rows.sort(key=lambda r: r["latency_ms"])
     result = {
-        "budget": {"iters": args.iters, "batch_size": args.batch_size, "crop": args.crop, "size": args.size,
-                   "threads": args.threads, "seed": 0, "pretrained": False},
-        "bn_recalibration_batches": args.bn_batches,
+        "budget": recorded["_budget"] if args.retime else {
+            "iters": args.iters, "batch_size": args.batch_size, "crop": args.crop, "size": args.size,
+            "threads": args.threads, "seed": 0, "pretrained": False},
+        "bn_recalibration_batches": recorded["_bn_batches"] if args.retime else args.bn_batches,
         "data": str(args.data), "val_images": rows[0]["val_images"], "bench_size": args.bench_size,
-        "bench_threads": args.bench_threads, "repeats": args.repeats, "rows": rows,
-        "goals": goals({r["model"]: r for r in rows}), "wall_s": round(time.time() - started, 1),
+        "bench_threads": args.bench_threads, "repeats": args.repeats, "runtimes": list(times[names[0]]),
+        "timed_on": environment(), "rows": rows, "goals": goals({r["model"]: r for r in rows}),
+        "wall_s": round(time.time() - started, 1),
     }
+    if args.retime:
+        result["retimed"] = "mIoU columns from the recorded training runs; latency measured again on this machine"
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / "pareto.json").write_text(json.dumps(result, indent=2) + "\n")
     table = markdown(result)

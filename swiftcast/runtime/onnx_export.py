@@ -193,6 +193,13 @@ def export_fp32(model: nn.Module, config: Mapping[str, Any], out: str | os.PathL
                         opset, metadata)
 
 
+def export_logits(model: nn.Module, size: Sequence[int], out: str | os.PathLike[str]) -> Path:
+    """Any segmentation model (SwiftNet or a torchvision comparison baseline) as an fp32 graph ``image`` ->
+    ``logits`` at ``size``: what benchmarks/pareto.py times every architecture with (no features, no metadata)."""
+    x = torch.zeros(1, 3, int(size[0]), int(size[1]))
+    return _export_file(model.to("cpu").eval(), (x,), Path(out), [SEG_INPUT], ["logits"], SEG_OPSET, {})
+
+
 class _ForecastDecodeGraph(nn.Module):
     """Past maps -> forecaster -> the segmentation model's skip-less decoder -> logits at the decoder's stride 4:
     everything the forecast node runs per horizon, as one graph (no float features cross the runtime boundary)."""
