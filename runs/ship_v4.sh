@@ -1,43 +1,4 @@
 #!/usr/bin/env bash
-# Session 3, second round: the same forecasters trained longer (1500 MSE + 300 -FT iterations), into runs/v4.
-# forecasters for it on data/synth_v2 (the current generator; 120 train sequences), score and card them.
-#   runs/ship_v3.sh seg | forecast H METHOD | finish
-set -euo pipefail
-cd "$(dirname "$0")/.."
-export OMP_WAIT_POLICY=PASSIVE
-S=.venv/bin/swiftcast
-step=${1:-}
-res() { [ -f "$1/train_state.pt" ] && echo --resume || true; }
-if [[ $step == seg ]]; then
-  rm -rf models/swiftnet_rn18_synth.new && mkdir -p models/swiftnet_rn18_synth.new
-  cp runs/swiftnet_rn18_synth_lite/weights.safetensors runs/swiftnet_rn18_synth_lite/config.json models/swiftnet_rn18_synth.new/
-  rm -rf models/swiftnet_rn18_synth && mv models/swiftnet_rn18_synth.new models/swiftnet_rn18_synth
-  EVAL="swiftcast eval --data data/synth_v2 --model models/swiftnet_rn18_synth --frames index:19 --json models/swiftnet_rn18_synth/eval_val.json"
-  $S eval --data data/synth_v2 --model models/swiftnet_rn18_synth --frames index:19 --json models/swiftnet_rn18_synth/eval_val.json --threads 2
-  $S model-card models/swiftnet_rn18_synth --eval models/swiftnet_rn18_synth/eval_val.json --eval-command "$EVAL"
-fi
-if [[ $step == forecast ]]; then
-  H=$2; M=$3
-  common=(--data data/synth_v2 --seg-model models/swiftnet_rn18_synth --horizon $H --save-every 25 --threads 1 --seed 0 --no-val)
-  case $M in
-    conv_f2f)    $S train-forecast "${common[@]}" --method conv_f2f --batch-size 12 --iters 1500 --lr 1e-3 --out runs/v4/conv_f2f_${H} $(res runs/v4/conv_f2f_${H}) ;;
-    deform_f2f8) $S train-forecast "${common[@]}" --method deform_f2f8 --batch-size 12 --iters 1500 --lr 1e-3 --out runs/v4/deform_f2f8_${H} $(res runs/v4/deform_f2f8_${H}) ;;
-    deform_f2f8_ft) $S train-forecast "${common[@]}" --method deform_f2f8 --finetune --init runs/v4/deform_f2f8_${H} --batch-size 8 --iters 300 \
-                      --out runs/v4/deform_f2f8_ft_${H} $(res runs/v4/deform_f2f8_ft_${H}) ;;
-  esac
-fi
-if [[ $step == finish ]]; then
-  rm -rf models/*_f2f*_synth
-  for H in short mid; do
-    for M in conv_f2f deform_f2f8 deform_f2f8_ft; do
-      src=runs/v4/${M}_${H}; dst=models/${M}_${H}_synth
-      [ -f "$src/weights.safetensors" ] || continue
-      mkdir -p "$dst"; cp "$src/weights.safetensors" "$src/config.json" "$dst/"
-    done
-  done
-  EVAL="swiftcast eval-forecast --data data/synth_v2 --seg-model models/swiftnet_rn18_synth --json models/eval_forecast_val.json"
-  $S eval-forecast --data data/synth_v2 --seg-model models/swiftnet_rn18_synth --json models/eval_forecast_val.json --threads 2 --quiet | tee runs/logs/eval_forecast_v3.txt
-  for d in models/*_f2f*_synth; do
-    $S model-card "$d" --eval models/eval_forecast_val.json --eval-command "$EVAL"
-  done
-fi
+# Session 3, second round: the forecasters of runs/ship_v3.sh trained longer (1500 MSE + 300 -FT iterations), into
+# runs/v4; these are the shipped ones.
+cd "$(dirname "$0")/.." && RUN_DIR=runs/v4 MSE_ITERS=1500 FT_ITERS=300 exec runs/ship_v3.sh "$@"
