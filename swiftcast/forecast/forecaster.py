@@ -185,8 +185,8 @@ class SemanticForecaster:
         seg_config: the segmentation config when ``seg_model`` is a module (for its model_id and input size).
         decode_scale: see :func:`decode_labels` (1 = decode for the model's input size, as trained).
         backend: ``torch`` (eager), or ``onnxruntime``: forecaster + skip-less decoder exported as one fp32 graph
-            (cached like the segmentation exports), 3-6x faster than eager on a CPU - torchvision's CPU
-            DeformConv2d is the slow part of eager.
+            (cached like the segmentation exports), about 2x faster than eager on a CPU with the lite decoder
+            (torchvision's CPU DeformConv2d is the slow part of eager).
         num_threads: ONNX Runtime intra-op threads (0 = one per core); torch's count is the process's.
         cache_dir: where ONNX exports are cached (default ``~/.cache/swiftcast/onnx``).
         log: called with a line when an export has to be made first (seconds).

@@ -92,7 +92,7 @@ PARAMS: tuple[ParamSpec, ...] = (
               check=_check_models_dir),
     ParamSpec("device", "cpu", "Inference device: cpu, cuda, cuda:N or auto.", check=_check_device, read_only=True),
     ParamSpec("backend", "torch", "Inference engine: torch (eager) or onnxruntime (forecaster + skip-less decoder "
-              "exported to one fp32 ONNX graph per horizon on first use, cached; 3-6x faster on a CPU, where "
+              "exported to one fp32 ONNX graph per horizon on first use, cached; about 2x faster on a CPU, where "
               "torchvision's DeformConv2d is slow).", choices=FORECAST_BACKENDS, read_only=True),
     ParamSpec("num_threads", 1, "CPU threads for inference (0 = library default).", range=(0, 256), read_only=True),
     ParamSpec("frame_period_s", 1.0 / FRAME_RATE_HZ, "P: the frame period the forecasters were trained at (1/17 s "
