@@ -230,16 +230,15 @@ def ensure_forecast_export(forecaster_dir: Path, forecaster: nn.Module, forecast
     # key: both sets of weights, the feature map size and (as the export's size) the decode size
     model_id = f"{forecast_decode_id(forecaster_config, seg_config)}+f{fh}x{fw}"
     size = (int(decode_size[0]), int(decode_size[1]))
-    candidates = candidate_paths(forecaster_dir, model_id, size, "fp32", cache_dir)
-    for path in candidates:
-        if path.is_file() and matches(path, model_id, size, "fp32"):
-            return path
-    (log or (lambda _msg: None))(f"exporting forecaster+decoder {model_id} for {size[0]}x{size[1]} ({candidates[-1]})")
+    found, target = find_export(forecaster_dir, model_id, size, "fp32", cache_dir)
+    if found is not None:
+        return found
+    (log or (lambda _msg: None))(f"exporting forecaster+decoder {model_id} for {size[0]}x{size[1]} ({target})")
     forecaster, seg_model = forecaster.to("cpu").eval(), seg_model.to("cpu").eval()
     past = _past_inputs(forecaster, forecaster_config, (int(feature_size_of[0]), int(feature_size_of[1])))
     metadata = _metadata_for({**forecaster_config, "kind": "forecast_decode", "model_id": model_id}, size, "fp32")
     opset = DEFORM_OPSET if _has_deform(forecaster) else SEG_OPSET
-    return _export_file(_ForecastDecodeGraph(forecaster, seg_model, size), past, candidates[-1],
+    return _export_file(_ForecastDecodeGraph(forecaster, seg_model, size), past, target,
                         forecaster_inputs(len(past)), ["logits"], opset, metadata)
 
 
@@ -385,6 +384,14 @@ def candidate_paths(checkpoint_dir: Path, model_id: str, size: Sequence[int], pr
     return [checkpoint_dir / "onnx" / name, Path(cache_dir or default_cache_dir()) / name]
 
 
+def find_export(checkpoint_dir: Path, model_id: str, size: Sequence[int], precision: str,
+                cache_dir: str | os.PathLike[str] | None = None) -> tuple[Path | None, Path]:
+    """(an existing export matching weights, size and precision or None, where a new one goes: the cache)."""
+    candidates = candidate_paths(checkpoint_dir, model_id, size, precision, cache_dir)
+    found = next((p for p in candidates if p.is_file() and matches(p, model_id, size, precision)), None)
+    return found, candidates[-1]
+
+
 def matches(path: Path, model_id: str, size: Sequence[int], precision: str) -> bool:
     """The file at ``path`` was exported from these weights at this size and precision."""
     try:
@@ -422,13 +429,11 @@ def ensure_export(checkpoint_dir: Path, model: nn.Module, config: Mapping[str, A
     model_id = str(config.get("model_id") or "")
     if not model_id:
         raise CheckpointError(f"{checkpoint_dir}: config has no model_id; re-save the checkpoint")
-    candidates = candidate_paths(checkpoint_dir, model_id, size, precision, request.cache_dir)
-    for path in candidates:
-        if path.is_file() and matches(path, model_id, size, precision):
-            return path
-    target = candidates[-1]
+    found, target = find_export(checkpoint_dir, model_id, size, precision, request.cache_dir)
+    if found is not None:
+        return found
     say = log or (lambda _msg: None)
-    fp32 = candidates[-1].with_name(export_name(model_id, size, "fp32"))
+    fp32 = target.with_name(export_name(model_id, size, "fp32"))
     if precision == "fp32" or not (fp32.is_file() and matches(fp32, model_id, size, "fp32")):
         say(f"exporting {model_id} at {size[0]}x{size[1]} to ONNX ({fp32})")
         export_fp32(model, config, fp32, size)
