@@ -218,12 +218,24 @@ class CityscapesDataset(Dataset):
                 f"{gt}/<city>/<city>_<seq>_<frame>{TRAIN_IDS_SUFFIX} or ...{LABEL_IDS_SUFFIX}"
             )
         self.transform: Transform = transform if transform is not None else EvalTransform()
+        self.cache = None  # a DecodedCache (swiftcast.data.cache) once use_cache() was called
+
+    def use_cache(self, size: tuple[int, int], root: Path | None = None, progress: bool = True) -> None:
+        """Read images and labels from a decoded uint8 cache at ``size`` (made on first use; training only:
+        the labels are resized too, so metrics would no longer be at the ground truth's own resolution)."""
+        from swiftcast.data.cache import DecodedCache
+
+        if any(f.label_path is None for f in self.frames):
+            raise DataError("the decoded cache is for training: every frame needs ground truth")
+        self.cache = DecodedCache.build(self, size, root, progress)
 
     def __len__(self) -> int:
         return len(self.frames)
 
-    def load(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
+    def load(self, index: int, cached: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """Decoded RGB uint8 image and trainId label map (``None`` without ground truth) of one frame."""
+        if cached and self.cache is not None:
+            return np.array(self.cache.images[index]), np.array(self.cache.labels[index])
         frame = self.frames[index]
         rgb = read_rgb(frame.image_path)
         if frame.label_path is None:

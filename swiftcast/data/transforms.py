@@ -122,6 +122,52 @@ class EvalTransform:
         return normalize_rgb(rgb, self.mean, self.std), None if label is None else label_to_tensor(label)
 
 
+class PhotometricAugment:
+    """Camera-like appearance changes on an RGB uint8 crop, so a model trained on rendered images meets real
+    cameras prepared: colour jitter (brightness, contrast, saturation, hue), exposure/gamma, blur, sensor noise
+    and JPEG artefacts. Each is applied with its own probability; all draws come from the sample's ``rng``."""
+
+    def __init__(self, strength: float = 1.0) -> None:
+        self.strength = strength
+
+    def __call__(self, rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        s = self.strength
+        x = rgb.astype(np.float32)
+        if rng.random() < 0.8:  # brightness and contrast around the image mean
+            gain = rng.uniform(1 - 0.4 * s, 1 + 0.4 * s)
+            contrast = rng.uniform(1 - 0.4 * s, 1 + 0.4 * s)
+            mean = x.mean()
+            x = (x - mean) * contrast + mean * gain
+        if rng.random() < 0.8:  # saturation, and a per-channel white-balance cast
+            grey = x.mean(axis=2, keepdims=True)
+            x = grey + (x - grey) * rng.uniform(1 - 0.5 * s, 1 + 0.5 * s)
+            x = x * rng.uniform(1 - 0.1 * s, 1 + 0.1 * s, size=3).astype(np.float32)
+        x = np.clip(x, 0, 255)
+        if rng.random() < 0.5:  # exposure curve
+            gamma = float(np.exp(rng.uniform(-0.4 * s, 0.4 * s)))
+            x = 255.0 * (x / 255.0) ** gamma
+        out = x.astype(np.uint8)
+        if rng.random() < 0.3:  # hue shift
+            hsv = cv2.cvtColor(out, cv2.COLOR_RGB2HSV)
+            hsv[..., 0] = (hsv[..., 0].astype(np.int16) + int(rng.integers(-8, 9) * s)) % 180
+            out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+        if rng.random() < 0.3:  # defocus / motion softness
+            out = cv2.GaussianBlur(out, (0, 0), sigmaX=float(rng.uniform(0.3, 0.3 + 1.2 * s)))
+        if rng.random() < 0.3:  # sensor noise
+            noise = rng.normal(0.0, rng.uniform(1.0, 1.0 + 7.0 * s), size=out.shape).astype(np.float32)
+            out = np.clip(out.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+        if rng.random() < 0.3:  # compression artefacts
+            quality = int(rng.integers(30, 91))
+            ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])
+            if ok:
+                out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        return np.ascontiguousarray(out)
+
+
+#: what ``swiftcast train --augment`` accepts: the official SwiftNet geometry only, or geometry + photometric
+AUGMENTATIONS = ("basic", "strong")
+
+
 class TrainTransform:
     """SwiftNet augmentation: resize to the base size, random scale, random crop (padded), horizontal flip.
 
@@ -139,8 +185,10 @@ class TrainTransform:
         flip: bool = True,
         mean: Sequence[float] = CITYSCAPES_MEAN,
         std: Sequence[float] = CITYSCAPES_STD,
+        photometric: PhotometricAugment | None = None,
     ) -> None:
         lo, hi = scale_range
+        self.photometric = photometric
         if not 0 < lo <= hi:
             raise DataError(f"scale range {scale_range} must satisfy 0 < min <= max")
         self.crop, self.size, self.scale_range, self.flip = crop, size, (lo, hi), flip
@@ -170,4 +218,6 @@ class TrainTransform:
         rgb, label = rgb[y0 : y0 + ch, x0 : x0 + cw], label[y0 : y0 + ch, x0 : x0 + cw]
         if self.flip and rng.random() < 0.5:
             rgb, label = rgb[:, ::-1], label[:, ::-1]
+        if self.photometric is not None:
+            rgb = self.photometric(np.ascontiguousarray(rgb), rng)
         return normalize_rgb(rgb, self.mean, self.std), label_to_tensor(label)

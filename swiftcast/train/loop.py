@@ -28,6 +28,7 @@ from torch import nn
 from torch.utils.data import DistributedSampler, Sampler
 
 from swiftcast.errors import CheckpointError, SwiftcastError
+from swiftcast.hardware import cpu_description, resolve_device
 
 STATE_FILE = "train_state.pt"
 
@@ -47,17 +48,6 @@ class DistInfo:
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
-
-
-def resolve_device(name: str = "auto", index: int = 0) -> torch.device:
-    """``auto`` | ``cpu`` | ``cuda`` -> a torch device (``auto`` = the GPU when there is one)."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name not in ("cpu", "cuda"):
-        raise SwiftcastError(f"unknown device {name!r}; choose auto, cpu or cuda")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SwiftcastError("--device cuda asked for, but no CUDA device is available")
-    return torch.device("cuda", index) if name == "cuda" else torch.device("cpu")
 
 
 def init_distributed(device: str = "auto") -> DistInfo:
@@ -295,20 +285,11 @@ def command_line() -> str:
     return cmd
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def hardware_description(info: DistInfo) -> dict:
     """What the run ran on, for model cards and checkpoint configs."""
     hw = {
-        "cpu": _cpu_model(),
+        "cpu": cpu_description().get("model"),
+        "cpu_features": cpu_description().get("features"),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": str(info.device) if info.device.type == "cpu" else torch.cuda.get_device_name(info.device),

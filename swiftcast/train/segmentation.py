@@ -19,12 +19,14 @@ from torch import nn
 from tqdm import tqdm
 
 from swiftcast.data.labels import CLASS_NAMES, IGNORE_ID, NUM_CLASSES
+from swiftcast.data.transforms import AUGMENTATIONS
 from swiftcast.errors import DataError, SwiftcastError
+from swiftcast.hardware import TRAIN_PRECISIONS, autocast, resolve_precision
 
 #: options that define the run; ``--resume`` refuses to continue with different values
 RUN_DEFINING = ("data", "model", "stage", "init", "iters", "epochs", "batch_size", "crop", "size", "scale",
                 "no_flip", "lr", "backbone_lr_ratio", "wd", "backbone_wd", "min_lr", "seed", "frames",
-                "backbone_weights", "decoder_widths")
+                "backbone_weights", "decoder_widths", "augment")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,10 +66,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, help="loader worker processes (default: 1 on <= 2 cores)")
     parser.add_argument("--threads", type=int, help="torch CPU threads per process (torch.set_num_threads)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--precision", choices=TRAIN_PRECISIONS, default="auto",
+                        help="auto: bf16 autocast + channels_last where the CPU has bf16 matrix instructions "
+                             "(AMX, AVX512-BF16) or the GPU supports bf16, else fp32 (default: auto)")
+    parser.add_argument("--augment", choices=AUGMENTATIONS, default="basic",
+                        help="basic: random scale, crop, flip (the official recipe); strong: also colour jitter, "
+                             "exposure, blur, noise and JPEG artefacts, for models that must meet real cameras")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="decode PNGs in the loader instead of the decoded uint8 cache made once per dataset "
+                             "and size (in $SWIFTCAST_CACHE or ~/.cache/swiftcast)")
 
 
 def _hparams(args: argparse.Namespace) -> dict:
-    return {k: getattr(args, k) for k in RUN_DEFINING}
+    return {k: getattr(args, k, None) for k in RUN_DEFINING}
 
 
 def _build(args: argparse.Namespace, info):
@@ -181,7 +192,8 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
     from torch.utils.data import DataLoader, Subset
 
     from swiftcast.data.cityscapes import CityscapesDataset, collate, has_split
-    from swiftcast.data.transforms import CITYSCAPES_MEAN, CITYSCAPES_STD, EvalTransform, TrainTransform, parse_size
+    from swiftcast.data.transforms import (CITYSCAPES_MEAN, CITYSCAPES_STD, EvalTransform, PhotometricAugment,
+                                           TrainTransform, parse_size)
     from swiftcast.eval.evaluate import evaluate_model
     from swiftcast.models import load_checkpoint
     from swiftcast.train import loop
@@ -190,7 +202,13 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
     model, init_config = _build(args, info)
 
     # input size / normalisation: given, else inherited from --init, else the data's native size
-    norm = init_config.get("normalization") or {"mean": list(CITYSCAPES_MEAN), "std": list(CITYSCAPES_STD)}
+    backbone = getattr(model, "backbone", None)
+    norm = init_config.get("normalization") or {  # what the backbone's pre-trained weights expect
+        "mean": list(getattr(backbone, "input_mean", CITYSCAPES_MEAN)),
+        "std": list(getattr(backbone, "input_std", CITYSCAPES_STD)),
+    }
+    precision = resolve_precision(getattr(args, "precision", "fp32"), info.device)
+    augment = getattr(args, "augment", "basic")
     train_set = CityscapesDataset(args.data, "train", frames=args.frames)
     if args.size:
         size = parse_size(args.size)
@@ -199,7 +217,14 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
     else:
         size = tuple(train_set.load(0)[0].shape[:2])
     crop = parse_size(args.crop) if args.crop else size
-    train_set.transform = TrainTransform(crop, size, scale, flip=not args.no_flip, mean=norm["mean"], std=norm["std"])
+    train_set.transform = TrainTransform(crop, size, scale, flip=not args.no_flip, mean=norm["mean"], std=norm["std"],
+                                         photometric=PhotometricAugment() if augment == "strong" else None)
+    if not getattr(args, "no_cache", True):
+        if info.is_main:
+            train_set.use_cache(size)
+        loop.barrier()  # other ranks open the cache rank 0 made
+        if not info.is_main:
+            train_set.use_cache(size, progress=False)
     if args.iters is not None:
         total = args.iters
     else:
@@ -219,6 +244,8 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
     if args.stage == "decoder":
         model.set_decoder_training()  # sticky: frozen parts keep eval-mode BN across model.train()
     model.to(info.device)
+    if precision == "bf16":  # oneDNN's bf16 convolutions (and cuDNN's) are fastest in NHWC
+        model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(_param_groups(model, args), betas=(0.9, 0.99))
 
     start_iter, history, wall_before, commands = 0, [], 0.0, [loop.command_line()]
@@ -291,6 +318,8 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
                               "backbone_weight_decay": args.backbone_wd,
                               "schedule": f"cosine per iteration to {args.min_lr}"},
                 "backbone_weights": args.backbone_weights,
+                "precision": precision,
+                "augment": augment,
                 "loss": f"cross-entropy, ignore {IGNORE_ID}",
                 "val_history": history,
             },
@@ -317,7 +346,7 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
         arch = model.swiftcast_spec["architecture"]
         print(f"training {arch} ({args.stage}) on {len(train_set)} images, {total} iterations of "
               f"{args.batch_size}x{info.world_size} crops {crop[0]}x{crop[1]} (input {size[0]}x{size[1]}), "
-              f"{torch.get_num_threads()} threads, {workers} loader workers")
+              f"{torch.get_num_threads()} threads, {workers} loader workers, {precision}")
     model.train()  # under --stage decoder the frozen parts stay in eval mode
     last_val = history[-1] if history else None
     pbar = tqdm(total=total, initial=start_iter, desc="train", disable=not info.is_main, dynamic_ncols=True)
@@ -329,7 +358,11 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
             loop.set_learning_rates(optimizer, it, total, args.min_lr)
             images = batch["image"].to(info.device, non_blocking=True)
             labels = batch["label"].to(info.device, non_blocking=True)
-            logits = net(images)
+            if precision == "bf16":
+                images = images.contiguous(memory_format=torch.channels_last)
+            with autocast(info.device, precision):
+                logits = net(images)
+            logits = logits.float()
             if (labels != IGNORE_ID).any():
                 loss = F.cross_entropy(logits, labels, ignore_index=IGNORE_ID)
             else:  # an all-ignore crop: keep DDP's gradient exchange in step with a zero loss
