@@ -140,3 +140,108 @@ def test_files_without_batch_counters_still_import(tmp_path):
     torch.save(official, src)
     assert cli(["import-checkpoint", str(src), str(tmp_path / "ckpt")]) == 0
     assert load_checkpoint(tmp_path / "ckpt")[1]["num_classes"] == 11
+
+
+# --- exactness: the official forward semantics, written independently with functional ops ------------------------
+def _official_bn(x, sd, prefix):
+    return torch.nn.functional.batch_norm(x, sd[f"{prefix}.running_mean"], sd[f"{prefix}.running_var"],
+                                          sd[f"{prefix}.weight"], sd[f"{prefix}.bias"], False, 0.0, 1e-5)
+
+
+def _official_bn_relu_conv(x, sd, prefix, bias=False):
+    # models/util.py _BNReluConv: BatchNorm -> ReLU(inplace=True) -> conv with padding k // 2
+    x = torch.relu_(_official_bn(x, sd, f"{prefix}.norm"))
+    w = sd[f"{prefix}.conv.weight"]
+    return torch.nn.functional.conv2d(x, w, sd.get(f"{prefix}.conv.bias") if bias else None, padding=w.shape[-1] // 2)
+
+
+def _official_basic_block(x, sd, prefix, stride):
+    """resnet_single_scale.BasicBlock: ``relu = self.relu(out); return relu, out`` with an in-place ReLU."""
+    conv = torch.nn.functional.conv2d
+    out = torch.relu_(_official_bn(conv(x, sd[f"{prefix}.conv1.weight"], stride=stride, padding=1), sd, f"{prefix}.bn1"))
+    out = _official_bn(conv(out, sd[f"{prefix}.conv2.weight"], padding=1), sd, f"{prefix}.bn2")
+    identity = x
+    if f"{prefix}.downsample.0.weight" in sd:
+        identity = _official_bn(conv(x, sd[f"{prefix}.downsample.0.weight"], stride=stride), sd, f"{prefix}.downsample.1")
+    out = out + identity
+    relu = torch.relu_(out)  # the in-place ReLU: `out` (the returned skip) is overwritten
+    return relu, out
+
+
+def official_forward(sd, image: torch.Tensor) -> torch.Tensor:
+    """Logits of the official single-scale SwiftNet RN-18 (ResNet.forward_down/forward_up + SemsegModel)."""
+    up = lambda t, size: torch.nn.functional.interpolate(t, size, mode="bilinear", align_corners=False)  # noqa: E731
+    x = torch.nn.functional.conv2d(image, sd["backbone.conv1.weight"], stride=2, padding=3)
+    x = torch.relu_(_official_bn(x, sd, "backbone.bn1"))
+    x = torch.nn.functional.max_pool2d(x, 3, 2, 1)
+    skips = []
+    for layer, stride in zip(range(1, 5), (1, 2, 2, 2)):
+        for block in range(2):
+            x, skip = _official_basic_block(x, sd, f"backbone.layer{layer}.{block}", stride if block == 0 else 1)
+        skips.append(skip)
+    # SpatialPyramidPooling with grids 8, 4, 2 (rows; columns scaled by the aspect ratio)
+    top = skips[-1]
+    size = top.shape[2:]
+    ar = size[1] / size[0]
+    x = _official_bn_relu_conv(top, sd, "backbone.spp.spp.spp_bn")
+    levels = [x]
+    for i, grid in enumerate((8, 4, 2)):
+        pooled = torch.nn.functional.adaptive_avg_pool2d(x, (grid, max(1, round(ar * grid))))
+        levels.append(up(_official_bn_relu_conv(pooled, sd, f"backbone.spp.spp.spp{i}"), size))
+    x = _official_bn_relu_conv(torch.cat(levels, 1), sd, "backbone.spp.spp.spp_fuse")
+    for index, skip in enumerate(reversed(skips[:-1])):  # _Upsample: bottleneck(skip) + upsampled x -> blend
+        skip = _official_bn_relu_conv(skip, sd, f"backbone.upsample.{index}.bottleneck")
+        x = _official_bn_relu_conv(up(x, skip.shape[2:]) + skip, sd, f"backbone.upsample.{index}.blend_conv")
+    return up(_official_bn_relu_conv(x, sd, "logits", bias=True), image.shape[2:])
+
+
+def _realistic_official_state_dict() -> "OrderedDict[str, torch.Tensor]":
+    """Official names, properly initialised convs and randomised BatchNorm statistics/affines, so activations stay
+    O(1) and pre- and post-ReLU skips differ as much as in a trained model."""
+    from swiftcast.models import build_model
+    from swiftcast.models.official import official_name
+
+    torch.manual_seed(0)
+    model = build_model("swiftnet_rn18", num_classes=19)
+    g = torch.Generator().manual_seed(2)
+    state = OrderedDict()
+    for key, tensor in model.state_dict().items():
+        name = official_name(key)
+        if name is None:
+            continue
+        if key.endswith("running_mean") or key.endswith("bias") and "bn" in key.lower() or ".norm.bias" in key:
+            tensor = torch.randn(tensor.shape, generator=g) * 0.3
+        elif key.endswith("running_var"):
+            tensor = torch.rand(tensor.shape, generator=g) + 0.5
+        elif key.endswith(".weight") and tensor.dim() == 1:
+            tensor = torch.rand(tensor.shape, generator=g) + 0.5
+        state[name] = tensor.clone()
+    state["backbone.img_mean"] = torch.tensor([73.15, 82.90, 72.3]).view(1, 3, 1, 1)
+    state["backbone.img_std"] = torch.tensor([47.67, 48.49, 47.73]).view(1, 3, 1, 1)
+    return state
+
+
+def test_import_is_exact_against_the_official_forward(tmp_path):
+    """With randomised BN statistics pre- and post-ReLU skips disagree; the import must match the official logits."""
+    official = _realistic_official_state_dict()
+    src = tmp_path / "model_best.pt"
+    torch.save(official, src)
+    assert cli(["import-checkpoint", str(src), str(tmp_path / "imported")]) == 0
+    model, config = load_checkpoint(tmp_path / "imported")
+    assert config["arch_kwargs"]["post_relu_skips"] is True
+    model.eval()
+    image = torch.randn(2, 3, 128, 256, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        reference = official_forward(official, image.clone())
+        ours = model(image)
+    assert (ours - reference).abs().max().item() <= 1e-4
+    assert (ours.argmax(1) == reference.argmax(1)).float().mean().item() >= 0.999
+    # the project's own pre-ReLU semantics on the same weights really differ: the option is what makes it exact
+    from swiftcast.models import build_model
+
+    pre = build_model("swiftnet_rn18", num_classes=19, spp_bn_momentum=0.005)
+    pre.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        pre_logits = pre.eval()(image)
+    assert (pre_logits - reference).abs().max().item() > 0.05
+    assert (pre_logits.argmax(1) == reference.argmax(1)).float().mean().item() < 0.999

@@ -72,7 +72,9 @@ def convert_official(official: Mapping[str, torch.Tensor]) -> tuple[torch.nn.Mod
             f"(first keys: {', '.join(list(official)[:3])})"
         )
     num_classes = int(official["logits.conv.weight"].shape[0])
-    model = build_model(ARCHITECTURE, num_classes=num_classes, spp_bn_momentum=OFFICIAL_SPP_BN_MOMENTUM)
+    # the official blocks' in-place ReLU makes their skips and SPP input post-ReLU: build ours the same way
+    model = build_model(ARCHITECTURE, num_classes=num_classes, spp_bn_momentum=OFFICIAL_SPP_BN_MOMENTUM,
+                        post_relu_skips=True)
     ours = model.state_dict()
     sources = {key: official_name(key) for key in ours}
     expected = {src: ours[key].shape for key, src in sources.items() if src is not None}

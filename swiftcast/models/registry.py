@@ -12,6 +12,7 @@ from swiftcast.errors import SwiftcastError
 from swiftcast.models.baselines import BASELINES
 from swiftcast.models.efficientnet_lite import EfficientNetLiteBackbone, imagenet_weights_file
 from swiftcast.models.f2f import CopyLast, Oracle, conv_f2f, deform_f2f8
+from swiftcast.models.f2mf import f2mf
 from swiftcast.models.mobilenet import MobileNetV2Backbone
 from swiftcast.models.pyramid import SwiftNetPyramid
 from swiftcast.models.resnet import ResNetBackbone
@@ -21,8 +22,9 @@ from swiftcast.models.weights import fetch_torchvision_weights, load_state_dict_
 BackboneWeights = str | Path | None
 
 
-def _swiftnet_rn18(num_classes: int, **kw: Any) -> SwiftNet:
-    return SwiftNet(ResNetBackbone(), num_classes, **kw)
+def _swiftnet_rn18(num_classes: int, post_relu_skips: bool = False, **kw: Any) -> SwiftNet:
+    """``post_relu_skips``: the official release's semantics (see :mod:`swiftcast.models.resnet`)."""
+    return SwiftNet(ResNetBackbone(post_relu_skips=post_relu_skips), num_classes, **kw)
 
 
 def _swiftnet_mnv2(num_classes: int, **kw: Any) -> SwiftNet:
@@ -60,6 +62,7 @@ FORECASTERS: dict[str, Callable[..., nn.Module]] = {
     "oracle": Oracle,
     "conv_f2f": conv_f2f,
     "deform_f2f8": deform_f2f8,
+    "f2mf": f2mf,
 }
 
 

@@ -2,6 +2,10 @@
 
 SwiftNet's lateral skips (and its SPP input) are the sums *before* the final ReLU of each stage: the upsampling
 units start with BN-ReLU of their own, and the negative half of the sum carries information a ReLU would drop.
+
+``post_relu_skips=True`` reproduces the released SwiftNet weights instead: the official block returns
+``relu(out), out`` with an in-place ReLU, which overwrites ``out``, so what its ladder and SPP actually saw (and were
+trained on) is the post-ReLU output. Checkpoints record the option, so imported models keep their semantics.
 """
 
 from __future__ import annotations
@@ -41,10 +45,14 @@ class ResNetBackbone(ResNet):
     imagenet_weights = ResNet18_Weights.IMAGENET1K_V1
 
     def __init__(
-        self, layers: Sequence[int] = (2, 2, 2, 2), norm_layer: Callable[[int], nn.Module] | None = None
+        self,
+        layers: Sequence[int] = (2, 2, 2, 2),
+        norm_layer: Callable[[int], nn.Module] | None = None,
+        post_relu_skips: bool = False,
     ) -> None:
         super().__init__(SkipBasicBlock, list(layers), norm_layer=norm_layer)
         del self.avgpool, self.fc
+        self.post_relu_skips = post_relu_skips
         self.out_channels: tuple[int, ...] = (64, 128, 256, 512)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:  # type: ignore[override]
@@ -52,7 +60,7 @@ class ResNetBackbone(ResNet):
         outputs = []
         for stage in (self.layer1, self.layer2, self.layer3, self.layer4):
             x, preact = run_stage(stage, x)
-            outputs.append(preact)
+            outputs.append(x if self.post_relu_skips else preact)
         return outputs
 
     @staticmethod
