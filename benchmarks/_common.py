@@ -84,3 +84,23 @@ def passive_openmp() -> bool:
         return False
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     return True
+
+
+def stamp_cpu(path: Path) -> None:
+    """Record the CPU this machine has (model and vector extensions) in the result file at ``path``.
+
+    A dict result gets a ``cpu`` key unless it already names its CPU (``environment.cpu``, ``timed_on.cpu``);
+    a list result gets it on every row. benchmarks/report.py prints it next to each table.
+    """
+    import json
+
+    from swiftcast.hardware import cpu_description
+
+    result = json.loads(path.read_text())
+    cpu = cpu_description()
+    rows = result if isinstance(result, list) else [result]
+    for row in rows:
+        if isinstance(row, dict) and not any(isinstance(row.get(k), dict) and "cpu" in row[k]
+                                             for k in ("environment", "timed_on")):
+            row["cpu"] = cpu
+    path.write_text(json.dumps(result, indent=2) + "\n")

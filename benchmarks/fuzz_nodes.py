@@ -23,6 +23,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the harness lives with the test that runs it in make test
+sys.path.insert(0, str(REPO))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from tqdm import tqdm
 
+    from benchmarks._common import stamp_cpu
     from fuzz_world import FuzzWorld, problems, write_report
     from swiftcast.runtime.fuzz import generate_cases
 
@@ -54,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     report.update(exit_codes=report_codes, seed=args.seed, total_seconds=round(time.monotonic() - t0, 1),
                   logs=str(tmp))
     write_report(report, Path(args.json))
+    stamp_cpu(Path(args.json))
     print(report["summary"])
     print(f"{report['outputs_checked']} outputs checked; {report['unanswered']} valid inputs unanswered; transport "
           f"losses: " + ", ".join(f"{n} {v['lost_in_transport']}/{v['sent']}" for n, v in report["nodes"].items())

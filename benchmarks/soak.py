@@ -37,7 +37,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `python benchmarks/soak.py` as well as `python -m benchmarks.soak`
 
-from benchmarks._common import rss_mb  # noqa: E402
+from benchmarks._common import rss_mb, stamp_cpu  # noqa: E402
 from swiftcast.data.transforms import parse_size  # noqa: E402
 from swiftcast.runtime.rosenv import child_env, loopback_settings  # noqa: E402
 
@@ -274,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    stamp_cpu(out / f"{args.name}.json")
     print_table(result)
     plot(result, out / f"{args.name}.png")
     print(f"results: {out / args.name}.json, .png")
