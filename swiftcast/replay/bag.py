@@ -33,10 +33,10 @@ LABEL_ENCODINGS = ("mono8", "8UC1")
 
 @dataclass
 class BagInfo:
-    """What a replay needs to know about an input bag."""
+    """What a replay needs to know about its input: a bag, or footage (a video or a folder of images)."""
 
     path: Path
-    storage: str  # "mcap" | "sqlite3"
+    storage: str  # "mcap" | "sqlite3" | "video" | "images" (footage, see swiftcast.replay.frames)
     camera_topic: str
     camera_type: str  # IMAGE | COMPRESSED
     encoding: str  # raw encoding (bgr8, ...) or compressed format string (jpeg, png, "bgr8; jpeg compressed bgr8")
@@ -47,6 +47,11 @@ class BagInfo:
     labels_topic: str | None
     label_frames: int
     topics: dict[str, str] = field(default_factory=dict)  # every topic -> type
+    fps: float | None = None  # footage: the frame rate its frames are stamped with
+
+    @property
+    def is_footage(self) -> bool:
+        return self.storage in ("video", "images")
 
     @property
     def transport(self) -> str:
@@ -58,6 +63,10 @@ class BagInfo:
         return (self.frames - 1) / self.duration_s if self.duration_s > 0 and self.frames > 1 else 0.0
 
     def describe(self) -> str:
+        if self.is_footage:
+            what = "video" if self.storage == "video" else "images"
+            return (f"{self.path.name}: {what} {self.width}x{self.height}, {self.frames} frames, {self.duration_s:.1f} s "
+                    f"at {self.fps:g} fps, played as {self.camera_topic} {self.encoding}; no ground truth")
         gt = f"ground truth {self.labels_topic} ({self.label_frames} maps)" if self.labels_topic else "no ground truth"
         return (
             f"{self.path.name}: {self.camera_topic} {self.encoding} {self.width}x{self.height}, {self.frames} frames, "

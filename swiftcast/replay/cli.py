@@ -1,7 +1,7 @@
-"""``swiftcast replay BAG --out DIR``: rosbag replay evaluation through the live stack.
+"""``swiftcast replay INPUT --out DIR``: replay evaluation of a bag, a video or an image folder through the live stack.
 
-Validates the bag, starts ``swiftcast stack`` and the ``bag_replay`` player/recorder in an isolated ROS domain,
-plays the camera topic at its recorded rate (x ``--rate``) with a progress bar, stops the stack, then scores the
+Validates the input, starts ``swiftcast stack`` and the ``bag_replay`` player/recorder in an isolated ROS domain,
+plays the camera frames at their recorded rate (x ``--rate``) with a progress bar, stops the stack, then scores the
 recording and writes ``DIR/metrics.json``, ``DIR/report.html``, ``DIR/figures/`` and ``DIR/outputs.mcap``.
 If the stack dies mid-way, what was recorded is still scored and the report says what happened (exit status 1).
 """
@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Callable
 
 from swiftcast.errors import DataError
-from swiftcast.replay.bag import BagInfo, inspect_bag, read_label_maps
+from swiftcast.replay.bag import BagInfo, read_label_maps
+from swiftcast.replay.frames import inspect_input
 from swiftcast.replay.runner import ReplayRun, params_source, run_replay
 from swiftcast.runtime.paths import resolve_user_path
 
@@ -35,7 +36,11 @@ class ReplayResult:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("bag", help="rosbag2 bag: a directory with metadata.yaml, or an .mcap / .db3 file")
+    parser.add_argument("bag", metavar="INPUT", help="a rosbag2 bag (a directory with metadata.yaml, or an .mcap / "
+                        ".db3 file), a video file (mp4, avi, mkv, mov, ...: what OpenCV reads) or a folder of images "
+                        "(played in name order)")
+    parser.add_argument("--fps", type=float, help="frame rate of a video (default: the container's) or of an image "
+                        "folder (required there); frames are stamped 1/fps apart")
     parser.add_argument("--out", required=True, type=Path, help="output folder (report.html, metrics.json, ...)")
     parser.add_argument("--topic", help="camera topic (Image or CompressedImage); default: the bag's only image "
                         "topic, /camera/image_raw if there are several")
@@ -98,6 +103,7 @@ def replay(
     *,
     topic: str | None = None,
     labels_topic: str | None = None,
+    fps: float | None = None,
     rate: float | str = 1.0,
     params: str | None = None,
     checkpoint: str | None = None,
@@ -109,9 +115,11 @@ def replay(
     command: str = "",
     say: Callable[[str], None] = print,
 ) -> ReplayResult:
-    """The whole replay (what the CLI and ``swiftcast.demo`` run); raises DataError for a bad bag or option."""
+    """The whole replay (what the CLI and ``swiftcast.demo`` run); raises DataError for a bad input or option.
+
+    ``bag`` may also be a video file or a folder of images (``fps``: their frame rate)."""
     rate = parse_rate(rate)
-    info = inspect_bag(Path(bag), topic, labels_topic)
+    info = inspect_input(Path(bag), topic, labels_topic, fps)
     params_source(params)
     if checkpoint:
         check_checkpoint(checkpoint)
@@ -124,7 +132,7 @@ def replay(
         check_ground_truth(truth, info.labels_topic or "")
     out = Path(out)
     prepare_out_dir(out)
-    say(f"bag: {info.describe()}")
+    say(f"{'input' if info.is_footage else 'bag'}: {info.describe()}")
     run = run_replay(
         info, out, rate=rate, params=params, checkpoint=checkpoint, namespace=namespace, domain_id=domain_id,
         stack_timeout=stack_timeout, progress=progress, say=say,
@@ -175,7 +183,7 @@ def format_summary(metrics: dict) -> str:
     if not metrics.get("horizons"):
         lines.append("forecasts                 unavailable (no forecast models in the stack, or none produced)")
     if metrics.get("reference") != "ground_truth":
-        lines.append("(no ground truth in the bag: forecasts scored against the stack's own later labels)")
+        lines.append("(no ground truth in the input: forecasts scored against the stack's own later labels)")
     lab = metrics["latency_ms"].get("labels")
     fr = metrics["frames"]
     lat = f"latency p50 {lab['p50']:.0f} ms, p99 {lab['p99']:.0f} ms" if lab else "latency n/a (no answers)"
@@ -191,7 +199,8 @@ def format_summary(metrics: dict) -> str:
 
 def main(args: argparse.Namespace) -> int:
     result = replay(
-        args.bag, args.out, topic=args.topic, labels_topic=args.labels_topic, rate=args.rate, params=args.params,
+        args.bag, args.out, topic=args.topic, labels_topic=args.labels_topic, fps=args.fps, rate=args.rate,
+        params=args.params,
         checkpoint=args.checkpoint, namespace=args.namespace, domain_id=args.domain_id,
         tolerance_ms=args.tolerance_ms, stack_timeout=args.stack_timeout, progress=not args.no_progress,
         command="swiftcast replay " + " ".join(shlex.quote(a) for a in sys.argv[2:]),

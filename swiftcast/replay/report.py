@@ -24,7 +24,8 @@ import numpy as np  # noqa: E402
 from PIL import Image as PILImage  # noqa: E402
 
 from swiftcast.data.labels import CLASS_COLORS_RGB, CLASS_NAMES, MOVING_TRAIN_IDS, colorize_train_ids  # noqa: E402
-from swiftcast.replay.bag import BagInfo, PackedLabels, read_camera_frames  # noqa: E402
+from swiftcast.replay.bag import BagInfo, PackedLabels  # noqa: E402
+from swiftcast.replay.frames import open_frames  # noqa: E402
 from swiftcast.replay.score import Outputs, StampIndex, latency_series  # noqa: E402
 
 NS = 1_000_000_000
@@ -159,6 +160,14 @@ def _labels_tile(labels: np.ndarray, width: int) -> np.ndarray:
     return colorize_train_ids(labels)[..., ::-1]
 
 
+def _confidence_tile(confidence: np.ndarray, width: int) -> np.ndarray:
+    """255 x max softmax as a colour map (dark = unsure, bright = sure), RGB."""
+    h, w = confidence.shape
+    if w > width:
+        confidence = cv2.resize(confidence, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
+    return cv2.applyColorMap(confidence, cv2.COLORMAP_INFERNO)[..., ::-1]
+
+
 class _Lookup:
     """The label maps a report draws, found by stamp (nearest within the scoring tolerance)."""
 
@@ -196,6 +205,9 @@ def plot_strips(lookup: _Lookup, frames: dict[int, np.ndarray], sources: list[in
     if not sources:
         return None
     cols: list[str] = ["camera (t)", "labels (t)"]
+    with_confidence = any(s in lookup.outputs.confidence for s in sources)
+    if with_confidence:
+        cols.append("confidence (t)")
     for name, ms in horizons:
         cols += [f"forecast t+{ms:.0f} ms", f"{'GT' if lookup.truth else 'own labels'} t+{ms:.0f} ms"]
     if not horizons and lookup.truth:
@@ -207,6 +219,9 @@ def plot_strips(lookup: _Lookup, frames: dict[int, np.ndarray], sources: list[in
             _tile(frames[s], MAX_TILE_WIDTH) if s in frames else None,
             _labels_tile(lookup.own[s].unpack(), MAX_TILE_WIDTH),
         ]
+        if with_confidence:
+            conf = lookup.outputs.confidence.get(s)
+            row.append(_confidence_tile(conf.unpack(), MAX_TILE_WIDTH) if conf is not None else None)
         for name, _ in horizons:
             f = lookup.by_source.get(name, {}).get(s)
             row.append(_labels_tile(f.labels.unpack(), MAX_TILE_WIDTH) if f else None)
@@ -449,9 +464,11 @@ def render_html(out_dir: Path, metrics: dict, run: dict, figures: dict[str, Path
     )]
 
     fig = lambda key, alt: _img(figures.get(key), alt, out_dir)  # noqa: E731
-    strip_note = (f"Each row: the camera frame at t, the stack's labels at t, and for each horizon the forecast made at "
+    conf_note = (", its confidence (255 x the highest class probability; dark = unsure)"
+                 if any(t.endswith("/semseg/confidence") for t in metrics.get("recorded_topics", {})) else "")
+    strip_note = (f"Each row: the camera frame at t, the stack's labels at t{conf_note}, and for each horizon the forecast made at "
                   f"t for t+h next to the {ref_name} at t+h." if metrics.get("horizons") else
-                  "Each row: the camera frame at t, the stack's labels at t"
+                  f"Each row: the camera frame at t, the stack's labels at t{conf_note}"
                   + (" and the ground truth at t." if metrics["reference"] == "ground_truth" else "."))
     gif = figures.get("animation")
     title = f"SwiftCast replay — {esc(Path(bag.get('path', 'bag')).name)}"
@@ -499,7 +516,7 @@ def write_report(
     played = sorted(outputs.played)
     step = max(1, math.ceil(len(played) / GIF_MAX_FRAMES))
     gif_stamps = played[::step]
-    frames = dict(read_camera_frames(info, set(sources) | set(gif_stamps)))
+    frames = dict(open_frames(info).frames_at(set(sources) | set(gif_stamps)))
     figures: dict[str, Path | None] = {
         "per_class": plot_per_class(metrics, figdir / "per_class_iou.png"),
         "latency_hist": plot_latency_hist(outputs, metrics, figdir / "latency_hist.png"),

@@ -179,8 +179,12 @@ def run_replay(
     waits = []
     if any(n.package == "forecast_node" for n in nodes):
         waits += ["--wait-subscribed", f"{ns}/semseg/features"]
+    if info.is_footage:  # decoded and published as bgr8 Image messages, stamped from the frame rate
+        source = [f"--{info.storage}", str(info.path), "--fps", repr(info.fps)]
+    else:
+        source = ["--bag", str(info.path)]
     run.player_command = [
-        str(player), "--bag", str(info.path), "--topic", info.camera_topic, "--publish-topic", publish_topic,
+        str(player), *source, "--topic", info.camera_topic, "--publish-topic", publish_topic,
         "--out", str(out_dir / "outputs.mcap"), "--summary", str(logs / "player_summary.json"),
         "--rate", str(rate), "--answer-topic", f"{ns}/semseg/labels", "--record-prefix", ns or "/",
         "--stack-timeout", str(stack_timeout), "--answer-timeout", str(stack_timeout), "--warmup", str(warmup),

@@ -51,6 +51,7 @@ class Outputs:
 
     played: dict[int, int] = field(default_factory=dict)  # frame stamp -> publish wall time (ns)
     labels: dict[int, tuple[int, PackedLabels]] = field(default_factory=dict)  # stamp -> (receive ns, labels)
+    confidence: dict[int, PackedLabels] = field(default_factory=dict)  # stamp -> semseg/confidence (255 x max p)
     forecasts: dict[str, list[Forecast]] = field(default_factory=dict)  # horizon name -> forecasts
     diagnostics: dict[str, dict[str, str]] = field(default_factory=dict)  # status name -> last key/values
     topics: dict[str, int] = field(default_factory=dict)  # topic -> messages recorded
@@ -63,6 +64,7 @@ def load_outputs(path: str | Path, namespace: str = "/perception") -> Outputs:
     """Read ``outputs.mcap``; a cut recording gives what could be read plus ``error``."""
     out = Outputs()
     labels_topic = f"{namespace.rstrip('/')}/semseg/labels"
+    confidence_topic = f"{namespace.rstrip('/')}/semseg/confidence"
     try:
         reader = open_reader(Path(path))
     except DataError as exc:
@@ -78,6 +80,9 @@ def load_outputs(path: str | Path, namespace: str = "/perception") -> Outputs:
             elif conn.topic == labels_topic:
                 msg = store.deserialize_cdr(raw, conn.msgtype)
                 out.labels[cdr_stamp_ns(raw)] = (log_ns, PackedLabels(decode_label_map(msg)))
+            elif conn.topic == confidence_topic:
+                msg = store.deserialize_cdr(raw, conn.msgtype)
+                out.confidence[cdr_stamp_ns(raw)] = PackedLabels(decode_label_map(msg))  # mono8, like labels
             elif conn.msgtype == FEATURES_TYPE:
                 if conn.topic not in out.model_ids:
                     out.model_ids[conn.topic] = store.deserialize_cdr(raw, conn.msgtype).model_id

@@ -7,6 +7,8 @@ reused (replay, soak) without ROS.
 Per frame: resize to the model's input size (``swiftcast.data.transforms.resize_rgb``, the interpolation used in
 training), flip BGR->RGB at that (smaller) size, normalise, ONE ``forward_with_features`` pass (backbone + SPP
 shared by labels and features), argmax, nearest-neighbour resize of the labels back to the camera size.
+On request the per-pixel confidence comes from the same logits: 255 x the maximum softmax probability (uint8), the
+convention of the forecast node's confidence, resized back like the labels.
 
 ``backend`` picks the inference engine (same two outputs from the same normalised input): ``"torch"`` (eager) or
 ``"onnxruntime"`` with ``precision`` ``"fp32"`` or ``"int8"`` (static QDQ). The ONNX graph is exported on first
@@ -45,12 +47,18 @@ class Segmentation:
     features: np.ndarray | None  # (C, h, w) float16/float32, C-contiguous; None if not requested
     model_ms: float  # preprocessing + forward + argmax
     total_ms: float  # everything in Segmenter.__call__ (incl. resizing the labels back)
+    confidence: np.ndarray | None = None  # (H, W) uint8, 255 x max softmax, at the camera's size; None unless asked
+
+
+#: what a backend returns: labels (H, W) uint8, features (C, h, w) or None, confidence (H, W) uint8 or None
+BackendResult = tuple[np.ndarray, "np.ndarray | None", "np.ndarray | None"]
 
 
 class Backend(Protocol):
-    """An inference engine: normalised (1, 3, H, W) float32 -> (labels (H, W) uint8, features (C, h, w))."""
+    """An inference engine: normalised (1, 3, H, W) float32 -> labels (H, W) uint8, features (C, h, w) and, when
+    asked, the confidence (H, W) uint8 (255 x max softmax) at the model's size."""
 
-    def run(self, x: torch.Tensor, want_features: bool) -> tuple[np.ndarray, np.ndarray | None]: ...
+    def run(self, x: torch.Tensor, want_features: bool, want_confidence: bool = False) -> BackendResult: ...
 
 
 class TorchBackend:
@@ -62,13 +70,19 @@ class TorchBackend:
         self.feature_dtype = getattr(torch, feature_dtype)
 
     @torch.inference_mode()
-    def run(self, x: torch.Tensor, want_features: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    def run(self, x: torch.Tensor, want_features: bool, want_confidence: bool = False) -> BackendResult:
         x = x.to(self.device, non_blocking=True)
         logits, feats = self.model.forward_with_features(x)
         # channels-last first: torch's argmax over the channels of an NCHW map is ~3x slower than copy + argmax
-        labels = logits.contiguous(memory_format=torch.channels_last).argmax(1)[0].to(torch.uint8).cpu().numpy()
+        logits = logits.contiguous(memory_format=torch.channels_last)
+        labels = logits.argmax(1)[0].to(torch.uint8).cpu().numpy()
+        confidence = None
+        if want_confidence:  # max softmax = 1 / sum(exp(l - max l)): no full softmax map needed
+            top = logits.float().amax(1, keepdim=True)
+            prob = 1.0 / torch.exp(logits.float() - top).sum(1)
+            confidence = (prob[0] * 255).round().to(torch.uint8).cpu().numpy()
         features = feats[0].to(self.feature_dtype).contiguous().cpu().numpy() if want_features else None
-        return labels, features
+        return labels, features, confidence
 
 
 class OnnxRuntimeBackend:
@@ -95,12 +109,14 @@ class OnnxRuntimeBackend:
         self.input_name = self.session.get_inputs()[0].name
         self.feature_dtype = np.dtype(feature_dtype)
         self.argmax = ort_session(_argmax_graph(), num_threads, None, None, spin)
+        self.confidence = ort_session(_confidence_graph(), num_threads, None, None, spin)
 
-    def run(self, x: torch.Tensor, want_features: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    def run(self, x: torch.Tensor, want_features: bool, want_confidence: bool = False) -> BackendResult:
         logits, feats = self.session.run(None, {self.input_name: x.numpy()})
         labels = self.argmax.run(None, {"logits": logits})[0][0]
+        confidence = self.confidence.run(None, {"logits": logits})[0][0] if want_confidence else None
         features = np.ascontiguousarray(feats[0], self.feature_dtype) if want_features else None
-        return labels, features
+        return labels, features, confidence
 
 
 def _argmax_graph() -> bytes:
@@ -118,6 +134,31 @@ def _argmax_graph() -> bytes:
         [helper.make_node("ArgMax", ["logits"], ["index"], axis=1, keepdims=0),
          helper.make_node("Cast", ["index"], ["labels"], to=TensorProto.UINT8)],
         "swiftcast_argmax", [logits], [labels])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString()
+
+
+def _confidence_graph() -> bytes:
+    """(1, K, H, W) float logits -> (1, H, W) uint8 = round(255 x max softmax), as 255 / sum(exp(l - max l)).
+
+    A post-processing graph like :func:`_argmax_graph`, so the exported models (and their caches) stay as they are.
+    """
+    from onnx import TensorProto, helper
+
+    logits = helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, "classes", "height", "width"])
+    confidence = helper.make_tensor_value_info("confidence", TensorProto.UINT8, [1, "height", "width"])
+    consts = [helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
+              helper.make_tensor("scale", TensorProto.FLOAT, [], [255.0]),
+              helper.make_tensor("half", TensorProto.FLOAT, [], [0.5])]
+    nodes = [
+        helper.make_node("ReduceMax", ["logits", "axes"], ["top"], keepdims=1),
+        helper.make_node("Sub", ["logits", "top"], ["shifted"]),
+        helper.make_node("Exp", ["shifted"], ["exp"]),
+        helper.make_node("ReduceSum", ["exp", "axes"], ["total"], keepdims=0),
+        helper.make_node("Div", ["scale", "total"], ["scaled"]),
+        helper.make_node("Add", ["scaled", "half"], ["rounded"]),  # Cast truncates: +0.5 rounds (values > 0)
+        helper.make_node("Cast", ["rounded"], ["confidence"], to=TensorProto.UINT8),
+    ]
+    graph = helper.make_graph(nodes, "swiftcast_confidence", [logits], [confidence], initializer=consts)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString()
 
 
@@ -283,17 +324,20 @@ class Segmenter:
             small = small[..., ::-1]
         return normalize_rgb(small, self.mean, self.std).unsqueeze(0)
 
-    def __call__(self, image: ColorImage | np.ndarray, want_features: bool = True) -> Segmentation:
-        """Segment one frame; labels come back at the frame's own size."""
+    def __call__(self, image: ColorImage | np.ndarray, want_features: bool = True,
+                 want_confidence: bool = False) -> Segmentation:
+        """Segment one frame; labels (and the confidence, if wanted) come back at the frame's own size."""
         t0 = time.perf_counter()
         pixels = image.pixels if isinstance(image, ColorImage) else image
         out_size = (int(pixels.shape[0]), int(pixels.shape[1]))
         x = self.preprocess(image)
-        labels, features = self.backend.run(x, want_features)
+        labels, features, confidence = self.backend.run(x, want_features, want_confidence)
         t1 = time.perf_counter()
         labels = np.ascontiguousarray(resize_label(labels, out_size))
+        if confidence is not None:
+            confidence = np.ascontiguousarray(resize_label(confidence, out_size))
         t2 = time.perf_counter()
-        return Segmentation(labels, features, (t1 - t0) * 1e3, (t2 - t0) * 1e3)
+        return Segmentation(labels, features, (t1 - t0) * 1e3, (t2 - t0) * 1e3, confidence)
 
 
 def check_precision(backend: str, precision: str) -> None:

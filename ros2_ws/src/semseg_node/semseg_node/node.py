@@ -8,7 +8,8 @@ instead of queueing: latency stays one model pass.
 Topics (relative to the node's namespace, /perception in the stack):
   in   ``camera_topic`` (default /camera/image_raw; ``<camera_topic>/compressed`` with input_transport=compressed)
   out  semseg/labels (mono8 trainIds, input size, header copied), semseg/overlay (bgr8, only computed when
-       subscribed), semseg/features (FeatureMap), semseg/label_info (latched), /diagnostics
+       subscribed), semseg/confidence (mono8, 255 x max softmax, only computed when subscribed),
+       semseg/features (FeatureMap), semseg/label_info (latched), /diagnostics
 """
 
 from __future__ import annotations
@@ -68,9 +69,10 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("device", "cpu", "Inference device: cpu, cuda, cuda:N or auto.", check=_check_device),
     ParamSpec("backend", "torch", "Inference engine: torch (eager) or onnxruntime (the checkpoint is exported to "
               "ONNX on first use and cached by model_id, input size and precision).", choices=BACKENDS),
-    ParamSpec("precision", "fp32", "Model precision: fp32, or int8 (backend onnxruntime only; static int8 "
-              "calibrated on synthetic frames, made by 'swiftcast export-onnx --precision int8' or on first use "
-              "from data/synth_v2).", choices=PRECISIONS),
+    ParamSpec("precision", "auto", "Model precision: auto (int8 with backend onnxruntime on a CPU with int8 dot "
+              "products - VNNI/AMX - else fp32; the choice and why are logged at start), fp32, or int8 (backend "
+              "onnxruntime only; static int8 calibrated on frames the synthetic world renders, made on first use "
+              "or by 'swiftcast export-onnx --precision int8').", choices=PRECISIONS),
     ParamSpec("input_size", [], "Model input size [H, W] the camera image is resized to; empty = the "
               "checkpoint's input_size.", type=ParameterType.PARAMETER_INTEGER_ARRAY, check=_check_input_size),
     ParamSpec("num_threads", 0, "CPU threads for inference (0 = library default).", range=(0, 256)),
@@ -85,6 +87,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("overlay_alpha", 0.5, "Weight of the class colours in semseg/overlay (0 = camera only, 1 = colours "
               "only).", range=(0.0, 1.0)),
     ParamSpec("publish_overlay", True, "Publish semseg/overlay (computed only while someone subscribes)."),
+    ParamSpec("publish_confidence", True, "Publish semseg/confidence: mono8, 255 x the maximum softmax probability "
+              "per pixel, at the camera's size (computed only while someone subscribes)."),
     ParamSpec("publish_features", True, "Publish semseg/features for the forecast node (packed only while "
               "someone subscribes)."),
     ParamSpec("feature_dtype", "float16", "Element type of semseg/features.", choices=FEATURE_DTYPES),
@@ -108,6 +112,7 @@ class SemsegNode(Node):
 
         self.pub_labels = self.create_publisher(Image, "semseg/labels", OUTPUT_QOS)
         self.pub_overlay = self.create_publisher(Image, "semseg/overlay", OUTPUT_QOS)
+        self.pub_confidence = self.create_publisher(Image, "semseg/confidence", OUTPUT_QOS)
         self.pub_features = self.create_publisher(FeatureMap, "semseg/features", OUTPUT_QOS)
         self.pub_label_info = self.create_publisher(LabelInfo, "semseg/label_info", LATCHED_QOS)
         self._publish_label_info()
@@ -134,7 +139,8 @@ class SemsegNode(Node):
         h, w = self.segmenter.input_size
         self.get_logger().info(
             f"ready: {self.sub.topic_name} ({self.params['input_transport']}) -> {self.pub_labels.topic_name}; "
-            f"model {self.segmenter.model_id or '?'} at {h}x{w} on {self.segmenter.device}"
+            f"model {self.segmenter.model_id or '?'} at {h}x{w} on {self.segmenter.device} "
+            f"({self.segmenter.backend_name} {self.segmenter.precision})"
         )
 
     # --- model -------------------------------------------------------------------------------------------------
@@ -201,9 +207,12 @@ class SemsegNode(Node):
             self._warn.warn(exc.reason, f"frame rejected ({exc.reason}): {exc}")
             return
         want_features = p["publish_features"] and self.pub_features.get_subscription_count() > 0
-        result = segmenter(image, want_features=want_features)
+        want_confidence = p["publish_confidence"] and self.pub_confidence.get_subscription_count() > 0
+        result = segmenter(image, want_features=want_features, want_confidence=want_confidence)
         header = msg.header
         self.pub_labels.publish(array_to_image_msg(result.labels, header))
+        if result.confidence is not None:
+            self.pub_confidence.publish(array_to_image_msg(result.confidence, header))
         if result.features is not None:
             self.pub_features.publish(
                 features_to_msg(result.features, header, segmenter.model_id, image.shape, FEATURE_STRIDE)
@@ -230,6 +239,7 @@ class SemsegNode(Node):
             "input_size": "x".join(map(str, s.input_size)),
             "device": str(s.device),
             "backend": f"{s.backend_name} {s.precision}",
+            "precision": f"{s.requested_precision} -> {s.precision} ({s.precision_reason})",
         }
 
     def close(self) -> None:

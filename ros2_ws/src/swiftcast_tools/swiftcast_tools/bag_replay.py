@@ -10,7 +10,9 @@ Frames are published as the bag's raw CDR bytes on an rclpy publisher of the rea
 the recorded rate (bag log times) scaled by ``--rate``, with sensor-data QoS like a camera driver. ``--rate auto``
 plays at the recorded rate but sends a frame only once the stack has answered the previous one (or
 ``--answer-wait`` passed), so a slow CPU processes every frame instead of dropping most; the summary gives the
-effective rate. Before the
+effective rate. A video (``--video``) or a folder of images (``--images``) is played the same way: each frame
+is decoded with OpenCV (:mod:`swiftcast.runtime.footage`) and published as a bgr8 ``sensor_msgs/Image`` at its own
+size, stamped 1/``--fps`` apart. Before the
 play, a few warm-up copies of the first frame (stamped away from the drive) are sent one by one until the stack
 answers: that proves the whole path works and keeps one-off start-up costs out of the measured latencies.
 
@@ -31,7 +33,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
@@ -41,6 +43,7 @@ from rclpy.signals import SignalHandlerOptions
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import get_types_from_msg
 
+from swiftcast.errors import SwiftcastError
 from swiftcast.rosbag_types import typestore_with_swiftcast_msgs
 
 from swiftcast_ros.qos import SENSOR_QOS
@@ -310,19 +313,85 @@ def camera_connection(reader: Reader, topic: str) -> Any:
     return conns
 
 
-def run(args: argparse.Namespace, stop: threading.Event, emit: Callable[[dict], None]) -> dict:
-    summary: dict[str, Any] = {"bag": str(args.bag), "topic": args.topic, "rate": args.rate, "status": "ok"}
-    with Reader(args.bag) as reader:
-        conns = camera_connection(reader, args.topic)
-        msgtype = conns[0].msgtype
-        total = sum(c.msgcount for c in conns)
-        first = next(reader.messages(connections=conns), None)
-        summary.update(msgtype=msgtype, frames_total=total)
+class Camera:
+    """The frames to play: ``messages()`` yields (recorded time ns, CDR bytes with the header stamp first)."""
+
+    msgtype: str
+    total: int
+    first_raw: bytes
+    first_stamp: int
+    end_stamp: int
+
+    def messages(self) -> Iterator[tuple[int, bytes]]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class BagCamera(Camera):
+    """A bag's camera topic, played as recorded (raw CDR, bag log times)."""
+
+    def __init__(self, path: Path, topic: str) -> None:
+        self.reader = Reader(path)
+        self.reader.open()
+        self.conns = camera_connection(self.reader, topic)
+        self.msgtype = self.conns[0].msgtype
+        self.total = sum(c.msgcount for c in self.conns)
+        first = next(self.reader.messages(connections=self.conns), None)
         if first is None:
-            raise SystemExit(f"bag_replay: error: topic {args.topic} has no messages")
-        first_raw = bytes(first[2])
-        first_stamp = header_stamp_ns(first_raw)
-        end_stamp = first_stamp + reader.duration
+            raise SystemExit(f"bag_replay: error: topic {topic} has no messages")
+        self.first_raw = bytes(first[2])
+        self.first_stamp = header_stamp_ns(self.first_raw)
+        self.end_stamp = self.first_stamp + self.reader.duration
+
+    def messages(self) -> Iterator[tuple[int, bytes]]:
+        for _, log_ns, raw in self.reader.messages(connections=self.conns):
+            yield log_ns, bytes(raw)
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+class FootageCamera(Camera):
+    """A video or a folder of images: frames decoded with OpenCV, sent as bgr8 Images stamped from the frame rate."""
+
+    msgtype = "sensor_msgs/msg/Image"
+
+    def __init__(self, path: Path, fps: float | None) -> None:
+        from swiftcast.replay.video_bag import FRAME_ID, image_cdr
+        from swiftcast.runtime.footage import open_footage
+
+        try:
+            self.source = open_footage(path, fps)
+        except SwiftcastError as exc:
+            raise SystemExit(f"bag_replay: error: {exc}") from None
+        self.store = typestore_with_swiftcast_msgs()
+        self._cdr = lambda stamp, bgr: image_cdr(self.store, stamp, bgr, FRAME_ID)
+        self.total = self.source.frames
+        stamp, first = next(iter(self.source))
+        self.first_raw, self.first_stamp = self._cdr(stamp, first), stamp
+        self.end_stamp = self.source.stamp(self.total - 1)
+
+    def messages(self) -> Iterator[tuple[int, bytes]]:
+        for stamp, bgr in self.source:
+            yield stamp, self._cdr(stamp, bgr)
+
+
+def open_camera(args: argparse.Namespace) -> Camera:
+    if args.video or args.images:
+        return FootageCamera(args.video or args.images, args.fps)
+    return BagCamera(args.bag, args.topic)
+
+
+def run(args: argparse.Namespace, stop: threading.Event, emit: Callable[[dict], None]) -> dict:
+    source = args.bag or args.video or args.images
+    summary: dict[str, Any] = {"bag": str(source), "topic": args.topic, "rate": args.rate, "status": "ok"}
+    camera = open_camera(args)
+    try:
+        msgtype, total = camera.msgtype, camera.total
+        summary.update(msgtype=msgtype, frames_total=total)
+        first_raw, first_stamp, end_stamp = camera.first_raw, camera.first_stamp, camera.end_stamp
         args.out.parent.mkdir(parents=True, exist_ok=True)
         recorder = McapRecorder(args.out)
         node = ReplayNode(args, msgtype, recorder, emit)
@@ -331,7 +400,7 @@ def run(args: argparse.Namespace, stop: threading.Event, emit: Callable[[dict], 
         spinner = threading.Thread(target=executor.spin, daemon=True)
         spinner.start()
         try:
-            _play(args, reader, conns, node, first_raw, first_stamp, end_stamp, total, stop, emit, summary)
+            _play(args, camera, node, first_raw, first_stamp, end_stamp, total, stop, emit, summary)
         finally:
             node.recording = False
             executor.shutdown(timeout_sec=2.0)
@@ -339,6 +408,8 @@ def run(args: argparse.Namespace, stop: threading.Event, emit: Callable[[dict], 
             summary["topics"] = {t: {"type": recorder.types[t], "count": n} for t, n in recorder.counts.items()}
             summary["skipped_topics"] = dict(node.skipped)
             node.destroy_node()
+    finally:
+        camera.close()
     return summary
 
 
@@ -351,7 +422,7 @@ def _wait(condition: Callable[[], bool], timeout: float, stop: threading.Event, 
     return True
 
 
-def _play(args, reader, conns, node, first_raw, first_stamp, end_stamp, total, stop, emit, summary) -> None:  # noqa: PLR0913
+def _play(args, camera, node, first_raw, first_stamp, end_stamp, total, stop, emit, summary) -> None:  # noqa: PLR0913
     # 1. the stack is up: our camera has a subscriber and every answer/wait topic a publisher
     emit({"event": "waiting", "what": "stack"})
     wait_topics = [args.answer_topic, *args.wait_topic]
@@ -413,7 +484,7 @@ def _play(args, reader, conns, node, first_raw, first_stamp, end_stamp, total, s
     summary["play_started_ns"] = time.time_ns()
     published, previous, first_pub, first_log, last_log, last_pub = 0, None, None, None, None, None
     stopped = False
-    for index, (_, log_ns, raw) in enumerate(reader.messages(connections=conns)):
+    for index, (log_ns, raw) in enumerate(camera.messages()):
         if previous is not None:
             prev_stamp, prev_log, prev_pub = previous
             if lockstep:  # the recorded spacing, but never before the previous frame was answered (bounded wait)
@@ -427,7 +498,6 @@ def _play(args, reader, conns, node, first_raw, first_stamp, end_stamp, total, s
         if stopped or stop.is_set():
             summary.update(status="interrupted", message=f"stopped after {published} of {total} frames")
             break
-        raw = bytes(raw)
         stamp = header_stamp_ns(raw)
         node.mark_played(stamp)  # before publishing: the answer may come back before publish() returns
         node.publish_frame(raw, stamp, index, record=True)
@@ -456,7 +526,11 @@ def _play(args, reader, conns, node, first_raw, first_stamp, end_stamp, total, s
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="bag_replay", description=__doc__.split("\n\n")[0])
-    p.add_argument("--bag", type=Path, required=True, help="input rosbag2 (directory, .mcap or .db3)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--bag", type=Path, help="input rosbag2 (directory, .mcap or .db3)")
+    source.add_argument("--video", type=Path, help="input video file (what OpenCV reads), played as bgr8 Images")
+    source.add_argument("--images", type=Path, help="input folder of same-size images, played in name order")
+    p.add_argument("--fps", type=float, help="frame rate of --video (default: the container's) or --images (required)")
     p.add_argument("--topic", default="/camera/image_raw", help="camera topic to play (Image or CompressedImage)")
     p.add_argument("--publish-topic", help="publish the frames on this topic instead (default: --topic)")
     p.add_argument("--out", type=Path, required=True, help="output .mcap file")
@@ -484,8 +558,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.publish_topic = args.publish_topic or args.topic
     if args.warmup < 1:
         p.error("--warmup must be at least 1 (the warm-up proves the stack answers)")
-    if not args.bag.exists():
-        p.error(f"bag {args.bag} not found")
+    path = args.bag or args.video or args.images
+    if not path.exists():
+        p.error(f"{path} not found")
+    if args.images and args.fps is None:
+        p.error("--images needs --fps")
     if args.out.suffix != ".mcap":
         p.error("--out must name a .mcap file")
     return args
