@@ -94,7 +94,11 @@ class DeformConvBNReLU(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.norm(self.conv(x, self.offset(x))))
+        offset = self.offset(x)
+        if torch.is_autocast_enabled(x.device.type):  # torchvision's CPU kernel has no bf16: this layer runs fp32
+            with torch.autocast(x.device.type, enabled=False):
+                return self.relu(self.norm(self.conv(x.float(), offset.float())))
+        return self.relu(self.norm(self.conv(x, offset)))
 
 
 class F2F(Forecaster):
