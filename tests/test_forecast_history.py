@@ -1,4 +1,5 @@
-"""The forecast node's time-keyed history: matching by stamp, gaps, other camera rates, resets, bounded memory."""
+"""The forecast runtime's time-keyed history: matching by stamp, interpolation for other camera rates, gaps, resets,
+bounded memory."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 
 import numpy as np
 
-from swiftcast.forecast.history import FeatureHistory
+from swiftcast.forecast.history import Blend, FeatureHistory
 from swiftcast.forecast.online import ConsistencyScorer
 from swiftcast.forecast.protocol import FRAME_PERIOD_NS, INPUT_OFFSETS
 
@@ -74,9 +75,15 @@ def test_tolerance_bounds_how_far_a_match_may_be() -> None:
     _fill(h, stamps)
     m = h.match(T0 + 9 * P)
     assert m.ok and [abs(e) for e in m.errors_ns] == [jitter, jitter, jitter, 0]  # all within 4 ms
+    # outside the tolerance a frame is not used as is: the input is interpolated between its neighbours instead
     h2: FeatureHistory[str] = FeatureHistory(P, tolerance_ns=3_000_000)
     _fill(h2, stamps)
-    assert not h2.match(T0 + 9 * P).ok
+    m2 = h2.match(T0 + 9 * P)
+    assert m2.ok and m2.interpolated == (True, True, True, False) and m2.errors_ns == (0, 0, 0, 0)
+    # ... and with interpolation off (no gap may be bridged) there is no match at all
+    h3: FeatureHistory[str] = FeatureHistory(P, tolerance_ns=3_000_000, max_gap_ns=0)
+    _fill(h3, stamps)
+    assert not h3.match(T0 + 9 * P).ok
 
 
 def test_backwards_stamp_resets_history() -> None:
@@ -111,7 +118,78 @@ def test_memory_is_bounded() -> None:
     assert len(fast) == 64
 
 
-@pytest.mark.parametrize("kwargs", [{"period_ns": 0}, {"tolerance_ns": P}, {"tolerance_ns": -1}, {"max_items": 2}])
+# --- other camera rates: interpolation between the frames around t-3P, t-6P, t-9P --------------------------------
+def _lerp(a: float, b: float, w: float) -> float:
+    return a * (1.0 - w) + b * w
+
+
+def test_10hz_camera_interpolates_with_exact_weights() -> None:
+    period_10 = 100_000_000
+    h: FeatureHistory[float] = FeatureHistory(P, blend=_lerp)
+    stamps = [T0 + i * period_10 for i in range(11)]
+    for s in stamps:
+        h.insert(s, float(s - T0))  # the item is its own time offset: a linear blend must give the target time
+    t = stamps[-1]  # 1000 ms
+    m = h.match(t)
+    assert m.ok and m.interpolated == (False, True, False, False)
+    # t-9P = 470.6 ms: frame 500 ms is 29.41 ms off (within P/2 = 29.41 ms): used as is
+    assert m.sources[0] == ((stamps[5], 1.0),) and m.items[0] == 500e6
+    # t-6P = 647.06 ms: frames 600 and 700 ms, the newer weighted (647.06 - 600) / 100
+    wanted = t - 6 * P
+    w = (wanted - stamps[6]) / period_10
+    assert w == pytest.approx(0.4705882, abs=1e-6)
+    assert m.sources[1] == ((stamps[6], 1.0 - w), (stamps[7], w))
+    assert m.items[1] == pytest.approx(wanted - T0) and m.stamps[1] == wanted
+    # t-3P = 823.5 ms: frame 800 ms is 23.5 ms off: used as is
+    assert m.sources[2] == ((stamps[8], 1.0),) and m.items[2] == 800e6
+
+
+def test_frame_within_tolerance_is_used_as_is_even_when_neighbours_bracket() -> None:
+    h: FeatureHistory[float] = FeatureHistory(P, tolerance_ns=P // 4, blend=_lerp)
+    stamps = [T0 + i * P + (P // 5 if i == 5 else 0) for i in range(12)]  # frame 5 is P/5 late
+    for s in stamps:
+        h.insert(s, float(s - T0))
+    m = h.match(T0 + 11 * P)
+    assert m.ok and not any(m.interpolated)
+    assert m.stamps[1] == stamps[5] and m.items[1] == float(stamps[5] - T0)  # not blended towards frame 4
+
+
+def test_no_extrapolation_before_the_oldest_frame() -> None:
+    period_10 = 100_000_000
+    h: FeatureHistory[float] = FeatureHistory(P, blend=_lerp)
+    stamps = [T0 + i * period_10 for i in range(5)]  # 0..400 ms: t-9P = -129 ms is older than the oldest frame
+    for s in stamps:
+        h.insert(s, 0.0)
+    m = h.match(stamps[-1])
+    assert not m.ok and m.missing == (-9,) and m.items[0] is None
+    # nor after the newest: a frame stamped later than anything stored has no input at offset 0
+    assert 0 not in h.match(stamps[-1] + 20_000_000).missing  # 20 ms after the newest frame: within tolerance
+    assert h.match(stamps[-1] + 40_000_000).missing == (-9, 0)
+
+
+def test_gap_longer_than_max_gap_is_not_bridged() -> None:
+    h: FeatureHistory[float] = FeatureHistory(P, tolerance_ns=P // 4, max_gap_ns=2 * P, blend=_lerp)
+    two_missing = [T0 + i * P for i in range(12) if i not in (4, 5)]  # frames 3 and 6 are 3P apart
+    for s in two_missing:
+        h.insert(s, 0.0)
+    assert h.match(T0 + 11 * P).missing == (-6,)  # t-6P = frame 5, inside the 3P gap
+    one_missing: FeatureHistory[float] = FeatureHistory(P, tolerance_ns=P // 4, max_gap_ns=2 * P, blend=_lerp)
+    for i in range(12):
+        if i != 5:
+            one_missing.insert(T0 + i * P, float(i))
+    m = one_missing.match(T0 + 11 * P)
+    assert m.ok and m.interpolated == (False, True, False, False) and m.items[1] == pytest.approx(5.0)
+
+
+def test_default_blend_records_both_frames() -> None:
+    blend: FeatureHistory[str] = FeatureHistory(P, tolerance_ns=0, offsets=(-1, 0))
+    _fill(blend, [T0, T0 + 2 * P])
+    m = blend.match(T0 + 2 * P)
+    assert m.items[0] == Blend(f"frame@{T0}", f"frame@{T0 + 2 * P}", 0.5)
+
+
+@pytest.mark.parametrize("kwargs", [{"period_ns": 0}, {"tolerance_ns": P}, {"tolerance_ns": -1}, {"max_items": 2},
+                                    {"max_gap_ns": -1}])
 def test_bad_settings_are_refused(kwargs: dict) -> None:
     args = {"period_ns": P, **kwargs}
     with pytest.raises(ValueError):
