@@ -90,14 +90,14 @@ def main(args: argparse.Namespace) -> int:
     from swiftcast.data.labels import train_ids_to_label_ids
     from swiftcast.data.transforms import CITYSCAPES_MEAN, CITYSCAPES_STD, EvalTransform, parse_size
     from swiftcast.eval.metrics import format_table
-    from swiftcast.models import load_checkpoint
+    from swiftcast.models import load_segmentation_model
     from swiftcast.train.loop import default_workers, resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     size = parse_size(args.size) if args.size else None
-    model, config = load_checkpoint(args.model)
+    model, config = load_segmentation_model(args.model, needs=("decoder",) if args.head == "skipless" else ())
     size = size or tuple(config.get("input_size") or ()) or None
     norm = config.get("normalization") or {}
     transform = EvalTransform(size, norm.get("mean", CITYSCAPES_MEAN), norm.get("std", CITYSCAPES_STD))

@@ -135,9 +135,7 @@ def load_segmenter(seg_model: str | os.PathLike[str], device: str = "cpu"):
     """The frozen feature extractor (a :class:`swiftcast.runtime.segmenter.Segmenter`, eval mode, no warm-up)."""
     from swiftcast.runtime.segmenter import Segmenter
 
-    segmenter = Segmenter(seg_model, device=device, warmup=False)
-    segmenter.model.eval().requires_grad_(False)
-    return segmenter
+    return Segmenter(seg_model, device=device, warmup=False)
 
 
 def load_features(

@@ -204,7 +204,7 @@ class SemanticForecaster:
         cache_dir: str | os.PathLike[str] | None = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
-        from swiftcast.models import load_checkpoint
+        from swiftcast.models import load_segmentation_model
         from swiftcast.runtime.paths import resolve_user_path
 
         if not 0.0 < decode_scale <= 1.0:
@@ -218,8 +218,7 @@ class SemanticForecaster:
                 raise ValueError("seg_config is needed with a loaded segmentation model")
             decoder_model = seg_model
         else:
-            decoder_model, seg_config = load_checkpoint(resolve_user_path(seg_model), device=device)
-            decoder_model.eval().requires_grad_(False)
+            decoder_model, seg_config = load_segmentation_model(seg_model, device=device, needs=("decoder",))
         self.seg_model = decoder_model
         self.seg_config = dict(seg_config)
         self.feature_model_id = str(self.seg_config.get("model_id", ""))

@@ -6,7 +6,7 @@
     save_checkpoint("out/ckpt", model, {"input_size": [512, 1024]}); model, config = load_checkpoint("out/ckpt")
 """
 
-from swiftcast.models.checkpoint import load_checkpoint, read_config, save_checkpoint
+from swiftcast.models.checkpoint import load_checkpoint, load_segmentation_model, read_config, save_checkpoint
 from swiftcast.models.f2f import stack_past
 from swiftcast.models.registry import FORECASTERS, MODELS, build_forecaster, build_model
 from swiftcast.models.swiftnet import SegmentationModel
@@ -18,6 +18,7 @@ __all__ = [
     "build_forecaster",
     "build_model",
     "load_checkpoint",
+    "load_segmentation_model",
     "read_config",
     "save_checkpoint",
     "stack_past",

@@ -144,3 +144,33 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
         raise CheckpointError(f"{weights_path}: weights do not fit architecture {config['architecture']}: {problem}")
     model.load_state_dict(state, strict=True)
     return model.to(device).eval(), config
+
+
+#: what each user of a segmentation model calls on it: single-frame segmentation, or the skip-less decoder
+SEGMENTATION_USES: dict[str, str] = {"features": "forward_with_features", "decoder": "decode_features"}
+
+
+def load_segmentation_model(
+    path: str | os.PathLike[str], device: str | torch.device = "cpu", needs: tuple[str, ...] = ("features",)
+) -> tuple[nn.Module, dict[str, Any]]:
+    """A segmentation checkpoint ready for inference (eval mode, frozen), or one CheckpointError line.
+
+    The one place that finds (relative paths per :mod:`swiftcast.runtime.paths`) and checks a segmentation
+    checkpoint for the segmenter, the forecasting side and evaluation: the kind must be ``segmentation`` and the
+    architecture must offer what the caller ``needs`` (keys of :data:`SEGMENTATION_USES`).
+    """
+    from swiftcast.runtime.paths import resolve_user_path  # pure path logic; no runtime machinery
+
+    resolved = resolve_user_path(path)
+    if not resolved.exists():
+        raise CheckpointError(f"checkpoint {path} not found (looked at {resolved})")
+    model, config = load_checkpoint(resolved, device=device)
+    kind = config.get("kind", "segmentation")
+    if kind != "segmentation":
+        raise CheckpointError(f"checkpoint {resolved} is a {kind} checkpoint, not a segmentation model")
+    for need in needs:
+        if not hasattr(model, SEGMENTATION_USES[need]):
+            what = "features" if need == "features" else "skip-less decoder"
+            raise CheckpointError(f"checkpoint {resolved}: architecture {config.get('architecture')!r} has no {what}")
+    model.eval().requires_grad_(False)
+    return model, config

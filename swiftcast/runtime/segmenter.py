@@ -258,17 +258,10 @@ class Segmenter:
         dev = resolve_device(device)
         if num_threads > 0:
             torch.set_num_threads(int(num_threads))
-        from swiftcast.models import load_checkpoint  # the models package is heavy; import when needed
+        from swiftcast.models import load_segmentation_model  # the models package is heavy; import when needed
 
         path = resolve_user_path(checkpoint)
-        if not path.exists():
-            raise CheckpointError(f"checkpoint {checkpoint} not found (looked at {path})")
-        model, config = load_checkpoint(path)
-        kind = config.get("kind", "segmentation")
-        if kind != "segmentation":
-            raise CheckpointError(f"checkpoint {path} is a {kind} checkpoint, not a segmentation model")
-        if not hasattr(model, "forward_with_features"):
-            raise CheckpointError(f"checkpoint {path}: architecture {config.get('architecture')!r} has no features")
+        model, config = load_segmentation_model(checkpoint)
         self.checkpoint: str = str(path)
         self.config: dict[str, Any] = config
         self.device = dev
