@@ -1,6 +1,7 @@
 """``swiftcast model-card``: write a checkpoint's model card (README.md) from its config and an eval JSON.
 
-The card is generated, never hand-edited, so the numbers in it are always the ones a command measured.
+The card is generated, never hand-edited, so the numbers in it are always the ones a command measured. A command-level
+module: it reads checkpoints (``swiftcast.models``) and formats evaluation results (``swiftcast.eval``).
 """
 
 from __future__ import annotations
@@ -18,41 +19,77 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100.0 * value:.1f}"
 
 
-def render_segmentation_card(config: dict[str, Any], evaluation: dict[str, Any] | None, name: str) -> str:
+def _training_chain(training: dict[str, Any]) -> list[dict[str, Any]]:
+    """The runs that made a checkpoint, oldest first: each config records the one it started from (``init``)."""
+    chain = []
+    while training:
+        chain.append(training)
+        training = (training.get("init") or {}).get("training") if isinstance(training.get("init"), dict) else None
+    return chain[::-1]
+
+
+def _stage_line(run: dict[str, Any]) -> str:
+    """One run of the chain: what it trained, on what, for how long."""
+    data = (run.get("data") or {}).get("train", {})
+    what = "skip-less decoder only" if run.get("stage") == "decoder" else "whole model"
+    done, total = run.get("iteration"), run.get("total_iters")
+    length = f"{done} iterations" + (f" (stopped after {done} of a {total}-iteration schedule)"
+                                      if total and done and done < total else "")
+    return (f"{what}, {length} of batch {run.get('batch_size', '?')}, seed {run.get('seed', '?')}, on "
+            f"{data.get('num_sequences', '?')} sequences of `{Path(str(data.get('root', '?'))).name}`; "
+            f"{float(run.get('wall_time_s') or 0) / 60:.0f} min")
+
+
+def _reproduce_lines(reproduce: str | None) -> list[str]:
+    if not reproduce:
+        return []
+    return [f"**Reproduce:** `{reproduce}` (resumable; it writes the data it needs, trains, evaluates and writes this "
+            "card).", ""]
+
+
+def _initialisation(weights: Any) -> str:
+    if not weights:
+        return "trained from scratch (random initialisation)"
+    if str(weights) == "imagenet":
+        return "with an ImageNet-initialised backbone"
+    return f"with backbone weights from `{weights}`"
+
+
+def render_segmentation_card(config: dict[str, Any], evaluation: dict[str, Any] | None, name: str,
+                             reproduce: str | None = None) -> str:
     """Markdown model card of a segmentation checkpoint (training facts from config.json, metrics from eval)."""
     training = config.get("training", {})
-    init = training.get("init") or {}
-    full = init.get("training") if training.get("stage") == "decoder" else training
-    full = full or training
-    data = full.get("data", {})
-    hardware = full.get("hardware", {})
+    chain = _training_chain(training)
+    full = [run for run in chain if run.get("stage") != "decoder"] or chain or [training]
+    first_full, last_full = full[0], full[-1]
+    data = last_full.get("data", {}).get("train", {})
+    hardware = last_full.get("hardware", {})
+    world = "SwiftCast's synthetic driving world" if "synth" in str(data.get("root", "")) else f"`{data.get('root', '?')}`"
+    widths = (config.get("arch_kwargs") or {}).get("decoder_widths")
     lines = [
         f"# {name}",
         "",
-        f"SwiftNet ({config['architecture']}) trained from scratch (no ImageNet weights exist on the training machines) "
-        "on SwiftCast's synthetic driving world, with the skip-less forecast decoder trained on its frozen "
-        "backbone + SPP. Input size " + "x".join(str(v) for v in config.get("input_size", [])) + ", "
-        f"{config['num_classes']} Cityscapes classes, model id `{config.get('model_id', '?')}`.",
+        f"SwiftNet (Oršić et al., CVPR 2019; architecture `{config['architecture']}`) "
+        f"{_initialisation(first_full.get('backbone_weights'))}, on {world}, with a skip-less decoder"
+        + (f" (blend widths {', '.join(map(str, widths))})" if widths else "")
+        + " for decoding forecast features. Input size " + "x".join(str(v) for v in config.get("input_size", []))
+        + f", {config['num_classes']} Cityscapes classes, model id `{config.get('model_id', '?')}`.",
         "",
         "## How it was made",
         "",
-        "```sh",
-        f"{full.get('command', '?')}",
+        *_reproduce_lines(reproduce),
+        "Training runs, each starting from the previous one's weights (the recorded commands):",
+        "",
     ]
-    if training.get("stage") == "decoder":
-        lines.append(f"{training.get('command', '?')}")
-    lines += ["```", ""]
-    train_data = data.get("train", {})
+    for i, run in enumerate(chain, 1):
+        lines += [f"{i}. {_stage_line(run)}", "", "   ```sh", f"   {run.get('command', '?')}", "   ```", ""]
     lines += [
-        f"- data: `{train_data.get('root', '?')}` split `{train_data.get('split', '?')}`: "
-        f"{train_data.get('num_sequences', '?')} sequences, {train_data.get('num_images', '?')} training images "
-        f"(frames `{train_data.get('frames', '?')}`); generated by `swiftcast synth --seed 0` (see swiftcast/synth/README.md)",
-        f"- seed {full.get('seed', '?')}; {full.get('iteration', '?')} iterations of batch {full.get('batch_size', '?')}, "
-        f"crops {'x'.join(str(v) for v in full.get('crop', []))}, scale {full.get('scale_range')}",
+        f"- data: generated by `swiftcast synth --seed 0` (see swiftcast/synth/README.md); frames "
+        f"`{data.get('frames', '?')}`, crops {'x'.join(str(v) for v in last_full.get('crop', []))}, "
+        f"scale {last_full.get('scale_range')}",
         f"- hardware: {hardware.get('cpu', '?')} x{hardware.get('cpu_count', '?')} cores "
-        f"({hardware.get('device', '?')}, torch {hardware.get('torch', '?')}); wall time "
-        f"{full.get('wall_time_s', 0) / 60:.0f} min (segmentation) + {training.get('wall_time_s', 0) / 60:.0f} min "
-        "(skip-less decoder), on a machine shared with other jobs",
+        f"({hardware.get('device', '?')}, torch {hardware.get('torch', '?')}); "
+        f"{sum(float(r.get('wall_time_s') or 0) for r in chain) / 60:.0f} min of training in all",
         "",
     ]
     if evaluation is not None:
@@ -80,8 +117,8 @@ def render_segmentation_card(config: dict[str, Any], evaluation: dict[str, Any] 
         "## Limits",
         "",
         "Trained only on synthetic scenes: expect it to fail on real camera images. For real data, train on "
-        "Cityscapes (`swiftcast train --data CITYSCAPES --backbone-weights imagenet`) or import the official "
-        "SwiftNet release (`swiftcast import-checkpoint`).",
+        "Cityscapes (`swiftcast train --data CITYSCAPES --backbone-weights imagenet`, see docs/training.md) or import "
+        "the official SwiftNet release (`swiftcast import-checkpoint`).",
         "",
     ]
     return "\n".join(lines)
@@ -96,9 +133,10 @@ def _init_text(init: Any) -> str:
     return str(init)
 
 
-def render_forecaster_card(config: dict[str, Any], evaluation: dict[str, Any] | None, name: str) -> str:
+def render_forecaster_card(config: dict[str, Any], evaluation: dict[str, Any] | None, name: str,
+                           reproduce: str | None = None) -> str:
     """A forecaster's card: what it forecasts from which features, how it was trained (chain of -FT inits
-    included), and the seed's table from an ``swiftcast eval-forecast`` JSON."""
+    included), and the protocol table of Šarić et al. (GCPR 2019) from an ``swiftcast eval-forecast`` JSON."""
     from swiftcast.eval.forecast import format_table
     from swiftcast.forecast.forecaster import method_label
 
@@ -115,6 +153,9 @@ def render_forecaster_card(config: dict[str, Any], evaluation: dict[str, Any] | 
         "",
         "## How it was made",
         "",
+        *_reproduce_lines(reproduce),
+        "The recorded command:",
+        "",
         "```sh",
         training.get("command", "(command not recorded)"),
         "```",
@@ -126,7 +167,7 @@ def render_forecaster_card(config: dict[str, Any], evaluation: dict[str, Any] | 
         f"- seed {training.get('seed')}; {training.get('iteration')} iterations of batch {training.get('batch_size')}; "
         f"wall time {float(training.get('wall_time_s') or 0) / 60:.1f} min on "
         f"{(training.get('hardware') or {}).get('cpu', '?')} x{(training.get('hardware') or {}).get('cpu_count', '?')} "
-        f"cores, {(training.get('hardware') or {}).get('torch_threads', '?')} torch thread(s), machine shared with other jobs",
+        f"cores, {(training.get('hardware') or {}).get('torch_threads', '?')} torch thread(s)",
     ]
     curve = training.get("loss_curve") or []
     if curve:
@@ -136,7 +177,7 @@ def render_forecaster_card(config: dict[str, Any], evaluation: dict[str, Any] | 
         horizons = list((evaluation.get("protocol") or {}).get("horizons") or ["short", "mid"])
         if isinstance(horizons, dict):
             horizons = list(horizons)
-        lines += ["", "## The seed's protocol on the synthetic val split", ""]
+        lines += ["", "## Forecasting protocol of Šarić et al. (GCPR 2019) on the synthetic val split", ""]
         if evaluation.get("command"):
             lines += [f"`{evaluation['command']}`", ""]
         n = (evaluation.get("data") or {}).get("num_sequences", "?")
@@ -151,6 +192,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(forecasters) on the val split")
     parser.add_argument("--eval-command", default=None, help="the eval command line, quoted in the card")
     parser.add_argument("--out", default=None, help="where to write the card (default: CHECKPOINT/README.md)")
+    parser.add_argument("--reproduce", default=None,
+                        help="the script or command that reproduces the checkpoint, named in the card "
+                             "(default: runs/<checkpoint name>.sh when that file exists)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -166,7 +210,10 @@ def main(args: argparse.Namespace) -> int:
             evaluation["command"] = args.eval_command
     out = Path(args.out) if args.out else (ckpt if ckpt.is_dir() else ckpt.parent) / "README.md"
     name = ckpt.name if ckpt.is_dir() else ckpt.parent.name
+    reproduce = args.reproduce
+    if reproduce is None and Path("runs", f"{name}.sh").is_file():
+        reproduce = f"runs/{name}.sh"
     render = render_forecaster_card if config.get("kind") == "forecaster" else render_segmentation_card
-    out.write_text(render(config, evaluation, name))
+    out.write_text(render(config, evaluation, name, reproduce))
     print(f"wrote {out}")
     return 0

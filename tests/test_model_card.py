@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from swiftcast.models.card import render_forecaster_card
+from swiftcast.model_card import render_forecaster_card, render_segmentation_card
 
 
 def _forecaster_config() -> dict:
@@ -32,8 +32,9 @@ def _evaluation() -> dict:
                         "DeformF2F-8-FT": {"mid": cell(0.35, 0.25)}}}
 
 
-def test_forecaster_card_has_the_recipe_and_the_seeds_table():
-    card = render_forecaster_card(_forecaster_config(), _evaluation(), "deform_f2f8_ft_mid")
+def test_forecaster_card_has_the_recipe_and_the_protocol_table():
+    card = render_forecaster_card(_forecaster_config(), _evaluation(), "deform_f2f8_ft_mid", "runs/f.sh")
+    assert "**Reproduce:** `runs/f.sh`" in card and "Šarić et al. (GCPR 2019)" in card
     assert card.startswith("# deform_f2f8_ft_mid\n")
     assert "DeformF2F-8-FT" in card and "horizon **mid**" in card and "529.4 ms" in card
     assert "swiftcast train-forecast --horizon mid --finetune" in card and "init: `runs/mse_mid`" in card
@@ -53,3 +54,21 @@ def test_model_card_command_picks_the_forecaster_card(tmp_path):
     assert run.returncode == 0, run.stderr
     card = (ckpt / "README.md").read_text()
     assert "`swiftcast eval-forecast --data D`" in card and "Copy last" in card
+
+
+def test_segmentation_card_lists_every_training_run_oldest_first():
+    def run(command: str, stage: str, it: int, total: int, init: dict | None) -> dict:
+        return {"command": command, "stage": stage, "iteration": it, "total_iters": total, "batch_size": 8, "seed": 0,
+                "backbone_weights": None, "wall_time_s": 600.0, "crop": [256, 256], "scale_range": [0.75, 1.5],
+                "data": {"train": {"root": "/x/data/synth", "num_sequences": 300, "frames": "every:2"}},
+                "hardware": {"cpu": "CPU", "cpu_count": 2, "device": "cpu", "torch": "2"}, "init": init}
+
+    first = run("swiftcast train --iters 450", "full", 425, 450, None)
+    decoder = run("swiftcast train --stage decoder", "decoder", 100, 100, {"path": "runs/a", "training": first})
+    config = {"architecture": "swiftnet_rn18", "num_classes": 19, "input_size": [256, 512], "model_id": "m-1",
+              "training": decoder}
+    card = render_segmentation_card(config, None, "seg", "runs/seg.sh")
+    assert "trained from scratch" in card and "SwiftCast's synthetic driving world" in card
+    assert card.index("swiftcast train --iters 450") < card.index("swiftcast train --stage decoder")
+    assert "stopped after 425 of a 450-iteration schedule" in card and "20 min of training in all" in card
+    assert "**Reproduce:** `runs/seg.sh`" in card
