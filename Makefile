@@ -79,7 +79,7 @@ report-screenshot: setup
 	@test -f out/demo/report.html || $(MAKE) demo
 	$(PY) -m swiftcast.replay.screenshot out/demo/report.html docs/img/report.png --size 1280x2000
 
-# issue 9, not in CI: the fuzz suite's long run and the soak run (results in benchmarks/results/)
+# not in CI: the fuzz suite's long run and the soak run (results in benchmarks/results/)
 FUZZ_CASES ?= 20000
 SOAK_MINUTES ?= 10
 fuzz: setup

@@ -7,7 +7,7 @@ path) - is timed against what the semseg node does per frame (the ``Segmenter`` 
 rotating, so load hits all alike; each call is timed by wall clock and by the process's CPU time (on a shared
 machine the CPU-time ratio is the stable one; on an idle one they agree).
 
-Compared (the issue's goal: forecast / segmentation <= 0.10):
+Compared (the goal: forecast / segmentation <= 0.10):
 
 - segmentation: torch eager fp32, ONNX Runtime fp32 (like for like with the forecast graph, which is fp32), and
   ONNX Runtime int8 (the real-time configuration of ``bench_realtime``; calibrated here on random frames, which

@@ -1,5 +1,5 @@
 """Under load: a 30 Hz camera stream into the live stack (semseg + forecast nodes, shipped models, real DDS) for
-``--seconds``, far faster than a 2-core CPU segments. What must hold (issue 8):
+``--seconds``, far faster than a 2-core CPU segments. What must hold:
 
 - stale frames are dropped, not queued: the age of every answered frame (labels received - camera stamp) stays
   near one model time for the whole run (first vs last quarter printed) instead of growing;

@@ -10,7 +10,7 @@ both alike (the order alternates so neither side always follows the other). Two 
 
     source tools/ros_env.sh && python benchmarks/bench_node_latency.py [--sizes 256x512,512x1024] [--frames 20]
 
-The camera image and the model input have the same size (no resize), as in the issue's 256x512 / 512x1024 runs.
+The camera image and the model input have the same size (no resize), (256x512 and 512x1024 by default).
 Without ``--checkpoint`` a random-initialised SwiftNet RN-18 is used (latency does not depend on the weights).
 """
 

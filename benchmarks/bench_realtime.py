@@ -13,7 +13,7 @@ split (positions 0, 7, 14, ... of each snippet; never the scored one).
 
     python benchmarks/bench_realtime.py [--val-images 50] [--repeats 15] [--threads 2] [--json OUT]
 
-Goals (issue 8): RN-18 >= 10 Hz, i.e. >= 2.4x eager; MNV2 >= 15 Hz; int8 costs <= 1 pp mIoU. Without
+Goals: RN-18 >= 10 Hz, i.e. >= 2.4x eager; MNV2 >= 15 Hz; int8 costs <= 1 pp mIoU. Without
 ``--mnv2 CKPT`` the MNV2 model has random weights (speed does not depend on them; no accuracy row for it).
 Without data/synth_v2 (a fresh clone) the val sequences needed are rendered first (``swiftcast synth``, seed 0:
 the same sequences).
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _goals(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's goals against the best runtime of each model."""
+    """The goals against the best runtime of each model."""
     out = []
     rn18 = results["models"]["SwiftNet RN-18"]
     best = max(rn18["timing"].items(), key=lambda kv: kv[1]["hz"])

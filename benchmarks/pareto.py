@@ -214,7 +214,7 @@ def pareto_front(rows: list[dict]) -> set[str]:
 
 
 def goals(rows: dict[str, dict]) -> dict[str, dict]:
-    """The issue's two Pareto goals, each with the numbers it was decided on."""
+    """The two Pareto goals, each with the numbers it was decided on."""
     out = {}
     rn18, deeplab = rows.get("swiftnet_rn18"), rows.get("deeplabv3_mnv3")
     if rn18 and deeplab:

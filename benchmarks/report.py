@@ -300,7 +300,7 @@ flags):
 swiftcast export-onnx --model models/swiftnet_rn18_synth --out rn18_256x512.onnx --size 256x512
 trtexec --onnx=rn18_256x512.onnx --fp16 --saveEngine=rn18_fp16.engine
 swiftcast export-onnx --model models/swiftnet_rn18_synth --precision int8 --activations int8 \\
-    --calib-data data/synth_v2 --out rn18_256x512_int8_qdq.onnx     # symmetric int8 activations for TensorRT
+    --calib-data data/synth --out rn18_256x512_int8_qdq.onnx     # symmetric int8 activations for TensorRT
 trtexec --onnx=rn18_256x512_int8_qdq.onnx --int8 --fp16 --saveEngine=rn18_int8.engine
 ```
 

@@ -1,7 +1,7 @@
 """Tiny driving-like sequences for the forecasting tests: objects sliding over a flat two-class background.
 
 Every sequence is 30 frames (the Cityscapes snippet length) at a small size, with ground truth for every frame, so
-the seed's protocol (target = frame 20) applies unchanged. Objects move at a constant velocity, which gives a
+the protocol of Šarić et al. (target = frame 20) applies unchanged. Objects move at a constant velocity, which gives a
 forecaster something learnable and the explanation test a known place to look.
 """
 

@@ -1,6 +1,6 @@
 """Shared helpers for tests that talk to real ROS 2 processes over real DDS.
 
-Isolation (see shared/notes/ros2-from-pip.md): every test module gets its own ROS_DOMAIN_ID, logs go to a tmp
+Isolation: every test module gets its own ROS_DOMAIN_ID, logs go to a tmp
 folder, and all traffic stays on loopback with the Fast DDS profile of launch/dds (plain LOCALHOST discovery drops
 large best-effort images). Importing this module sets those variables for the test process itself, before any
 participant exists.

@@ -1,4 +1,4 @@
-"""Issue 9's faults, with real processes: nodes killed under `swiftcast stack`, broken model files, oversized input.
+"""Faults, with real processes: nodes killed under `swiftcast stack`, broken model files, oversized input.
 
 - kill -9 the forecast node while the stack runs: segmentation keeps answering every frame; the stack says which
   node died and how, and (``--restart``) restarts it; then kill -9 the semseg node: it is restarted, and the

@@ -3,7 +3,7 @@
 One node serves the module (tiny random checkpoints: a SwiftNet at 64x128 and a short- and a mid-term F2F whose
 output layer is perturbed, so a forecast depends on all four past frames). Every test uses its own, later, time
 base, so the history only resets where a test makes the stamps go backwards on purpose. Expected forecasts are
-computed in this process with the core SemanticForecaster from the frames the seed's protocol prescribes; a wrong
+computed in this process with the core SemanticForecaster from the frames the forecasting protocol prescribes; a wrong
 choice of past frames would give different labels.
 """
 

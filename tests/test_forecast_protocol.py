@@ -1,4 +1,4 @@
-"""The seed's forecasting protocol: frame indices, horizons, training windows, and the evaluator's frame choice."""
+"""The forecasting protocol of Šarić et al. (GCPR 2019): frame indices, horizons, training windows, and the evaluator's frame choice."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from swiftcast.forecast.protocol import (
 
 
 def test_protocol_frames_match_the_seed() -> None:
-    # the seed / DeformF2F paper, 1-based: target = 20th frame; short 8,11,14,17; mid 2,5,8,11
+    # the DeformF2F paper, 1-based: target = 20th frame; short 8,11,14,17; mid 2,5,8,11
     short, mid = protocol_window("short"), protocol_window("mid")
     assert TARGET_INDEX == 19
     assert [i + 1 for i in short.inputs] == [8, 11, 14, 17] and short.target + 1 == 20
@@ -37,7 +37,7 @@ def test_protocol_frames_match_the_seed() -> None:
 
 def test_horizons() -> None:
     assert HORIZONS["short"].frames == 3 and HORIZONS["mid"].frames == 9
-    # 3 and 9 frames at 17 Hz: the seed's "180 ms" and "540 ms"
+    # 3 and 9 frames at 17 Hz: the paper's "180 ms" and "540 ms"
     assert round(HORIZONS["short"].milliseconds) == 176 and round(HORIZONS["mid"].milliseconds) == 529
     assert HORIZONS["mid"].duration_ns() == 9 * FRAME_PERIOD_NS
     assert HORIZONS["short"].duration_ns(33_333_333) == 99_999_999
@@ -74,7 +74,7 @@ def _frames(n: int) -> list[Frame]:
 
 def test_copy_last_with_a_perfect_model_scores_gt_t_against_gt_target() -> None:
     """With features = one-hot ground truth and an identity decoder (a perfect model), copy-last must score
-    exactly GT(t) against GT(target) and the oracle 100 % - so the evaluator picks the seed's frames."""
+    exactly GT(t) against GT(target) and the oracle 100 % - so the evaluator picks the paper's frames."""
     rng = np.random.default_rng(0)
     sequences, labels = [], {}
     for s in range(3):

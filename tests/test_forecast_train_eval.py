@@ -2,7 +2,7 @@
 
 The segmentation model is random (features are still a deterministic function of the frames), so what is checked
 is the machinery: the feature cache, that F2F training lowers its loss on the training windows, fine-tuning through
-the frozen decoder, exact resumption, and the seed's table / JSON for oracle, copy-last and forecasters.
+the frozen decoder, exact resumption, and the paper's table / JSON for oracle, copy-last and forecasters.
 """
 
 from __future__ import annotations
@@ -210,7 +210,7 @@ def test_user_errors_are_one_line(world: dict, tmp_path: Path, capsys) -> None:
 
 
 def test_two_samples_per_sequence_is_a_row_of_its_own(world: dict, tmp_path: Path, capsys) -> None:
-    """The seed's last row: --samples-per-sequence 2 trains on the protocol window (target = the 20th frame) plus
+    """The paper's last row: --samples-per-sequence 2 trains on the protocol window (target = the 20th frame) plus
     one more per sequence, and eval-forecast lists it apart from the same method trained on every window."""
     out = tmp_path / "two"
     assert _train(world, out, "--horizon", "short", "--samples-per-sequence", "2", "--no-val", iters=3) == 0

@@ -1,6 +1,6 @@
-"""Issue 9's fuzz suite: generated bad (and valid) input for a running semseg and forecast node.
+"""The fuzz suite: generated bad (and valid) input for a running semseg and forecast node.
 
-~1,200 cases from a seeded generator (:mod:`swiftcast.runtime.fuzz`) covering every problem kind of the issue --
+~1,200 cases from a seeded generator (:mod:`swiftcast.runtime.fuzz`) covering every problem kind a node must survive --
 images (unsupported ROS encodings, step, data size, empty/one-pixel/8K frames, big-endian flag, odd widths,
 16-bit/float encodings, broken JPEG/PNG, random bytes), feature maps (shape, dtype, length, NaN/Inf, model id,
 oversized output) and time (duplicate/backwards/zero/negative/huge/overflowing stamps, bursts, gaps) -- with valid

@@ -1,4 +1,4 @@
-"""benchmarks/pareto.py's bookkeeping (no training here): the Pareto front, the issue's two goals, the table."""
+"""benchmarks/pareto.py's bookkeeping (no training here): the Pareto front, the two goals, the table."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""No pickled code runs when SwiftCast reads a file a user hands it (issue 9, "safe loading").
+"""No pickled code runs when SwiftCast reads a file a user hands it.
 
 Each loader that could be given a pickle -- the training state of ``--resume`` (``train_state.pt``),
 ``--backbone-weights PATH``, the source of ``swiftcast import-checkpoint``, a checkpoint's weights file -- gets a

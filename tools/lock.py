@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 HEADER = """\
-# Exact versions known to work together on Debian 12 x86_64 / CPython 3.11 (see ../shared/notes/ros2-from-pip.md).
+# Exact versions known to work together on Debian 12 x86_64 / CPython 3.11.
 # torch 2.14.1 + torchvision 0.29.1 is the only pair that imports here; ros-* are the ROS 2 Kilted wheels.
 # Regenerate with `make lock` after changing requirements.in.
 """

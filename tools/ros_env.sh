@@ -1,5 +1,5 @@
 # Source this file to use the ROS 2 workspace from a shell:  . tools/ros_env.sh
-# (AMENT_PREFIX_PATH must name the venv *before* the workspace's setup script, see ../shared/notes.)
+# (AMENT_PREFIX_PATH must name the venv *before* the workspace's setup script: the ROS wheels' packages live there.)
 _SWIFTCAST_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]:-$0}")/.." && pwd)
 export VIRTUAL_ENV="$_SWIFTCAST_ROOT/.venv"
 export PATH="$VIRTUAL_ENV/bin:$PATH"

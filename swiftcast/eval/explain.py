@@ -1,4 +1,4 @@
-"""``swiftcast explain-forecast``: which input pixels a forecast pixel depends on (the seed's "explaining results").
+"""``swiftcast explain-forecast``: which input pixels a forecast pixel depends on ("explaining results" in Šarić et al., GCPR 2019).
 
 For a chosen pixel of the forecast, the gradient of its log-max-softmax with respect to the four input frames
 (t-9, t-6, t-3, t) is taken through the whole pipeline: backbone + SPP of every input frame, the forecaster and
@@ -151,7 +151,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models-dir", default="models", help="where shipped checkpoints live (default: models)")
     parser.add_argument("--split", help="split holding the sequence (default: search val, train, test)")
     parser.add_argument("--target-frame", type=int, default=20,
-                        help="1-based frame number of the forecast target (default: 20, the seed's protocol)")
+                        help="1-based frame number of the forecast target (default: 20, as in the forecasting protocol)")
     parser.add_argument("--top", type=float, default=0.01,
                         help="share of pixels (over all input frames) painted red (default: 0.01)")
 

@@ -1,4 +1,4 @@
-"""``swiftcast eval-forecast``: the seed's semantic-forecasting protocol on a val split.
+"""``swiftcast eval-forecast``: the semantic-forecasting protocol of Šarić et al. (GCPR 2019) on a val split.
 
 For every val sequence the 20th frame (index 19) is the target. Short term: the features of frames 8, 11, 14, 17
 (1-based) forecast frame 20; mid term: frames 2, 5, 8, 11 (see :mod:`swiftcast.forecast.protocol`). Every method
@@ -10,7 +10,7 @@ decoder's output stride, nearest-neighbour resize to the ground truth's resoluti
 * ``Copy last``: the features of frame t (the newest observed frame) stand for the target;
 * every forecaster checkpoint: F2F applied to the four past feature maps.
 
-Printed as the seed's table (rows = methods, columns = short mIoU, short mIoU-MO, mid mIoU, mid mIoU-MO) plus the
+Printed as the paper's table (rows = methods, columns = short mIoU, short mIoU-MO, mid mIoU, mid mIoU-MO) plus the
 share of the copy-last -> oracle mIoU gap each method closes; written as JSON with one object per method and
 horizon (``miou``, ``miou_mo``, ``per_class``).
 """
@@ -116,7 +116,7 @@ def gap_closed(results: Mapping[str, Mapping[str, Mapping]], method: str, horizo
 
 
 def format_table(results: Mapping[str, Mapping[str, Mapping]], horizons: Iterable[str] = tuple(HORIZONS)) -> str:
-    """The seed's table: one row per method, mIoU / mIoU-MO (percent) per horizon, then the gap closed."""
+    """The paper's table: one row per method, mIoU / mIoU-MO (percent) per horizon, then the gap closed."""
     horizons = list(horizons)
     pct = lambda v: "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}"  # noqa: E731
     width = max(len(n) for n in results) + 2
@@ -141,7 +141,7 @@ def format_table(results: Mapping[str, Mapping[str, Mapping]], horizons: Iterabl
 
 
 def protocol_description(horizons: Iterable[str]) -> dict:
-    """What the JSON records about the protocol (1-based frame numbers, as the seed writes them)."""
+    """What the JSON records about the protocol (1-based frame numbers, as the paper writes them)."""
     out = {"target_frame": TARGET_INDEX + 1, "frame_numbering": "1-based", "horizons": {}}
     for h in horizons:
         hz = get_horizon(h)
@@ -196,7 +196,7 @@ def main(args: argparse.Namespace) -> int:
         methods[COPY_LAST][h] = copy_last
     loaded = [(path, *load_forecaster_checkpoint(path, expected_feature_model_id=seg_id, device=segmenter.device))
               for path in paths]
-    loaded.sort(key=lambda item: table_order(item[2]))  # the seed's row order: ConvF2F, DeformF2F-8, -FT, ...
+    loaded.sort(key=lambda item: table_order(item[2]))  # the paper's row order: ConvF2F, DeformF2F-8, -FT, ...
     for path, net, config in loaded:
         horizon = get_horizon(int(config["horizon_frames"])).name
         if horizon not in args.horizons:

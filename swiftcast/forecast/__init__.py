@@ -1,3 +1,3 @@
-"""Semantic forecasting (DeformF2F): the seed's protocol, feature caches, the time-keyed history and the runtime
+"""Semantic forecasting (DeformF2F, Šarić et al., GCPR 2019): its protocol, feature caches, the time-keyed history and the runtime
 forecaster. Models live in :mod:`swiftcast.models`; training and evaluation in :mod:`swiftcast.train.forecast`
 and :mod:`swiftcast.eval.forecast`."""

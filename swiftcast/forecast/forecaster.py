@@ -24,12 +24,12 @@ from swiftcast.forecast.protocol import INPUT_OFFSETS, Horizon, get_horizon
 #: runtimes of :class:`SemanticForecaster`
 FORECAST_BACKENDS: tuple[str, ...] = ("torch", "onnxruntime")
 
-#: checkpoint ``method`` -> the name the seed's table uses
+#: checkpoint ``method`` -> the name the table of Šarić et al. (GCPR 2019) uses
 METHOD_NAMES: dict[str, str] = {"conv_f2f": "ConvF2F", "deform_f2f8": "DeformF2F-8", "copy_last": "Copy last"}
 
 
 def method_label(config: dict[str, Any]) -> str:
-    """The row name of a forecaster in the seed's table, e.g. ``DeformF2F-8-FT (2 samples/seq)``."""
+    """The row name of a forecaster in the paper's table, e.g. ``DeformF2F-8-FT (2 samples/seq)``."""
     method = config.get("method") or config.get("architecture", "?")
     label = METHOD_NAMES.get(method, method)
     training = config.get("training") or {}
@@ -129,7 +129,7 @@ def decode_labels(
     the scores describe what the node publishes. The skip-less decoder runs for an image of ``image_size`` (the
     segmentation model's input size) up to its output stride 4; the argmax is taken there and the uint8 labels
     are resized nearest-neighbour. Upsampling 19 logit channels bilinearly to full size first and taking the
-    argmax there cost as much as the decoder's convolutions and changed the seed-protocol mIoU by <= 0.03 pp on
+    argmax there cost as much as the decoder's convolutions and changed the protocol's mIoU by <= 0.03 pp on
     the synthetic val split. Channels-last memory: torch's argmax over the channels of an NCHW map is ~8x slower.
 
     ``scale`` < 1 decodes as if for an image ``scale`` times the input size (the decoder's convolutions cost

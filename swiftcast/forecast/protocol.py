@@ -1,8 +1,8 @@
-"""The seed's semantic-forecasting protocol: which frames go in, which frame is scored, and how far ahead.
+"""The semantic-forecasting protocol of Šarić et al. (GCPR 2019): which frames go in, which frame is scored, and how far ahead.
 
 Cityscapes (and our synthetic world) store 30-frame snippets at 17 Hz; only the 20th frame is annotated in
 Cityscapes, so the DeformF2F paper (Šarić et al., GCPR 2019) scores forecasts of the 20th frame. Frame numbers in
-the paper and the seed are **1-based** ("the 20th frame"); everything in code is **0-based**:
+the paper are **1-based** ("the 20th frame"); everything in code is **0-based**:
 
 ========== ====================== ============================ =======================
 horizon    k (frames ahead of t)  inputs t-9, t-6, t-3, t        target
@@ -57,7 +57,7 @@ class Horizon:
         return self.frames * int(period_ns)
 
 
-#: The seed's two horizons: short term t+3 (≈180 ms) and mid term t+9 (≈540 ms).
+#: The paper's two horizons: short term t+3 (≈180 ms) and mid term t+9 (≈540 ms).
 HORIZONS: dict[str, Horizon] = {"short": Horizon("short", 3), "mid": Horizon("mid", 9)}
 
 
@@ -89,7 +89,7 @@ def window_ending_at(t: int, horizon: Horizon) -> Window:
 
 
 def protocol_window(horizon: Horizon | str, target_index: int = TARGET_INDEX) -> Window:
-    """The evaluation window of the seed: inputs t-9, t-6, t-3, t with t = target - k; target = index 19."""
+    """The paper's evaluation window: inputs t-9, t-6, t-3, t with t = target - k; target = index 19."""
     horizon = get_horizon(horizon) if isinstance(horizon, (str, int)) else horizon
     return window_ending_at(target_index - horizon.frames, horizon)
 
@@ -105,7 +105,7 @@ def sample_windows(num_frames: int, horizon: Horizon | str, per_sequence: int | 
     """``per_sequence`` training windows of one sequence (all of them when ``None`` or 0).
 
     The protocol window (target = the 20th frame, the only annotated one on Cityscapes) is always included, as in
-    the seed's training set; the others are spaced evenly from it (wrapping around the sequence), so "2 samples per
+    the paper's training set; the others are spaced evenly from it (wrapping around the sequence), so "2 samples per
     sequence" adds a window about half a sequence away rather than a near-duplicate of the first.
     """
     windows = training_windows(num_frames, horizon)

@@ -2,7 +2,7 @@
 
 Input convention (every forecaster, training, ONNX export and the forecast node): ONE tensor
 (N, num_past * C, h, w) holding the past feature maps concatenated along channels, **oldest first** (frames t-9,
-t-6, t-3, t for the seed's protocol); use :func:`stack_past`. Output: (N, C, h, w), the forecast for t + horizon.
+t-6, t-3, t for the protocol of Šarić et al., GCPR 2019); use :func:`stack_past`. Output: (N, C, h, w), the forecast for t + horizon.
 
 - ``copy_last``: the features of frame t (the trivial baseline, no parameters).
 - ``oracle``: a marker for the upper bound. It cannot forecast; evaluation passes the true future features as

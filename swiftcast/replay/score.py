@@ -213,7 +213,7 @@ def score(
     tolerance_ns: int | None = None,
     class_names: Sequence[str] = CLASS_NAMES,
 ) -> dict[str, Any]:
-    """All metrics of one replay (JSON-ready; keys described in the module docstring and DESIGN.md)."""
+    """All metrics of one replay (JSON-ready; keys described in the module docstring)."""
     played = outputs.played
     tolerance_ns = default_tolerance_ns(list(played)) if tolerance_ns is None else tolerance_ns
     has_truth = bool(truth)

@@ -2,7 +2,7 @@
 
 Equivalent to sourcing ``tools/ros_env.sh`` (venv + ``ros2_ws/install``), so the runner works from a plain shell,
 plus the DDS transport choice: on one machine the loopback Fast DDS profile (``launch/dds/fastdds_loopback.xml``)
-is needed for large best-effort messages (see shared/notes/ros2-from-pip.md).
+is needed for large best-effort messages.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ It writes a fresh train/val pair with ``swiftcast synth``'s own code, then measu
   had on train — the best any per-pixel colour classifier can do at that quantisation, so if it scores far below
   SwiftNet, appearance alone does not give classes away;
 * forecasting difficulty: ground truth of frame 17 (short term, +3 frames = 176 ms) and frame 11 (mid term, +9)
-  copied as the "prediction" of frame 20, mIoU accumulated over the val split (the seed's protocol);
+  copied as the "prediction" of frame 20, mIoU accumulated over the val split (the protocol of Šarić et al., GCPR 2019);
 * the SwiftNet mIoU from ``models/swiftnet_rn18_synth/config.json`` when that checkpoint exists.
 """
 
@@ -295,7 +295,7 @@ def render_card(n: dict) -> str:
         "",
         "## Forecasting is not trivial",
         "",
-        "Copying the ground truth of an earlier frame as the prediction of frame 20 (the seed's protocol: short term",
+        "Copying the ground truth of an earlier frame as the prediction of frame 20 (Šarić et al.'s protocol: short term",
         "= frame 17 -> 20, 3 frames = 176 ms; mid term = frame 11 -> 20, 9 frames = 529 ms), mIoU accumulated over",
         "a split, relative to a perfect forecast (1.0). Rare classes (motorcycle, rider, bicycle, train) make the",
         "estimate noisy (about +-0.03 between samples of 40-150 sequences), so it is measured on the first "

@@ -1,6 +1,6 @@
 """Headless OpenGL renderer (moderngl on EGL/llvmpipe): one pass, RGB + exact integer class mask.
 
-Why this design (measured in ../shared/notes/cpu-rendering-options.md): llvmpipe with integer render targets is the
+Why this design (measured): llvmpipe with integer render targets is the
 fastest CPU option, and a depth-tested pass writing ``class + 1`` as a flat integer varying into an 8-bit unsigned
 attachment gives exact masks by construction (no MSAA, no blending on the id target). Every template is drawn
 instanced; per-frame instance data (matrix, colour, texture, class, flags) is rewritten each frame.

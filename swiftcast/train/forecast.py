@@ -1,16 +1,16 @@
 """``swiftcast train-forecast``: DeformF2F / ConvF2F training on cached SPP features (resumable, torchrun ready).
 
-As in the seed (Šarić et al., GCPR 2019): the segmentation model is frozen and only extracts features (cached once,
+As in Šarić et al. (GCPR 2019): the segmentation model is frozen and only extracts features (cached once,
 :mod:`swiftcast.forecast.features`); the forecaster learns to map the features of frames t-9, t-6, t-3, t to those
 of t+k with an MSE loss. ``--finetune --init CKPT`` then continues from such a forecaster with cross-entropy
-through the frozen skip-less decoder against the ground truth of frame t+k (the seed's "-FT"). The loss is taken
+through the frozen skip-less decoder against the ground truth of frame t+k (the paper's "-FT"). The loss is taken
 at the decoder's output stride 4 against the ground truth resized nearest-neighbour (centre pixel of each 4x4
 cell, ignore id kept): what the node's labels come from (:func:`swiftcast.forecast.forecaster.decode_labels`), and
 it spares upsampling 19 logit channels to full size and back-propagating through that (the decoder's own
 parameters are frozen: only the gradient with respect to its input is computed).
 
 Samples are every window (t-9 .. t -> t+k) of every train sequence, or ``--samples-per-sequence K`` of them (the
-protocol window, whose target is the 20th frame, plus K-1 spread over the sequence; 2 = the seed's "2 samples per
+protocol window, whose target is the 20th frame, plus K-1 spread over the sequence; 2 = the paper's "2 samples per
 sequence" variant, a row of its own in eval-forecast). Adam (0.9, 0.99) with a
 per-iteration cosine schedule; the data order is the shared resumable stream of :mod:`swiftcast.train.loop`.
 """
@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--horizon", required=True, choices=tuple(HORIZONS), help="short (t+3) or mid (t+9)")
     parser.add_argument("--method", choices=METHODS, default="deform_f2f8", help="forecaster (default: deform_f2f8)")
     parser.add_argument("--finetune", action="store_true",
-                        help="cross-entropy through the frozen skip-less decoder (the seed's -FT); needs --init")
+                        help="cross-entropy through the frozen skip-less decoder (DeformF2F's -FT); needs --init")
     parser.add_argument("--init", help="forecaster checkpoint to start from (required by --finetune)")
     parser.add_argument("--out", required=True, help="checkpoint folder to write (weights, config, training state)")
     parser.add_argument("--iters", type=int, default=3000, help="training iterations (default: 3000)")
@@ -56,14 +56,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="K",
                         help="training windows per sequence: 0 = every valid window (default), K = the protocol "
                              "window (target = the 20th frame) plus K-1 spread over the sequence; 1 and 2 are the "
-                             "seed's settings (its last table row: 2 samples per sequence)")
+                             "settings of Šarić et al., GCPR 2019 (its last table row: 2 samples per sequence)")
     parser.add_argument("--lr", type=float, help="learning rate (default: 5e-4, or 1e-4 with --finetune)")
     parser.add_argument("--min-lr", type=float, default=1e-6, help="end of the cosine schedule (default: 1e-6)")
     parser.add_argument("--wd", type=float, default=1e-4, help="weight decay (default: 1e-4)")
     parser.add_argument("--seed", type=int, default=0, help="seed of initialisation and data order (default: 0)")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --out exactly")
     parser.add_argument("--stop-at", type=int, metavar="ITER",
-                        help="stop (resumably) after iteration ITER of --iters, e.g. to split a run into sessions")
+                        help="stop (resumably) after iteration ITER of --iters, e.g. for a time-boxed job")
     parser.add_argument("--save-every", type=int, default=500, help="checkpoint every N iterations (default: 500)")
     parser.add_argument("--val-every", type=int, default=0,
                         help="score the protocol on the val split every N iterations (default: only at the end)")

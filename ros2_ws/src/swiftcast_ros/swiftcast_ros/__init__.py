@@ -3,7 +3,7 @@
 Nodes stay thin adapters: the work is done by ``swiftcast.runtime`` (ROS-free); this package holds what every
 node needs on the ROS side, once:
 
-- :mod:`swiftcast_ros.qos`          the QoS profiles of DESIGN.md (sensor input, reliable output, latched)
+- :mod:`swiftcast_ros.qos`          the QoS profiles (sensor input, reliable output, latched)
 - :mod:`swiftcast_ros.conversions`  sensor_msgs/Image, CompressedImage, FeatureMap, LabelInfo <-> numpy
 - :mod:`swiftcast_ros.params`       parameters declared with descriptors and validated (one-line errors)
 - :mod:`swiftcast_ros.health`       frame counters, latency windows, /diagnostics and the periodic log line

@@ -1,4 +1,4 @@
-"""QoS profiles of the SwiftCast topics (see DESIGN.md, "ROS interfaces")."""
+"""QoS profiles of the SwiftCast topics: best-effort sensor input, reliable output, latched info."""
 
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
