@@ -216,6 +216,36 @@ def test_30hz_camera_is_matched_by_time(world: World) -> None:
     assert not [m for m in world.forecasts["short"].messages if _ns(m.header.stamp) in early]
 
 
+@pytest.mark.parametrize("rate_hz", [10, 30])
+def test_10hz_and_30hz_cameras_get_forecasts_at_both_horizons(world: World, rate_hz: int) -> None:
+    """Once enough history exists both horizons forecast every frame; the inputs are what the core history makes
+    of this stream (frames within the tolerance, else interpolated between the two around t-kP)."""
+    from swiftcast.forecast.history import FeatureHistory
+    from swiftcast.forecast.runtime import blend_features
+
+    base = world.new_base()
+    period = round(NS / rate_hz)
+    first = -(-9 * P // period) + 1  # the first frame with a frame older than t-9P
+    stamps = [base + i * period for i in range(first + 3)]
+    got = _stream(world, stamps, wait_from=first)
+    history: FeatureHistory[np.ndarray] = FeatureHistory(P, round(0.5e9 / 17), max_gap_ns=round(2e9 / 17),
+                                                         blend=blend_features)
+    for i, (stamp, f) in enumerate(zip(stamps, world.feats)):
+        history.insert(stamp, f)
+        if i < first:
+            continue
+        match = history.match(stamp)
+        assert match.ok
+        if rate_hz == 10:
+            assert any(match.interpolated), "a 10 Hz stream has no frame near t-6P"
+        for horizon, k in (("short", 3), ("mid", 9)):
+            msg = got[i] if horizon == "short" else world.wait_forecast("mid", stamp + k * P)
+            assert msg is not None, f"no {horizon} forecast for {rate_hz} Hz frame {i}:\n{world.node.output()}"
+            assert _ns(msg.header.stamp) == stamp + k * P and _ns(msg.source_stamp) == stamp
+            expected = world.expected_labels(horizon, list(match.items))
+            assert _agree(_labels(msg.labels), expected) > 0.99
+
+
 def test_gap_in_the_history_means_no_forecast(world: World) -> None:
     base = world.new_base()
     before = int(world.fresh_counts().get("waiting_history", 0))
