@@ -8,7 +8,9 @@ decoder's output stride, nearest-neighbour resize to the ground truth's resoluti
 
 * ``Oracle``: the true features of the target frame (the upper bound: the skip-less single-frame model);
 * ``Copy last``: the features of frame t (the newest observed frame) stand for the target;
-* every forecaster checkpoint: F2F applied to the four past feature maps.
+* every forecaster checkpoint: F2F applied to the four past feature maps; F2MF checkpoints forecast labels
+  themselves, from the past features and the single-frame labels of frame t (cached with the features), on the
+  decoder's stride-4 grid (a :class:`FineMethod`; argmax and resize as for every other row).
 
 Printed as the paper's table (rows = methods, columns = short mIoU, short mIoU-MO, mid mIoU, mid mIoU-MO) plus the
 share of the copy-last -> oracle mIoU gap each method closes; written as JSON with one object per method and
@@ -41,6 +43,17 @@ Method = Callable[[torch.Tensor, Window], torch.Tensor]
 Decoder = Callable[[torch.Tensor, tuple[int, int]], "np.ndarray | torch.Tensor"]
 
 
+class FineMethod:
+    """A method that forecasts class scores (1, K, H, W) on the decoder's stride-4 grid itself, from the whole
+    cached sequence (features and single-frame labels) and the window: F2MF, which warps frame t's labels."""
+
+    def __init__(self, run: Callable[[SequenceFeatures, Window], torch.Tensor]) -> None:
+        self.run = run
+
+    def __call__(self, seq: SequenceFeatures, window: Window) -> torch.Tensor:
+        return self.run(seq, window)
+
+
 def oracle(features: torch.Tensor, window: Window) -> torch.Tensor:
     return features[window.target]
 
@@ -64,6 +77,7 @@ def evaluate_protocol(
     ``num_sequences``). One confusion matrix per method and horizon accumulates over all sequences.
     """
     from swiftcast.eval.metrics import ConfusionMeter
+    from swiftcast.forecast.forecaster import labels_from_logits
 
     meters = {(m, h): ConfusionMeter() for m, per_h in methods.items() for h in per_h}
     windows = {h: protocol_window(get_horizon(h), target_index) for per_h in methods.values() for h in per_h}
@@ -76,8 +90,11 @@ def evaluate_protocol(
         label = label_of(target)
         feats = seq.features.float()
         for (name, horizon), meter in meters.items():
-            pred = methods[name][horizon](feats, windows[horizon])
-            labels = decode(pred.unsqueeze(0).float(), tuple(label.shape))
+            method = methods[name][horizon]
+            if isinstance(method, FineMethod):
+                labels = labels_from_logits(method(seq, windows[horizon]), tuple(label.shape))[0]
+            else:
+                labels = decode(method(feats, windows[horizon]).unsqueeze(0).float(), tuple(label.shape))
             meter.update(torch.as_tensor(labels[0]).cpu(), torch.from_numpy(label))
         counted += 1
     if counted == 0:
@@ -178,7 +195,9 @@ def main(args: argparse.Namespace) -> int:
         discover_forecasters,
         load_forecaster_checkpoint,
         method_label,
+        needs_last_labels,
         predict_features,
+        predict_fine,
     )
 
     if args.threads:
@@ -209,10 +228,17 @@ def main(args: argparse.Namespace) -> int:
             past = features[list(window.inputs)].unsqueeze(0).to(segmenter.device)
             return predict_features(net, past)[0]
 
-        methods.setdefault(label, {})[horizon] = run
+        def run_fine(seq: SequenceFeatures, window: Window, net=net) -> torch.Tensor:
+            past = seq.features[list(window.inputs)].float().unsqueeze(0).to(segmenter.device)
+            last = seq.labels[window.last].unsqueeze(0).to(segmenter.device)
+            return predict_fine(net, segmenter.model, past, last, segmenter.input_size, args.decode_scale)
+
+        methods.setdefault(label, {})[horizon] = FineMethod(run_fine) if needs_last_labels(config) else run
         sources.setdefault(label, {})[horizon] = str(path)
 
-    feature_set = load_features(args.data, args.split, segmenter, args.cache_dir, progress=not args.quiet)
+    with_labels = any(isinstance(m, FineMethod) for per_h in methods.values() for m in per_h.values())
+    feature_set = load_features(args.data, args.split, segmenter, args.cache_dir, progress=not args.quiet,
+                                with_labels=with_labels)
     model = segmenter.model
 
     def decode(features: torch.Tensor, size: tuple[int, int]) -> np.ndarray:

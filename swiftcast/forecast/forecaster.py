@@ -25,7 +25,15 @@ from swiftcast.forecast.protocol import INPUT_OFFSETS, Horizon, get_horizon
 FORECAST_BACKENDS: tuple[str, ...] = ("torch", "onnxruntime")
 
 #: checkpoint ``method`` -> the name the table of Šarić et al. (GCPR 2019) uses
-METHOD_NAMES: dict[str, str] = {"conv_f2f": "ConvF2F", "deform_f2f8": "DeformF2F-8", "copy_last": "Copy last"}
+METHOD_NAMES: dict[str, str] = {"conv_f2f": "ConvF2F", "deform_f2f8": "DeformF2F-8", "copy_last": "Copy last",
+                                 "f2mf": "F2MF"}
+#: methods that forecast from the past features *and* the single-frame labels of frame t (see :func:`predict_fine`)
+LAST_LABEL_METHODS: tuple[str, ...] = ("f2mf",)
+
+
+def needs_last_labels(config: dict[str, Any]) -> bool:
+    """Whether a forecaster checkpoint (its config) also needs the single-frame labels of the newest frame."""
+    return (config.get("method") or config.get("architecture")) in LAST_LABEL_METHODS
 
 
 def method_label(config: dict[str, Any]) -> str:
@@ -89,18 +97,22 @@ def discover_forecasters(models_dir: str | os.PathLike[str], feature_model_id: s
 
 
 def default_forecaster(
-    models_dir: str | os.PathLike[str], feature_model_id: str, horizon_frames: int
+    models_dir: str | os.PathLike[str], feature_model_id: str, horizon_frames: int, with_last_labels: bool = False
 ) -> Path | None:
-    """The shipped forecaster for a horizon: DeformF2F over ConvF2F, fine-tuned over MSE-only (None if none)."""
+    """The shipped forecaster for a horizon: DeformF2F over ConvF2F, fine-tuned over MSE-only (None if none).
+
+    ``with_last_labels``: the caller can pass the single-frame labels of the newest frame, so F2MF checkpoints
+    qualify too and come first; without it they are left out (they cannot run on features alone)."""
     candidates = []
     for path in discover_forecasters(models_dir, feature_model_id):
         try:
             config = json.loads((path / "config.json").read_text())
         except (OSError, ValueError):
             continue
-        if config.get("horizon_frames") == horizon_frames:
+        if config.get("horizon_frames") == horizon_frames and (with_last_labels or not needs_last_labels(config)):
             training = config.get("training") or {}
-            rank = (config.get("method") == "deform_f2f8", bool(training.get("finetune")), path.name)
+            rank = (needs_last_labels(config), config.get("method") == "deform_f2f8", bool(training.get("finetune")),
+                    path.name)
             candidates.append((rank, path))
     return max(candidates)[1] if candidates else None
 
@@ -111,6 +123,36 @@ def predict_features(net: nn.Module, past: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"past features must be (N, P, C, h, w), got {tuple(past.shape)}")
     n, p, c, h, w = past.shape
     return net(past.reshape(n, p * c, h, w))
+
+
+def fine_decoder(seg_model: nn.Module, image_size: Sequence[int], scale: float = 1.0
+                 ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """features -> the skip-less decoder's logits at its output stride 4 for an image of ``image_size`` x ``scale``
+    (channels-last, as in :func:`decode_labels`): the ``decode`` an F2MF forecaster blends with."""
+    size = decode_size_for(image_size, scale)
+
+    def decode(features: torch.Tensor) -> torch.Tensor:
+        x = features.contiguous(memory_format=torch.channels_last)
+        return seg_model.decode_features(x, out_size=size, upsample_logits=False)
+
+    return decode
+
+
+def predict_fine(
+    net: nn.Module, seg_model: nn.Module, past: torch.Tensor, last_labels: torch.Tensor, image_size: Sequence[int],
+    scale: float = 1.0,
+) -> torch.Tensor:
+    """F2MF's forecast: past features (N, P, C, h, w) oldest first and the single-frame labels of frame t (N, H, W)
+    on the decoder's stride-4 grid -> class probabilities (N, K, H, W) there (argmax = the forecast labels).
+    Labels on another grid (``scale`` < 1) are resized nearest-neighbour to the decoder's."""
+    if past.dim() != 5:
+        raise ValueError(f"past features must be (N, P, C, h, w), got {tuple(past.shape)}")
+    n, p, c, h, w = past.shape
+    grid = tuple(-(-v // 4) for v in decode_size_for(image_size, scale))
+    if tuple(last_labels.shape[-2:]) != grid:
+        last_labels = torch.nn.functional.interpolate(last_labels[:, None].float(), size=grid,
+                                                      mode="nearest-exact")[:, 0]
+    return net(past.reshape(n, p * c, h, w), last_fine=last_labels, decode=fine_decoder(seg_model, image_size, scale))
 
 
 @torch.inference_mode()
@@ -228,7 +270,11 @@ class SemanticForecaster:
         self.horizon: Horizon = get_horizon(int(self.config["horizon_frames"]))
         self.input_size: tuple[int, int] = tuple(int(v) for v in self.seg_config.get("input_size") or ())  # type: ignore
         self.offsets: tuple[int, ...] = tuple(self.config.get("input_offsets") or INPUT_OFFSETS)
+        #: F2MF: every call also needs the single-frame labels of the newest frame (``last_labels=``)
+        self.needs_last_labels: bool = bool(getattr(self.net, "needs_last_labels", False))
         self.session = None
+        if backend == "onnxruntime" and self.needs_last_labels:
+            raise SwiftcastError(f"forecaster {checkpoint} ({method_label(self.config)}) runs on backend torch only")
         if backend == "onnxruntime":
             self.session = self._ort_session(resolve_user_path(checkpoint), num_threads, cache_dir, log)
 
@@ -272,12 +318,37 @@ class SemanticForecaster:
         return Forecast(labels[0], None if conf is None else conf[0])
 
     def __call__(
-        self, past: Sequence[np.ndarray | torch.Tensor], out_size: tuple[int, int], confidence: bool = False
+        self, past: Sequence[np.ndarray | torch.Tensor], out_size: tuple[int, int], confidence: bool = False,
+        last_labels: np.ndarray | None = None,
     ) -> Forecast:
-        """Past features (oldest first) -> future trainIds (H, W) at ``out_size``."""
+        """Past features (oldest first) -> future trainIds (H, W) at ``out_size``.
+
+        ``last_labels``: the single-frame trainIds (H', W') uint8 of the newest past frame at any size (e.g. the
+        published ``semseg/labels``); required when :attr:`needs_last_labels`, ignored otherwise."""
+        if self.needs_last_labels:
+            return self._fine(past, out_size, confidence, last_labels)
         if self.session is None:
             return self.decode(self.forecast_features(past), out_size, confidence)
         feeds = {f"past_{i}": p for i, p in enumerate(self._stack(past))}
         logits = torch.from_numpy(self.session.run(None, feeds)[0])
         labels, conf = labels_from_logits(logits, out_size, confidence)
+        return Forecast(labels[0], None if conf is None else conf[0])
+
+    @torch.inference_mode()
+    def _fine(self, past: Sequence[np.ndarray | torch.Tensor], out_size: tuple[int, int], confidence: bool,
+              last_labels: np.ndarray | None) -> Forecast:
+        from swiftcast.forecast.features import fine_labels, labels_size_for
+
+        if last_labels is None:
+            raise ValueError(f"{method_label(self.config)} also needs the single-frame labels of the newest frame: "
+                             "pass last_labels=")
+        if len(past) != len(self.offsets):
+            raise ValueError(f"expected {len(self.offsets)} past feature maps, got {len(past)}")
+        size = self.input_size or tuple(int(32 * v) for v in np.shape(past[-1])[-2:])
+        grid = labels_size_for(decode_size_for(size, self.decode_scale))
+        last = torch.from_numpy(fine_labels(np.asarray(last_labels), grid)).to(self.device)[None]
+        stacked = torch.stack([p.float() if isinstance(p, torch.Tensor) else torch.tensor(p, dtype=torch.float32)
+                               for p in past]).to(self.device).unsqueeze(0)
+        probs = predict_fine(self.net, self.seg_model, stacked, last, size, self.decode_scale)
+        labels, conf = labels_from_logits(torch.log(probs.clamp_min(1e-12)), out_size, confidence)
         return Forecast(labels[0], None if conf is None else conf[0])

@@ -13,6 +13,12 @@ Samples are every window (t-9 .. t -> t+k) of every train sequence, or ``--sampl
 protocol window, whose target is the 20th frame, plus K-1 spread over the sequence; 2 = the paper's "2 samples per
 sequence" variant, a row of its own in eval-forecast). Adam (0.9, 0.99) with a
 per-iteration cosine schedule; the data order is the shared resumable stream of :mod:`swiftcast.train.loop`.
+
+F2MF (``--method f2mf``, :mod:`swiftcast.models.f2mf`) trains the same two stages; its -FT loss is taken on the
+fine-level forecast (frame t's single-frame labels warped by the forecast motion, blended with the decoded F2F
+branch), so motion and blend weights learn to correct the single-frame labels of frame t. Those labels come with
+the feature cache (``with_labels``). ``--precision auto`` runs the forward pass under bf16 autocast where the CPU
+has bf16 matrix instructions (or the GPU bf16), see :mod:`swiftcast.hardware`.
 """
 
 from __future__ import annotations
@@ -30,9 +36,10 @@ from tqdm import tqdm
 from swiftcast.data.labels import IGNORE_ID
 from swiftcast.errors import SwiftcastError
 from swiftcast.forecast.protocol import FRAME_RATE_HZ, HORIZONS, INPUT_OFFSETS, get_horizon
+from swiftcast.hardware import TRAIN_PRECISIONS, autocast, resolve_precision
 from swiftcast.models.upsample import size_at_stride
 
-METHODS = ("conv_f2f", "deform_f2f8")
+METHODS = ("conv_f2f", "deform_f2f8", "f2mf")
 #: options that define the run; ``--resume`` refuses to continue with different values
 RUN_DEFINING = ("data", "seg_model", "horizon", "method", "finetune", "init", "iters", "batch_size",
                 "samples_per_seq", "lr", "min_lr", "wd", "seed")
@@ -71,6 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", help="feature cache (default: <data>/.cache/features)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--threads", type=int, help="torch CPU threads per process")
+    parser.add_argument("--precision", choices=TRAIN_PRECISIONS, default="auto",
+                        help="auto: bf16 autocast where the CPU has bf16 matrix instructions (AMX, AVX512-BF16) or "
+                             "the GPU supports bf16, else fp32 (default: auto)")
 
 
 def _hparams(args: argparse.Namespace) -> dict:
@@ -125,7 +135,8 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> int:
     from swiftcast.data.transforms import label_to_tensor
     from swiftcast.eval.forecast import COPY_LAST, ORACLE, copy_last, evaluate_protocol, gap_closed, oracle
     from swiftcast.forecast.features import load_features, load_segmenter
-    from swiftcast.forecast.forecaster import decode_labels, method_label, predict_features
+    from swiftcast.eval.forecast import FineMethod
+    from swiftcast.forecast.forecaster import decode_labels, fine_decoder, method_label, predict_features, predict_fine
     from swiftcast.forecast.protocol import sample_windows
     from swiftcast.train import loop
 
@@ -134,23 +145,30 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> int:
     segmenter = load_segmenter(args.seg_model, str(info.device))
     seg_model, seg_id, input_size = segmenter.model, segmenter.model_id, segmenter.input_size
     net, init_config = _build(args, seg_id, info.device)
+    precision = resolve_precision(getattr(args, "precision", "fp32"), info.device)
+    # F2MF forecasts labels from frame t's single-frame labels: its -FT and its validation need them
+    fine = bool(getattr(net, "needs_last_labels", False))
 
     # features: the main process extracts (and caches) them, the others then read the cache
     need = -min(INPUT_OFFSETS) + horizon.frames + 1
+    train_labels = fine and args.finetune
     if info.is_main:
-        train_set = load_features(args.data, "train", segmenter, args.cache_dir, min_frames=need)
+        train_set = load_features(args.data, "train", segmenter, args.cache_dir, min_frames=need,
+                                  with_labels=train_labels)
     loop.barrier()
     if not info.is_main:
-        train_set = load_features(args.data, "train", segmenter, args.cache_dir, min_frames=need, progress=False)
+        train_set = load_features(args.data, "train", segmenter, args.cache_dir, min_frames=need, progress=False,
+                                  with_labels=train_labels)
     val_set = None
     if not args.no_val and has_split(args.data, "val", "leftImg8bit_sequence") and info.is_main:
-        val_set = load_features(args.data, "val", segmenter, args.cache_dir)
+        val_set = load_features(args.data, "val", segmenter, args.cache_dir, with_labels=fine)
 
     samples = [(i, w) for i, s in enumerate(train_set.sequences)
                for w in sample_windows(len(s.frames), horizon, args.samples_per_seq)]
     # features stay float16 in memory (a split is small); on a GPU they all move there once
     store = [s.features.to(info.device) for s in train_set.sequences] if info.device.type == "cuda" else \
         [s.features for s in train_set.sequences]
+    last_store = [s.labels.to(info.device) if s.labels is not None else None for s in train_set.sequences]
     label_cache: dict[str, torch.Tensor] = {}
     loss_size = size_at_stride(input_size, seg_model.forecast_decoder.output_stride) if args.finetune else None
 
@@ -195,7 +213,13 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> int:
             past = features[list(window.inputs)].unsqueeze(0).to(info.device)
             return predict_features(net, past)[0]
 
-        methods = {ORACLE: {horizon.name: oracle}, COPY_LAST: {horizon.name: copy_last}, label: {horizon.name: run}}
+        def run_fine(seq, window) -> torch.Tensor:
+            past = seq.features[list(window.inputs)].float().unsqueeze(0).to(info.device)
+            last = seq.labels[window.last].unsqueeze(0).to(info.device)
+            return predict_fine(net, seg_model, past, last, input_size)
+
+        ours = FineMethod(run_fine) if fine else run
+        methods = {ORACLE: {horizon.name: oracle}, COPY_LAST: {horizon.name: copy_last}, label: {horizon.name: ours}}
         results = evaluate_protocol(val_set.sequences, val_set.label,
                                     lambda f, size: decode_labels(seg_model, f.to(info.device), input_size, size)[0],
                                     methods, progress=False)
@@ -232,9 +256,8 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> int:
                 "finetune": bool(args.finetune),
                 "init": {"path": str(args.init), "model_id": init_config.get("model_id"),
                          "training": init_config.get("training")} if args.init else None,
-                "loss": f"cross-entropy through the frozen skip-less decoder at its output stride 4 (ground truth "
-                        f"resized nearest-neighbour to {list(loss_size)}), ignore {IGNORE_ID}" if loss_size
-                        else "MSE on SPP features (frozen feature extractor)",
+                "loss": _loss_text(loss_size, fine),
+                "precision": precision,
                 "samples_per_seq": args.samples_per_seq,
                 "num_samples": len(samples),
                 "data": {"root": str(Path(args.data).resolve()), "split": "train",
@@ -265,7 +288,8 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> int:
         out.mkdir(parents=True, exist_ok=True)
         print(f"training {label} for {horizon.name} term (t+{horizon.frames}) on {len(samples)} windows of "
               f"{len(train_set.sequences)} sequences, features {tuple(train_set.feature_shape)}, {args.iters} "
-              f"iterations of {args.batch_size}x{info.world_size}, {'cross-entropy' if args.finetune else 'MSE'}")
+              f"iterations of {args.batch_size}x{info.world_size}, {'cross-entropy' if args.finetune else 'MSE'}, "
+              f"{precision}")
     end = min(args.iters, args.stop_at) if args.stop_at else args.iters
     sampler = loop.StreamBatchSampler(len(samples), args.batch_size, end, start_iter, args.seed,
                                       info.rank, info.world_size)
@@ -280,17 +304,28 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> int:
             batch = [samples[i] for i, _ in batch_ids]
             past = torch.stack([store[i][list(w.inputs)] for i, w in batch]).to(info.device).float()
             n, p, c, h, w_ = past.shape
-            pred = model(past.reshape(n, p * c, h, w_))
+            past = past.reshape(n, p * c, h, w_)
+            with autocast(info.device, precision):
+                if args.finetune and fine:  # F2MF: the fine-level forecast (warped labels of frame t + F2F)
+                    last = torch.stack([last_store[i][w.last] for i, w in batch])
+                    probs = model(past, last_fine=last, decode=fine_decoder(seg_model, input_size))
+                    scores = torch.log(probs.float().clamp_min(1e-6))
+                elif args.finetune:
+                    # channels-last: the decoder's convolutions (forward and input gradient) run ~1.2-1.4x faster
+                    scores = seg_model.decode_features(model(past).contiguous(memory_format=torch.channels_last),
+                                                       out_size=input_size, upsample_logits=False)
+                else:
+                    pred = model(past)
             if args.finetune:
-                # channels-last: the decoder's convolutions (forward and input gradient) run ~1.2-1.4x faster
-                logits = seg_model.decode_features(pred.contiguous(memory_format=torch.channels_last),
-                                                   out_size=input_size, upsample_logits=False)
                 labels = target_labels(batch)
-                loss = F.cross_entropy(logits, labels, ignore_index=IGNORE_ID) if (labels != IGNORE_ID).any() \
-                    else logits.sum() * 0.0
+                scores = scores.float()
+                # log-probabilities for F2MF (its blend is a probability), logits for the others
+                loss_fn = F.nll_loss if fine else F.cross_entropy
+                loss = loss_fn(scores, labels, ignore_index=IGNORE_ID) if (labels != IGNORE_ID).any() \
+                    else scores.sum() * 0.0
             else:
                 target = torch.stack([store[i][w.target] for i, w in batch]).to(info.device).float()
-                loss = F.mse_loss(pred, target)
+                loss = F.mse_loss(pred.float(), target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -339,6 +374,17 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> int:
                           "val_miou": last_val[label]["miou"] if last_val else None,
                           "gap_closed": last_val["gap_closed_miou"] if last_val else None}))
     return 0
+
+
+def _loss_text(loss_size: tuple[int, int] | None, fine: bool) -> str:
+    """What the model card says the objective was."""
+    if loss_size is None:
+        return "MSE on SPP features (frozen feature extractor)"
+    what = ("cross-entropy of the fine-level blend (single-frame labels of frame t warped by the forecast motion + "
+            "the F2F branch through the frozen skip-less decoder)" if fine
+            else "cross-entropy through the frozen skip-less decoder")
+    return (f"{what} at its output stride 4 (ground truth resized nearest-neighbour to {list(loss_size)}), "
+            f"ignore {IGNORE_ID}")
 
 
 def labels_at_size(label: np.ndarray, size: tuple[int, int]) -> np.ndarray:
