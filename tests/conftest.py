@@ -113,3 +113,12 @@ def assert_per_class_matches_cityscapes_scripts(ours: dict, reference: dict, tol
             assert ours["per_class"][name] is None, name
         else:
             assert ours["per_class"][name] == pytest.approx(theirs, abs=tol), name
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_training_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Decoded training caches of the tests go to a temporary folder, never the user's ~/.cache/swiftcast
+    (set in the environment so training subprocesses inherit it)."""
+    import os
+
+    os.environ["SWIFTCAST_CACHE"] = str(tmp_path_factory.mktemp("swiftcast-cache"))
