@@ -67,6 +67,7 @@ class World:
         self.labels = p.subscribe(Image, "/perception/semseg/labels")
         self.features = p.subscribe(FeatureMap, "/perception/semseg/features")
         self.overlay = p.subscribe(Image, "/perception/semseg/overlay")
+        self.confidence = p.subscribe(Image, "/perception/semseg/confidence")
         self.comp_labels = p.subscribe(Image, "/comp/semseg/labels")
         self.diagnostics = p.subscribe(DiagnosticArray, "/diagnostics")
         self.camera = p.publisher(Image, "/camera/image_raw")
@@ -164,6 +165,23 @@ def test_labels_features_overlay_match_core_model(world):
     assert overlay is not None and (overlay.encoding, overlay.height, overlay.width) == ("bgr8", 96, 160)
     diff = np.abs(labels_of(overlay).astype(int) - overlay_labels(bgr, expected, 0.5).astype(int))
     assert diff.max() <= 1
+
+
+def test_confidence_is_255_times_the_max_softmax_at_the_camera_size(world):
+    from swiftcast.data.transforms import normalize_rgb, resize_label, resize_rgb
+
+    rgb = _picture(5)
+    out = world.send(world.camera, image_msg(np.ascontiguousarray(rgb[..., ::-1]), "bgr8", frame_id="cam_c"),
+                     world.confidence)
+    assert (out.encoding, out.height, out.width, out.header.frame_id) == ("mono8", 96, 160, "cam_c")
+    with torch.inference_mode():
+        prob = torch.softmax(world.model(normalize_rgb(resize_rgb(rgb, MODEL_SIZE)).unsqueeze(0))[0], 0)
+    expected = resize_label((prob.amax(0) * 255).round().to(torch.uint8).numpy(), IMAGE_SIZE)
+    got = labels_of(out)
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+    assert got.min() >= 255 // 19  # a max over 19 classes is at least 1/19
+    labels = world.labels.wait_for(stamp_is(out.header.stamp.sec, 123), 10)
+    assert labels is not None  # the same frame's labels, same header
 
 
 def test_encodings_give_the_same_labels(world):
