@@ -9,6 +9,7 @@ from rosbags.rosbag2 import Reader
 
 from swiftcast.cli import main as cli_main
 from swiftcast.data.labels import NUM_CLASSES
+from swiftcast.errors import SwiftcastError
 from swiftcast.rosbag_types import typestore_with_swiftcast_msgs
 from swiftcast.synth.bag import CAMERA_TOPIC, INFO_TOPIC, LABELS_TOPIC, START_NS, write_drive_bag
 from swiftcast.synth.world import FPS, Intrinsics
@@ -108,3 +109,35 @@ def test_cli_errors_are_one_line(mcap_bag, capsys):
     assert "already exists" in err and "Traceback" not in err
     assert cli_main(["synth-bag", "--out", str(bag.parent / "x"), "--seconds", "0"]) == 2
     assert cli_main(["synth-bag", "--out", str(bag.parent / "y"), "--size", "10x10"]) == 2
+
+
+def test_fps_samples_the_same_drive_at_another_rate(mcap_bag, tmp_path):
+    """--fps 10: stamps 100 ms apart over the same 0.5 s drive; the first frames (t = 0) of the 10 Hz and the 17 Hz
+    bag show the same scene."""
+    bag17, _ = mcap_bag  # 0.5 s at 17 Hz: frames at k/17 s
+    info = write_drive_bag(tmp_path / "drive10", 0.5, seed=3, size=SIZE, progress=False, fps=10)
+    assert info["frames"] == 6 and info["fps"] == 10 and info["duration_s"] == pytest.approx(0.5)
+    _, msgs10 = _read(tmp_path / "drive10")
+    _, msgs17 = _read(bag17)
+    stamps = [_stamp(m) for _, m in msgs10[CAMERA_TOPIC]]
+    assert stamps[0] == START_NS and np.allclose(np.diff(stamps), 100_000_000, atol=1)
+    labels10 = {_stamp(m): np.asarray(m.data) for _, m in msgs10[LABELS_TOPIC]}
+    labels17 = {_stamp(m): np.asarray(m.data) for _, m in msgs17[LABELS_TOPIC]}
+    assert np.array_equal(labels10[START_NS], labels17[START_NS])
+    assert not np.array_equal(labels10[START_NS], labels10[stamps[-1]])  # and the scene does move
+    with pytest.raises(SwiftcastError, match="--fps"):
+        write_drive_bag(tmp_path / "bad", 0.5, seed=3, size=SIZE, progress=False, fps=0)
+
+
+def test_fps_keeps_motion_per_second(tmp_path):
+    """Same seed and length at 10 and 20 Hz: frame 2k at 20 Hz and frame k at 10 Hz are the same instant."""
+    write_drive_bag(tmp_path / "d10", 0.4, seed=5, size=SIZE, progress=False, fps=10)
+    write_drive_bag(tmp_path / "d20", 0.4, seed=5, size=SIZE, progress=False, fps=20)
+    _, a = _read(tmp_path / "d10")
+    _, b = _read(tmp_path / "d20")
+    labels_a = [np.asarray(m.data) for _, m in a[LABELS_TOPIC]]
+    labels_b = [np.asarray(m.data) for _, m in b[LABELS_TOPIC]]
+    assert len(labels_a) == 5 and len(labels_b) == 9
+    for k in range(5):
+        assert np.array_equal(labels_a[k], labels_b[2 * k]), f"10 Hz frame {k} != 20 Hz frame {2 * k}"
+    assert any(not np.array_equal(labels_a[k], labels_a[k + 1]) for k in range(4))

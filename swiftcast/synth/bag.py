@@ -1,6 +1,7 @@
 """``swiftcast synth-bag``: a continuous synthetic drive written as a rosbag2 bag (mcap or sqlite3).
 
-Topics, all stamped with the frame time (``header.stamp`` = bag log time, 17 Hz, ``frame_id`` = ``camera``):
+Topics, all stamped with the frame time (``header.stamp`` = bag log time, ``frame_id`` = ``camera``), at 17 Hz
+(the forecasters' training rate) or ``--fps F``:
 
 * ``/camera/image_raw`` — ``sensor_msgs/Image`` bgr8 (or, with ``--compressed jpeg|png``,
   ``/camera/image_raw/compressed`` — ``sensor_msgs/CompressedImage``);
@@ -8,7 +9,9 @@ Topics, all stamped with the frame time (``header.stamp`` = bag log time, 17 Hz,
 * ``/camera/labels`` — ``sensor_msgs/Image`` mono8 trainIds (ground truth, same stamps).
 
 Unlike ``swiftcast synth`` (30-frame snippets), the drive is one world for the whole duration: cruising, braking
-to a stop, waiting and pulling off again, through intersections. Deterministic for a seed.
+to a stop, waiting and pulling off again, through intersections. Deterministic for a seed. The world moves in
+seconds, not frames: the same seed and length at another ``--fps`` is the same drive sampled at other instants (a
+frame at the same time shows the same scene), so the motion per second does not depend on the rate.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ import numpy as np
 
 from swiftcast.errors import SwiftcastError
 from swiftcast.synth.sequences import check_size
+from swiftcast.synth.world import FPS
+
+#: camera rates ``--fps`` accepts (Hz)
+FPS_RANGE: tuple[float, float] = (1.0, 240.0)
 
 CAMERA_TOPIC = "/camera/image_raw"
 INFO_TOPIC = "/camera/camera_info"
@@ -36,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="bag to create (a rosbag2 directory)")
     parser.add_argument("--seconds", type=float, default=25.0, help="length of the drive (default 25 s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the drive")
+    parser.add_argument("--fps", type=float, default=FPS,
+                        help=f"camera frame rate in Hz (default {FPS:g}, the forecasters' training rate)")
     parser.add_argument("--size", default="256x512", help="image size HEIGHTxWIDTH (default 256x512)")
     parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="rosbag2 storage plugin")
     parser.add_argument("--compressed", choices=("jpeg", "png"), default=None,
@@ -81,20 +90,24 @@ def compressed_msg(store, header, bgr: np.ndarray, fmt: str) -> object:
 
 
 def write_drive_bag(out: Path, seconds: float, seed: int, size: tuple[int, int], storage: str = "mcap",
-                    compressed: str | None = None, force: bool = False, progress: bool = True) -> dict:
-    """Render a drive and write it as a bag; returns a summary (frames, topics, duration)."""
+                    compressed: str | None = None, force: bool = False, progress: bool = True,
+                    fps: float = FPS) -> dict:
+    """Render a drive of ``seconds`` at ``fps`` frames per second and write it as a bag; returns a summary
+    (frames, fps, topics, duration). Frame k shows the world at k / fps seconds."""
     from rosbags.rosbag2 import StoragePlugin, Writer
     from tqdm import tqdm
 
     from swiftcast.rosbag_types import typestore_with_swiftcast_msgs
     from swiftcast.synth.render import Renderer
     from swiftcast.synth.scene import generate_world
-    from swiftcast.synth.world import FPS, Intrinsics
+    from swiftcast.synth.world import Intrinsics
 
     if not seconds > 0:
         raise SwiftcastError("--seconds must be positive")
+    if not FPS_RANGE[0] <= fps <= FPS_RANGE[1]:
+        raise SwiftcastError(f"--fps must be in [{FPS_RANGE[0]:g}, {FPS_RANGE[1]:g}] Hz, got {fps:g}")
     size = check_size(size)
-    frames = max(2, int(seconds * FPS + 1e-9) + 1)  # frames at 0, 1/17, ... up to ``seconds``
+    frames = max(2, int(seconds * fps + 1e-9) + 1)  # frames at 0, 1/fps, ... up to ``seconds``
     out = Path(out)
     if out.exists():
         if not force:
@@ -108,7 +121,8 @@ def write_drive_bag(out: Path, seconds: float, seed: int, size: tuple[int, int],
 
     store = typestore_with_swiftcast_msgs()
     world_ss, noise_ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, BAG_STREAM]).spawn(2)
-    world = generate_world(np.random.default_rng(world_ss), (frames - 1) / FPS, drive="drive")
+    # the world is drawn for the requested length, not the frames: every rate samples the same drive
+    world = generate_world(np.random.default_rng(world_ss), float(seconds), drive="drive")
     noise_rng = np.random.default_rng(noise_ss)
     intr = Intrinsics.for_size(*size)
     renderer = Renderer(*size)
@@ -126,8 +140,8 @@ def write_drive_bag(out: Path, seconds: float, seed: int, size: tuple[int, int],
         conn_cam = writer.add_connection(cam_topic, cam_type, typestore=store)
         conn_lab = writer.add_connection(LABELS_TOPIC, "sensor_msgs/msg/Image", typestore=store)
         for k in tqdm(range(frames), unit="frame", desc="synth-bag", disable=not progress):
-            t = k / FPS
-            ns = START_NS + int(round(k * 1e9 / FPS))
+            t = k / fps
+            ns = START_NS + int(round(k * 1e9 / fps))
             rgb, train_ids = world.render(renderer, t, intr)
             bgr = world.postprocess(rgb, t, noise_rng)[:, :, ::-1]
             header = Header(stamp=_time(store, ns), frame_id=FRAME_ID)
@@ -140,7 +154,7 @@ def write_drive_bag(out: Path, seconds: float, seed: int, size: tuple[int, int],
     finally:
         writer.close()
         renderer.release()
-    return {"bag": str(out), "frames": frames, "fps": FPS, "duration_s": (frames - 1) / FPS,
+    return {"bag": str(out), "frames": frames, "fps": fps, "duration_s": (frames - 1) / fps,
             "topics": {INFO_TOPIC: "sensor_msgs/msg/CameraInfo", cam_topic: cam_type,
                        LABELS_TOPIC: "sensor_msgs/msg/Image"},
             "storage": storage, "size": list(size)}
@@ -151,7 +165,7 @@ def main(args: argparse.Namespace) -> int:
 
     size = parse_size(args.size)
     info = write_drive_bag(args.out, args.seconds, args.seed, size, storage=args.storage,
-                           compressed=args.compressed, force=args.force, progress=not args.quiet)
+                           compressed=args.compressed, force=args.force, progress=not args.quiet, fps=args.fps)
     print(f"wrote {info['bag']}: {info['frames']} frames ({info['duration_s']:.1f} s at {info['fps']:g} Hz, "
           f"{size[0]}x{size[1]}, {info['storage']}); topics: {', '.join(info['topics'])}")
     return 0
