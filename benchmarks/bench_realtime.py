@@ -92,7 +92,7 @@ def _miou(segmenters: dict[str, Segmenter], data: Path, images: int) -> dict[str
     from tqdm import tqdm
 
     from swiftcast.data.cityscapes import CityscapesDataset
-    from swiftcast.eval.metrics import ConfusionMeter
+    from swiftcast.metrics import ConfusionMeter
 
     dataset = CityscapesDataset(data, "val", frames="index:19")
     n = min(images, len(dataset))

@@ -3,7 +3,7 @@
     source tools/ros_env.sh && python benchmarks/fuzz_nodes.py --cases 20000 [--seed 1] [--json OUT]
 
 Starts a semseg node on raw images, one on compressed images and a forecast node (tiny random checkpoints), feeds
-them the cases of :func:`swiftcast.runtime.fuzz.generate_cases` with valid inputs interleaved, and prints one
+them the cases of :func:`fuzz_cases.generate_cases` with valid inputs interleaved, and prints one
 line: ``fuzz: N cases, 0 crashes, 0 wrong-shape outputs, rejected by reason: ...``. The full report (counters of
 every node, expected vs counted rejections, transport losses, examples of anything wrong) goes to the JSON file.
 Exit status 1 if anything failed (a node died, an internal error, a wrong or missing answer, a count that does
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks._common import stamp_cpu
     from fuzz_world import FuzzWorld, problems, write_report
-    from swiftcast.runtime.fuzz import generate_cases
+    from fuzz_cases import generate_cases
 
     torch.set_num_threads(1)
     tmp = Path(tempfile.mkdtemp(prefix="swiftcast-fuzz-"))

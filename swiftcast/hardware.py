@@ -7,6 +7,7 @@ records the CPU it ran on.
 
 from __future__ import annotations
 
+import os
 import platform
 from functools import lru_cache
 from typing import Any
@@ -46,15 +47,36 @@ def cpu_has_bf16() -> bool:
     return any(f in cpu_description().get("features", []) for f in BF16_FEATURES)
 
 
-def resolve_device(name: str = "auto", index: int = 0) -> torch.device:
-    """``auto`` | ``cpu`` | ``cuda`` -> a torch device (``auto`` = the GPU when there is one)."""
+def resolve_device(name: str = "auto", index: int | None = None) -> torch.device:
+    """``auto`` | ``cpu`` | ``cuda`` | ``cuda:N`` -> a torch device (``auto`` = the GPU when there is one).
+
+    ``index`` picks the GPU for a bare ``cuda`` or ``auto`` (e.g. a torchrun process's local rank); ``cuda:N`` names
+    it. The one device check of SwiftCast: training, evaluation, the segmenter and both nodes' ``device`` parameter.
+    SwiftcastError if the name is not a device or the device is not usable here.
+    """
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name not in ("cpu", "cuda"):
-        raise SwiftcastError(f"unknown device {name!r}; choose auto, cpu or cuda")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SwiftcastError("--device cuda asked for, but no CUDA device is available")
-    return torch.device("cuda", index) if name == "cuda" else torch.device("cpu")
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise SwiftcastError(f"device {name!r} is not a device (use auto, cpu, cuda or cuda:N)") from None
+    if dev.type == "cpu":
+        return torch.device("cpu")
+    if dev.type != "cuda":
+        raise SwiftcastError(f"device {name!r} is not supported (use auto, cpu, cuda or cuda:N)")
+    if not torch.cuda.is_available():
+        raise SwiftcastError(f"device {name!r}: CUDA is not available on this machine")
+    if dev.index is None and index is not None:
+        dev = torch.device("cuda", index)
+    if dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise SwiftcastError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s)")
+    return dev
+
+
+def default_workers() -> int:
+    """Data-loader worker processes: 1 on a machine with 2 cores or fewer (the main process needs the rest)."""
+    cores = os.cpu_count() or 1
+    return 1 if cores <= 2 else min(4, cores // 2)
 
 
 def resolve_precision(name: str, device: torch.device) -> str:

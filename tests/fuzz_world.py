@@ -1,4 +1,4 @@
-"""The fuzz harness: real node processes fed the generated cases of :mod:`swiftcast.runtime.fuzz`, and the checks.
+"""The fuzz harness: real node processes fed the generated cases of :mod:`fuzz_cases`, and the checks.
 
 Shared by ``tests/test_fuzz_nodes.py`` (``make test``, ~1,200 cases) and ``benchmarks/fuzz_nodes.py`` (``make fuzz``,
 any number). Three processes, each in its own namespace so their topics never meet: a semseg node on raw images
@@ -35,7 +35,7 @@ from ros_utils import (
     ros_child_env,
     semseg_command,
 )
-from swiftcast.runtime.fuzz import ANSWER, EITHER, NS, REJECT, FuzzCase, FuzzSpec, split_stamp
+from fuzz_cases import ANSWER, EITHER, NS, REJECT, FuzzCase, FuzzSpec, split_stamp
 
 MODEL_SIZE = (64, 128)
 NAMESPACES = {"image": "/fzraw", "compressed": "/fzcomp", "features": "/fzfc", "labels": "/fzfc"}

@@ -72,7 +72,7 @@ def _other_arch_copy(src, dst, key, value):
 # --- oversized input: refused before allocation (no ROS needed) ----------------------------------------------------
 def test_oversized_inputs_are_refused_before_allocation():
     from swiftcast.runtime.features import FeatureError, decode_features
-    from swiftcast.runtime.fuzz import jpeg_header, png_header
+    from fuzz_cases import jpeg_header, png_header
     from swiftcast.runtime.images import ImageError, check_size, decode_compressed, decode_raw
 
     small = bytes(64)

@@ -13,7 +13,7 @@ from swiftcast.data.cityscapes import Frame
 from swiftcast.data.labels import NUM_CLASSES
 from swiftcast.errors import SwiftcastError
 from swiftcast.eval.forecast import COPY_LAST, ORACLE, copy_last, evaluate_protocol, format_table, gap_closed, oracle
-from swiftcast.eval.metrics import confusion_matrix, summarize
+from swiftcast.metrics import confusion_matrix, summarize
 from swiftcast.forecast.features import SequenceFeatures
 from swiftcast.forecast.protocol import (
     FRAME_PERIOD_NS,

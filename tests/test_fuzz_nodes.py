@@ -1,6 +1,6 @@
 """The fuzz suite: generated bad (and valid) input for a running semseg and forecast node.
 
-~1,200 cases from a seeded generator (:mod:`swiftcast.runtime.fuzz`) covering every problem kind a node must survive --
+~1,200 cases from a seeded generator (:mod:`fuzz_cases`) covering every problem kind a node must survive --
 images (unsupported ROS encodings, step, data size, empty/one-pixel/8K frames, big-endian flag, odd widths,
 16-bit/float encodings, broken JPEG/PNG, random bytes), feature maps (shape, dtype, length, NaN/Inf, model id,
 oversized output) and time (duplicate/backwards/zero/negative/huge/overflowing stamps, bursts, gaps) -- with valid
@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 
 from ros_utils import require_ros
-from swiftcast.runtime.fuzz import REJECT, FuzzSpec, UNSUPPORTED_ENCODINGS, case_counts, generate_cases
+from fuzz_cases import REJECT, FuzzSpec, UNSUPPORTED_ENCODINGS, case_counts, generate_cases
 from swiftcast.runtime.images import ImageError, decode_compressed, decode_raw
 
 pytestmark = pytest.mark.ros

@@ -10,7 +10,7 @@ import pytest
 from conftest import assert_per_class_matches_cityscapes_scripts, cityscapes_scripts_evaluate
 
 from swiftcast.data.labels import CLASS_NAMES, IGNORE_ID, NUM_CLASSES, train_ids_to_label_ids
-from swiftcast.eval.metrics import ConfusionMeter, confusion_matrix, format_table, iou_per_class, summarize
+from swiftcast.metrics import ConfusionMeter, confusion_matrix, format_table, iou_per_class, summarize
 
 ROAD, SIDEWALK, PERSON, CAR = 0, 1, 11, 13
 

@@ -112,7 +112,7 @@ def test_export_carries_metadata_and_is_reused(world):
 
 
 def test_int8_costs_little_accuracy(world):
-    from swiftcast.eval.metrics import ConfusionMeter
+    from swiftcast.metrics import ConfusionMeter
 
     fp32, int8 = _segmenters(world, ("onnxruntime", "fp32"), ("onnxruntime", "int8"))
     assert ox.read_metadata(int8.onnx_path)["swiftcast.precision"] == "int8"

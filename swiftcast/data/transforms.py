@@ -86,6 +86,17 @@ def resize_rgb(rgb: np.ndarray, size: Size) -> np.ndarray:
     return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
+def labels_at_size(label: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of a trainId map taking the pixel nearest each output cell's centre (OpenCV's
+    INTER_NEAREST_EXACT; plain INTER_NEAREST would take every cell's top-left pixel, a 1.5-pixel shift at stride 4)."""
+    import cv2
+
+    h, w = size
+    if label.shape[:2] == (h, w):
+        return label
+    return cv2.resize(label, (w, h), interpolation=cv2.INTER_NEAREST_EXACT)
+
+
 def resize_label(label: np.ndarray, size: Size) -> np.ndarray:
     """Resize a label map with nearest-neighbour sampling (ids must never be blended)."""
     h, w = size

@@ -46,7 +46,7 @@ def evaluate_model(
 
     ``on_prediction(dataset_index, train_id_map)`` is called for every image (e.g. to save it).
     """
-    from swiftcast.eval.metrics import ConfusionMeter
+    from swiftcast.metrics import ConfusionMeter
 
     meter = ConfusionMeter()
     was_training = model.training
@@ -89,9 +89,9 @@ def main(args: argparse.Namespace) -> int:
     from swiftcast.data.cityscapes import CityscapesDataset, collate
     from swiftcast.data.labels import train_ids_to_label_ids
     from swiftcast.data.transforms import CITYSCAPES_MEAN, CITYSCAPES_STD, EvalTransform, parse_size
-    from swiftcast.eval.metrics import format_table
+    from swiftcast.metrics import format_table
     from swiftcast.models import load_segmentation_model
-    from swiftcast.train.loop import default_workers, resolve_device
+    from swiftcast.hardware import default_workers, resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -73,10 +73,10 @@ def evaluate_protocol(
 ) -> dict[str, dict[str, dict]]:
     """Score ``methods[name][horizon]`` on the protocol window of every sequence long enough to hold it.
 
-    Returns ``{method: {horizon: metrics}}`` with :func:`swiftcast.eval.metrics.summarize` dicts (plus
+    Returns ``{method: {horizon: metrics}}`` with :func:`swiftcast.metrics.summarize` dicts (plus
     ``num_sequences``). One confusion matrix per method and horizon accumulates over all sequences.
     """
-    from swiftcast.eval.metrics import ConfusionMeter
+    from swiftcast.metrics import ConfusionMeter
     from swiftcast.forecast.forecaster import labels_from_logits
 
     meters = {(m, h): ConfusionMeter() for m, per_h in methods.items() for h in per_h}

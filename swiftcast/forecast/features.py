@@ -167,7 +167,7 @@ def extract_sequence(
 def fine_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Single-frame labels (H, W) at any size -> the decoder's stride-4 grid ``size``: the pixel nearest each
     cell's centre (what F2MF warps; the forecast node makes the same from the published ``semseg/labels``)."""
-    from swiftcast.train.forecast import labels_at_size
+    from swiftcast.data.transforms import labels_at_size
 
     return labels_at_size(np.ascontiguousarray(labels, np.uint8), size)
 

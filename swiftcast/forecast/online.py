@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from swiftcast.data.labels import IGNORE_ID, NUM_CLASSES
-from swiftcast.eval.metrics import ConfusionMeter
+from swiftcast.metrics import ConfusionMeter
 
 
 class ConsistencyScorer:

@@ -160,7 +160,7 @@ class ForecastRuntime:
         import torch
 
         from swiftcast.models import load_segmentation_model
-        from swiftcast.runtime.segmenter import resolve_device
+        from swiftcast.hardware import resolve_device
 
         self.period_ns = int(period_ns)
         self.tolerance_ns = self.period_ns // 2 if tolerance_ns is None else int(tolerance_ns)

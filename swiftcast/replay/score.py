@@ -11,7 +11,7 @@ Everything is computed from ``outputs.mcap`` (written by ``bag_replay``) and the
   forecasts count from their source frame;
 * frames dropped: played frames the stack never answered with labels; throughput: answers per second.
 
-The confusion matrices come from :mod:`swiftcast.eval.metrics` like every other evaluation in SwiftCast.
+The confusion matrices come from :mod:`swiftcast.metrics` like every other evaluation in SwiftCast.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 
 from swiftcast.data.labels import CLASS_NAMES, IGNORE_ID, NUM_CLASSES
 from swiftcast.errors import DataError
-from swiftcast.eval.metrics import confusion_matrix, summarize
+from swiftcast.metrics import confusion_matrix, summarize
 from swiftcast.replay.bag import PackedLabels, cdr_stamp_ns, decode_label_map, open_reader, typestore_for
 
 PLAYED_TOPIC = "/replay/played"

@@ -28,6 +28,7 @@ import torch
 
 from swiftcast.data.transforms import CITYSCAPES_MEAN, CITYSCAPES_STD, normalize_rgb, resize_label, resize_rgb
 from swiftcast.errors import CheckpointError, SwiftcastError
+from swiftcast.hardware import resolve_device
 from swiftcast.runtime.features import FEATURE_DTYPES
 from swiftcast.runtime.images import ColorImage
 from swiftcast.runtime.paths import resolve_user_path
@@ -191,24 +192,6 @@ def ort_session(path: str | os.PathLike[str] | bytes, num_threads: int = 0, devi
             raise SwiftcastError(f"{path}: {key} is {metadata.get(key)!r}, expected {value!r} (exported "
                                  "from other weights or for another size; delete it to re-export)")
     return session
-
-
-def resolve_device(device: str) -> torch.device:
-    """``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (CUDA when present); SwiftcastError if unusable."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise SwiftcastError(f"device {device!r} is not a device (use cpu, cuda, cuda:N or auto)") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise SwiftcastError(f"device {device!r}: CUDA is not available on this machine")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise SwiftcastError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s)")
-    elif dev.type != "cpu":
-        raise SwiftcastError(f"device {device!r} is not supported (use cpu, cuda, cuda:N or auto)")
-    return dev
 
 
 def check_input_size(size: Sequence[int] | None) -> tuple[int, int] | None:

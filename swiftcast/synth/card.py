@@ -83,7 +83,7 @@ def _colour_bins(rgb: np.ndarray) -> np.ndarray:
 
 def colour_baseline(root: Path, train_sequences: int, val_sequences: int) -> dict:
     """Fit the per-colour majority classifier on train frames, score it on every val frame (metrics dict)."""
-    from swiftcast.eval.metrics import ConfusionMeter
+    from swiftcast.metrics import ConfusionMeter
 
     n_bins = COLOUR_LEVELS ** 3
     counts = np.zeros(n_bins * NUM_CLASSES, dtype=np.int64)
@@ -105,7 +105,7 @@ def colour_baseline(root: Path, train_sequences: int, val_sequences: int) -> dic
 
 def copy_gt(root: Path, split: str, sequences: int) -> dict[str, dict]:
     """Ground truth of an earlier frame as the forecast of the target frame, per horizon (metrics dicts)."""
-    from swiftcast.eval.metrics import ConfusionMeter
+    from swiftcast.metrics import ConfusionMeter
 
     meters = {"short": ConfusionMeter(), "mid": ConfusionMeter()}
     for k in range(sequences):
@@ -120,7 +120,7 @@ def copy_gt_rendered(seed: int, split: str, sequences: int, size: tuple[int, int
     on the frames in between, so this is exactly what the written split would give)."""
     from tqdm import tqdm
 
-    from swiftcast.eval.metrics import ConfusionMeter
+    from swiftcast.metrics import ConfusionMeter
     from swiftcast.synth.render import Renderer
     from swiftcast.synth.sequences import sequence_world
     from swiftcast.synth.world import FPS, Intrinsics

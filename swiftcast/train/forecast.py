@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from swiftcast.data.labels import IGNORE_ID
+from swiftcast.data.transforms import labels_at_size
 from swiftcast.errors import SwiftcastError
 from swiftcast.forecast.protocol import FRAME_RATE_HZ, HORIZONS, INPUT_OFFSETS, get_horizon
 from swiftcast.hardware import TRAIN_PRECISIONS, autocast, resolve_precision
@@ -385,17 +386,6 @@ def _loss_text(loss_size: tuple[int, int] | None, fine: bool) -> str:
             else "cross-entropy through the frozen skip-less decoder")
     return (f"{what} at its output stride 4 (ground truth resized nearest-neighbour to {list(loss_size)}), "
             f"ignore {IGNORE_ID}")
-
-
-def labels_at_size(label: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of a trainId map taking the pixel nearest each output cell's centre (OpenCV's
-    INTER_NEAREST_EXACT; plain INTER_NEAREST would take every cell's top-left pixel, a 1.5-pixel shift at stride 4)."""
-    import cv2
-
-    h, w = size
-    if label.shape[:2] == (h, w):
-        return label
-    return cv2.resize(label, (w, h), interpolation=cv2.INTER_NEAREST_EXACT)
 
 
 def _pct(v: float | None) -> str:

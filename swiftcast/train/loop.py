@@ -90,12 +90,6 @@ def shutdown_distributed() -> None:
         dist.destroy_process_group()
 
 
-def default_workers() -> int:
-    """Loader worker processes: 1 on a machine with 2 cores or fewer (the main process needs the rest)."""
-    cores = os.cpu_count() or 1
-    return 1 if cores <= 2 else min(4, cores // 2)
-
-
 class StopRequest:
     """Turns the first SIGINT/SIGTERM into a request to stop after the current step (a second one interrupts)."""
 

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from swiftcast.data.labels import CLASS_NAMES, IGNORE_ID, NUM_CLASSES
 from swiftcast.data.transforms import AUGMENTATIONS
 from swiftcast.errors import DataError, SwiftcastError
-from swiftcast.hardware import TRAIN_PRECISIONS, autocast, resolve_precision
+from swiftcast.hardware import TRAIN_PRECISIONS, autocast, default_workers, resolve_precision
 
 #: options that define the run; ``--resume`` refuses to continue with different values
 RUN_DEFINING = ("data", "model", "stage", "init", "iters", "epochs", "batch_size", "crop", "size", "scale",
@@ -260,7 +260,7 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
         net = DistributedDataParallel(net, device_ids=[info.device.index] if info.device.type == "cuda" else None,
                                       find_unused_parameters=args.stage == "full")
 
-    workers = loop.default_workers() if args.workers is None else args.workers
+    workers = default_workers() if args.workers is None else args.workers
     end = min(total, args.stop_at) if args.stop_at else total
     sampler = loop.StreamBatchSampler(len(train_set), args.batch_size, end, start_iter, args.seed,
                                       info.rank, info.world_size)

@@ -40,7 +40,7 @@ from swiftcast.forecast.runtime import check_forecaster_setting, check_horizons,
 from swiftcast.runtime.features import FeatureError
 from swiftcast.runtime.images import DEFAULT_MAX_PIXELS
 from swiftcast.runtime.paths import check_checkpoint_parameter
-from swiftcast.runtime.segmenter import resolve_device
+from swiftcast.hardware import resolve_device
 from swiftcast_ros.conversions import array_to_image_msg, features_from_msg, image_msg_to_array
 from swiftcast_ros.health import FrameStats, HealthReporter
 from swiftcast_ros.params import ParameterError, ParamSpec, declare_parameters, validate_update

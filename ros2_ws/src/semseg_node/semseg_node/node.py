@@ -36,8 +36,8 @@ from swiftcast.runtime.segmenter import (
     Segmenter,
     check_input_size,
     check_precision,
-    resolve_device,
 )
+from swiftcast.hardware import resolve_device
 from swiftcast_ros.conversions import (
     array_to_image_msg,
     compressed_msg_to_color,

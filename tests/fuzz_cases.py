@@ -1,7 +1,7 @@
 """Seeded generator of malformed (and valid) node inputs for the fuzz suite: no ROS here, plain field values.
 
 A perception node on a vehicle must survive whatever arrives on its topics. :func:`generate_cases` builds a
-reproducible list of :class:`FuzzCase` objects covering the problem kinds of issue 9 -- images (unsupported ROS
+reproducible list of :class:`FuzzCase` objects covering the problem kinds a node must survive -- images (unsupported ROS
 encodings, wrong step, short/long data, empty and one-pixel frames, 8K headers, big-endian flag, odd widths,
 16-bit/float encodings, undecodable or truncated JPEG/PNG, random bytes), feature maps (shape, dtype, length, NaN/Inf,
 another model's id, oversized output claims) and time (duplicate, backwards, huge-jump, zero, negative and
