@@ -111,7 +111,8 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict:
     if not _OMP_SET_BY_USER:
         env.pop("OMP_WAIT_POLICY", None)  # the nodes run as users run them
     semseg = next(n for n in nodes if n.name == "semseg")
-    checkpoint = semseg.parameters.get("checkpoint") or _params_checkpoint(semseg.params_files[0])
+    runtime = {**_semseg_params(semseg.params_files[0]), **semseg.parameters}
+    checkpoint = runtime["checkpoint"]
 
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(4)]
@@ -120,7 +121,10 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict:
     with contextlib.ExitStack() as running:
         with _stdout_to(log):  # only while the nodes start: they inherit fds 1 and 2
             stack = running.enter_context(Stack(nodes, env=env, stdout=log))
-        segmenter = worker.submit(Segmenter, checkpoint, input_size=(h, w)).result()
+        # the bare model runs on the node's runtime (backend, precision, threads from the same parameter file)
+        segmenter = worker.submit(Segmenter, checkpoint, input_size=(h, w), device=runtime.get("device", "cpu"),
+                                  backend=runtime.get("backend", "torch"), precision=runtime.get("precision", "auto"),
+                                  num_threads=int(runtime.get("num_threads", 0))).result()
         answers: list[tuple[int, int]] = []  # (stamp ns, received ns)
         forecasts: list[int] = []
         with RosProbe(domain, name="bench_load") as probe:
@@ -219,12 +223,13 @@ def _stdout_to(file):
             os.close(copy)
 
 
-def _params_checkpoint(params_file: str) -> str:
+def _semseg_params(params_file: str) -> dict:
+    """The semseg node's parameters in a stack parameter file (checkpoint, backend, precision, ...)."""
     import yaml
 
     for key, node in yaml.safe_load(Path(params_file).read_text()).items():
-        if key.endswith("semseg"):
-            return node["ros__parameters"]["checkpoint"]
+        if key.endswith("semseg") and "checkpoint" in (node.get("ros__parameters") or {}):
+            return dict(node["ros__parameters"])
     raise SystemExit(f"bench_load: no semseg checkpoint in {params_file}")
 
 

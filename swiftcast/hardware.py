@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import platform
 from functools import lru_cache
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -22,6 +22,9 @@ CPU_FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf1
 BF16_FEATURES = ("amx_bf16", "avx512_bf16")
 #: what ``--precision`` accepts for training
 TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
+#: int8 dot-product instructions: with one of these, int8 inference is about 2x faster than fp32 on a CPU; without
+#: them ONNX Runtime's int8 kernels multiply in 16 bits and gain little over fp32, or lose
+INT8_FEATURES = ("avx512_vnni", "avx_vnni", "amx_int8")
 
 
 @lru_cache(maxsize=1)
@@ -45,6 +48,12 @@ def cpu_model() -> str:
 def cpu_has_bf16() -> bool:
     """Whether the CPU has bf16 matrix instructions (AMX-BF16 or AVX512-BF16)."""
     return any(f in cpu_description().get("features", []) for f in BF16_FEATURES)
+
+
+def cpu_int8_features(features: Sequence[str] | None = None) -> list[str]:
+    """Which of :data:`INT8_FEATURES` the CPU has (``features``: a feature list instead of this CPU's)."""
+    have = cpu_description().get("features", []) if features is None else features
+    return [f for f in INT8_FEATURES if f in have]
 
 
 def resolve_device(name: str = "auto", index: int | None = None) -> torch.device:

@@ -163,3 +163,25 @@ def test_bad_dynamic_update_is_rejected_naming_the_parameter(ros, package, name,
             assert current == values[name] or (current is None and values[name] == spec.default), (name, current)
     finally:
         node.destroy_node()
+
+
+@pytest.mark.parametrize("value", ["auto", "fp32", "int8"])
+def test_semseg_precision_values_are_accepted(ros, value):
+    """precision auto (the default: int8 where the CPU has int8 dot products, else fp32) and the explicit values
+    pass the parameter checks at start and as an update; the refusal of a bad value lists auto first."""
+    from rclpy.parameter import Parameter
+    from swiftcast_ros.params import declare_parameters, validate_update
+
+    specs = _specs("semseg_node")
+    spec = {s.name: s for s in specs}["precision"]
+    assert spec.default == "auto" and list(spec.choices) == ["auto", "fp32", "int8"]
+    node = _node(ros, {"precision": value})
+    try:
+        assert declare_parameters(node, specs)["precision"] == value
+        node.add_on_set_parameters_callback(lambda params: validate_update(specs, params))
+        for other in ("auto", "fp32", "int8", value):
+            assert node.set_parameters([Parameter("precision", value=other)])[0].successful, other
+        result = node.set_parameters([Parameter("precision", value="fp16")])[0]
+        assert not result.successful and "auto, fp32, int8" in result.reason, result.reason
+    finally:
+        node.destroy_node()

@@ -6,8 +6,9 @@
 What is timed is the runtime's inference call (``Segmenter.backend.run``: forward pass, argmax to trainIds,
 features) on one preprocessed frame - the part the backends differ in; preprocessing and the resize back are the
 same for all of them. Median and p90 of ``--repeats`` runs after ``--warmup`` runs. ``--arch NAME`` times an
-untrained architecture instead of a checkpoint (speed does not depend on the weights; int8 then calibrates on
-random frames, which is fine for timing and meaningless for accuracy).
+untrained architecture instead of a checkpoint (speed does not depend on the weights). int8 calibrates on frames
+the synthetic world renders (no data folder needed) unless ``--calib-data`` names one; ``--precision auto`` times
+what the node's ``precision: auto`` would pick on this machine.
 
 One configuration per call keeps each timing clean; scripts compare configurations by interleaving
 :func:`time_calls` rounds (benchmarks/bench_realtime.py) or by calling this command for each.
@@ -85,14 +86,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--model", help="checkpoint folder (default: models/swiftnet_rn18_synth)")
     what.add_argument("--arch", help="time an untrained architecture instead (e.g. swiftnet_mnv2)")
     parser.add_argument("--backend", choices=BACKENDS, default="torch", help="inference engine")
-    parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="int8 needs onnxruntime")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="fp32 | int8 (onnxruntime only) | auto (int8 where the CPU has VNNI/AMX)")
     parser.add_argument("--size", default="256x512", help="model input HxW (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (default: %(default)s)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs first (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=20, help="timed runs (default: %(default)s)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto (default: %(default)s)")
-    parser.add_argument("--calib-data", help="int8: calibration frames (default: data/synth_v2; random frames "
-                        "with --arch)")
+    parser.add_argument("--calib-data", help="int8: a Cityscapes-layout folder of calibration frames (default: "
+                        "frames the synthetic world renders)")
     parser.add_argument("--json", help="write the result here (median_ms, p90_ms, hz, config)")
 
 
@@ -111,8 +113,6 @@ def main(args: argparse.Namespace) -> int:
         request = ExportRequest(calib_data=args.calib_data)
         if args.arch:
             checkpoint = random_checkpoint(args.arch, size, Path(tmp))
-            if args.precision == "int8" and not args.calib_data:
-                request = ExportRequest(calib_data=_random_calibration_folder(Path(tmp), size))
         else:
             checkpoint = Path(args.model or "models/swiftnet_rn18_synth")
         segmenter = Segmenter(checkpoint, device=args.device, input_size=size, backend=args.backend,
@@ -126,13 +126,14 @@ def main(args: argparse.Namespace) -> int:
         "config": {
             "model": str(args.model or ("arch:" + args.arch if args.arch else "models/swiftnet_rn18_synth")),
             "model_id": segmenter.model_id, "architecture": segmenter.config.get("architecture"),
-            "backend": args.backend, "precision": args.precision, "size": list(size), "threads": args.threads,
+            "backend": args.backend, "precision": segmenter.precision, "precision_requested": args.precision,
+            "precision_reason": segmenter.precision_reason, "size": list(size), "threads": args.threads,
             "warmup": args.warmup, "repeats": args.repeats, "device": str(segmenter.device),
             "onnx": segmenter.onnx_path, "timed": "Segmenter.backend.run (forward + argmax + features)",
         },
         "environment": environment(),
     }
-    print(f"{result['config']['architecture']} {args.backend} {args.precision} {size[0]}x{size[1]} "
+    print(f"{result['config']['architecture']} {args.backend} {segmenter.precision} {size[0]}x{size[1]} "
           f"{args.threads} threads: median {result['median_ms']:.1f} ms, p90 {result['p90_ms']:.1f} ms, "
           f"{result['hz']:.1f} Hz ({args.repeats} runs)")
     if args.json:
@@ -141,15 +142,3 @@ def main(args: argparse.Namespace) -> int:
         out.write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
-
-def _random_calibration_folder(root: Path, size: Sequence[int], frames: int = 8) -> Path:
-    """A throw-away Cityscapes-layout folder of noise frames (timing an untrained int8 model needs *some* range)."""
-    import cv2
-
-    folder = root / "calib" / "leftImg8bit_sequence" / "val" / "noise"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for i in range(frames):
-        img = rng.integers(0, 256, (int(size[0]), int(size[1]), 3), dtype=np.uint8)
-        cv2.imwrite(str(folder / f"noise_000000_{i * 7:06d}_leftImg8bit.png"), img)
-    return root / "calib"

@@ -1,12 +1,15 @@
 """``swiftcast export-onnx``: a checkpoint (segmentation model or forecaster) -> an ONNX file.
 
     swiftcast export-onnx --model models/swiftnet_rn18_synth --out rn18.onnx --size 256x512
+    swiftcast export-onnx --model models/swiftnet_rn18_synth --precision int8 --size 256x512
     swiftcast export-onnx --model models/swiftnet_rn18_synth --precision int8 --calib-data data/synth_v2
     swiftcast export-onnx --model models/deform_f2f8_short_synth --out deform_f2f8.onnx
     swiftcast export-onnx --model models/swiftnet_rn18_synth --precision int8 --activations int8 --out trt.onnx
 
 Without ``--out`` the file goes into the export cache, where the runtime (``backend: onnxruntime``) finds it; an
-int8 export made this way is what the semseg node with ``precision: int8`` uses. The fp32 export is checked
+int8 export made this way is what the semseg node with ``precision: int8`` (or ``auto`` on a CPU with int8 dot
+products) uses. int8 calibrates on frames the synthetic world renders at the export size unless ``--calib-data``
+names a folder. The fp32 export is checked
 against torch on a random input before the command returns (max |difference| printed).
 """
 
@@ -29,15 +32,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", help="image size HxW the graph is exported for (default: the checkpoint's "
                         "input_size; forecasters: features of that image size)")
     parser.add_argument("--precision", choices=ox.PRECISIONS, default="fp32",
-                        help="fp32, or int8 (static QDQ, segmentation models only; needs --calib-data)")
-    parser.add_argument("--calib-data", help=f"Cityscapes-layout folder whose frames calibrate int8 (default: "
-                        f"{ox.DEFAULT_CALIB_DATA})")
+                        help="fp32, or int8 (static QDQ, segmentation models only)")
+    parser.add_argument("--calib-data", help="Cityscapes-layout folder whose frames calibrate int8 (default: "
+                        "frames the synthetic world renders at --size, no folder needed)")
     parser.add_argument("--calib-images", type=int, default=ox.DEFAULT_CALIB_IMAGES,
-                        help="number of calibration frames, spread over the split (default: %(default)s)")
+                        help="number of calibration frames (default: %(default)s)")
     parser.add_argument("--calib-split", default="val", help="split of --calib-data (default: %(default)s)")
     parser.add_argument("--calib-frames", default=ox.DEFAULT_CALIB_FRAMES,
-                        help="frames of each snippet used for calibration (default: %(default)s, i.e. never "
-                        "the 20th frame that accuracy is measured on)")
+                        help="frames of each snippet of --calib-data used for calibration (default: %(default)s, "
+                        "i.e. never the 20th frame that accuracy is measured on)")
     parser.add_argument("--calibration", choices=("minmax", "entropy", "percentile"),
                         default=ox.DEFAULT_QUANT.calibration, help="calibration method (default: %(default)s)")
     parser.add_argument("--activations", choices=("uint8", "int8"), default=ox.DEFAULT_QUANT.activations,
@@ -113,19 +116,26 @@ def main(args: argparse.Namespace) -> int:
     else:
         from swiftcast.data.transforms import CITYSCAPES_MEAN, CITYSCAPES_STD
 
-        data = resolve_user_path(args.calib_data or ox.DEFAULT_CALIB_DATA)
-        if not data.exists():
-            raise SwiftcastError(f"calibration data {data} not found (--calib-data DIR: a Cityscapes-layout "
-                                 "folder, e.g. from 'swiftcast synth')")
         norm = config.get("normalization") or {}
-        frames = ox.calibration_frames(data, size, norm.get("mean", CITYSCAPES_MEAN), norm.get("std", CITYSCAPES_STD),
-                                       args.calib_images, args.calib_split, args.calib_frames)
+        mean, std = norm.get("mean", CITYSCAPES_MEAN), norm.get("std", CITYSCAPES_STD)
+        if args.calib_data:
+            data = resolve_user_path(args.calib_data)
+            if not data.exists():
+                raise SwiftcastError(f"calibration data {data} not found (--calib-data DIR: a Cityscapes-layout "
+                                     "folder, e.g. from 'swiftcast synth'; without it frames are rendered)")
+            frames = ox.calibration_frames(data, size, mean, std, args.calib_images, args.calib_split,
+                                           args.calib_frames)
+            source = f"frames of {data}"
+        else:
+            print(f"rendering {args.calib_images} synthetic calibration frames at {size[0]}x{size[1]} ...", flush=True)
+            frames = ox.rendered_calibration_frames(size, mean, std, args.calib_images)
+            source = "rendered synthetic frames"
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="swiftcast-export-") as tmp:
             print(f"exporting {model_id} at {size[0]}x{size[1]} (fp32) ...", flush=True)
             fp32 = ox.export_fp32(model, config, Path(tmp) / "fp32.onnx", size)
-            print(f"quantising to int8 on {len(frames)} frames of {data} ({args.calibration}) ...", flush=True)
+            print(f"quantising to int8 on {len(frames)} {source} ({args.calibration}) ...", flush=True)
             settings = ox.QuantSettings(**{**ox.DEFAULT_QUANT.__dict__, "calibration": args.calibration,
                                            "activations": args.activations})
             ox.quantize_int8(fp32, out, frames, settings)

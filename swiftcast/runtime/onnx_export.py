@@ -14,6 +14,10 @@ Graphs (static shapes: the runtime's fixed model input size, which is what the o
 Every file carries ``metadata_props`` (``swiftcast.model_id``, ``swiftcast.input_size``, ``swiftcast.precision``,
 ``swiftcast.config`` ...), so a runtime can refuse a graph exported from other weights or for another size.
 
+int8 calibration needs no data folder: by default the built-in synthetic world renders the calibration frames
+at the model's input size on the fly (:func:`rendered_calibration_frames`, about a second); a Cityscapes-layout
+folder can be given instead.
+
 The exporter is torch's default (dynamo-based) one: it is the only one that exports torchvision's DeformConv2d
 (ONNX ``DeformConv``, opset 19); the legacy TorchScript exporter fails on it.
 """
@@ -26,6 +30,7 @@ import io
 import json
 import os
 import tempfile
+import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -49,8 +54,10 @@ FEATURE_STRIDE = 32
 #: that the single-frame accuracy is measured on
 DEFAULT_CALIB_FRAMES = "every:7"
 DEFAULT_CALIB_IMAGES = 32
-#: where the runtime finds calibration frames when it has to quantise on its own (relative: see runtime.paths)
-DEFAULT_CALIB_DATA = "data/synth_v2"
+#: seed stream of the rendered calibration drives: disjoint from the synth splits (1, 2, 3) and drive bags (7)
+CALIB_STREAM = 11
+#: rendered calibration frames come from this many short drives (frames spread over each)
+CALIB_DRIVES = 8
 
 
 @dataclass(frozen=True)
@@ -233,13 +240,18 @@ def ensure_forecast_export(forecaster_dir: Path, forecaster: nn.Module, forecast
     found, target = find_export(forecaster_dir, model_id, size, "fp32", cache_dir)
     if found is not None:
         return found
-    (log or (lambda _msg: None))(f"exporting forecaster+decoder {model_id} for {size[0]}x{size[1]} ({target})")
+    say = log or (lambda _msg: None)
+    say(f"exporting forecaster+decoder {model_id} for {size[0]}x{size[1]} to ONNX (first use; cached in "
+        f"{target.parent}) ...")
+    t0 = time.perf_counter()
     forecaster, seg_model = forecaster.to("cpu").eval(), seg_model.to("cpu").eval()
     past = _past_inputs(forecaster, forecaster_config, (int(feature_size_of[0]), int(feature_size_of[1])))
     metadata = _metadata_for({**forecaster_config, "kind": "forecast_decode", "model_id": model_id}, size, "fp32")
     opset = DEFORM_OPSET if _has_deform(forecaster) else SEG_OPSET
-    return _export_file(_ForecastDecodeGraph(forecaster, seg_model, size), past, target,
-                        forecaster_inputs(len(past)), ["logits"], opset, metadata)
+    out = _export_file(_ForecastDecodeGraph(forecaster, seg_model, size), past, target,
+                       forecaster_inputs(len(past)), ["logits"], opset, metadata)
+    say(f"exported forecaster+decoder {model_id} in {time.perf_counter() - t0:.1f} s: {out}")
+    return out
 
 
 def forecaster_inputs(num_past: int = 4) -> list[str]:
@@ -261,6 +273,47 @@ def calibration_frames(data: str | os.PathLike[str], size: Sequence[int], mean: 
                                 require_labels=False)
     picks = np.unique(np.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().astype(int))
     return [dataset[int(i)]["image"].unsqueeze(0).numpy() for i in picks]
+
+
+def rendered_calibration_frames(size: Sequence[int], mean: Sequence[float], std: Sequence[float],
+                                count: int = DEFAULT_CALIB_IMAGES, seed: int = 0) -> list[np.ndarray]:
+    """``count`` normalised (1, 3, H, W) frames rendered by the synthetic world at ``size``: no data folder needed.
+
+    :data:`CALIB_DRIVES` short drives of their own seed stream (never a frame of the synthetic train/val/test
+    splits), frames spread evenly over each; deterministic for a seed, so an export is reproducible.
+    """
+    from swiftcast.data.transforms import normalize_rgb
+    from swiftcast.synth.sequences import FRAMES_PER_SEQUENCE, check_size
+
+    if count < 1:
+        raise SwiftcastError(f"calibration needs at least 1 image (got {count})")
+    h, w = check_size((int(size[0]), int(size[1])))
+    try:
+        from swiftcast.synth.render import Renderer
+        from swiftcast.synth.scene import generate_world
+        from swiftcast.synth.world import FPS, Intrinsics
+
+        renderer = Renderer(h, w)
+    except Exception as exc:  # no OpenGL (EGL/llvmpipe) on this machine: the user needs one line and a way out
+        last = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"cannot render int8 calibration frames ({last}); pass a calibration folder "
+                        "(--calib-data DIR, a Cityscapes-layout folder) or use precision fp32") from None
+    drives = min(CALIB_DRIVES, count)
+    per_drive = [count // drives + (i < count % drives) for i in range(drives)]
+    intr = Intrinsics.for_size(h, w)
+    frames: list[np.ndarray] = []
+    try:
+        for index, n in enumerate(per_drive):
+            world_ss, noise_ss = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, CALIB_STREAM, index]).spawn(2)
+            world = generate_world(np.random.default_rng(world_ss), (FRAMES_PER_SEQUENCE - 1) / FPS)
+            noise = np.random.default_rng(noise_ss)
+            for k in np.linspace(0, FRAMES_PER_SEQUENCE - 1, n).round().astype(int):
+                rgb, _ = world.render(renderer, k / FPS, intr)
+                rgb = world.postprocess(rgb, k / FPS, noise)
+                frames.append(normalize_rgb(rgb, tuple(mean), tuple(std)).unsqueeze(0).numpy())
+    finally:
+        renderer.release()
+    return frames
 
 
 def _fp32_tail(model_path: Path, output: str) -> list[str]:
@@ -418,8 +471,9 @@ def ensure_export(checkpoint_dir: Path, model: nn.Module, config: Mapping[str, A
                   precision: str, request: ExportRequest | None = None, log: Any = None) -> Path:
     """The ONNX file for (weights, size, precision): a matching existing export, else a new one in the cache.
 
-    An int8 export needs calibration frames: ``request.calib_data``, else :data:`DEFAULT_CALIB_DATA`; without
-    either the error says which command makes the export.
+    An int8 export is calibrated on ``request.calib_data`` (a Cityscapes-layout folder) when given, else on frames
+    the synthetic world renders at ``size`` (:func:`rendered_calibration_frames`): no data folder needed. Each
+    step that has to run logs how long it took (a first start waits for it).
     """
     from swiftcast.runtime.paths import resolve_user_path
 
@@ -435,24 +489,35 @@ def ensure_export(checkpoint_dir: Path, model: nn.Module, config: Mapping[str, A
     say = log or (lambda _msg: None)
     fp32 = target.with_name(export_name(model_id, size, "fp32"))
     if precision == "fp32" or not (fp32.is_file() and matches(fp32, model_id, size, "fp32")):
-        say(f"exporting {model_id} at {size[0]}x{size[1]} to ONNX ({fp32})")
+        say(f"exporting {model_id} at {size[0]}x{size[1]} to ONNX (first use; cached in {fp32.parent}) ...")
+        t0 = time.perf_counter()
         export_fp32(model, config, fp32, size)
+        say(f"exported {model_id} at {size[0]}x{size[1]} (fp32) in {time.perf_counter() - t0:.1f} s: {fp32}")
     if precision == "fp32":
         return fp32
-    data = resolve_user_path(request.calib_data or DEFAULT_CALIB_DATA)
-    if not data.exists():
-        raise DataError(
-            f"no int8 export of {model_id} at {size[0]}x{size[1]} yet and no calibration data at {data}; make one "
-            f"with 'swiftcast export-onnx --model {checkpoint_dir} --precision int8 --size {size[0]}x{size[1]} "
-            f"--calib-data DIR' (a Cityscapes-layout folder, e.g. from 'swiftcast synth')"
-        )
     norm = config.get("normalization") or {}
     from swiftcast.data.transforms import CITYSCAPES_MEAN, CITYSCAPES_STD
 
-    frames = calibration_frames(data, size, norm.get("mean", CITYSCAPES_MEAN), norm.get("std", CITYSCAPES_STD),
-                                request.calib_images, request.calib_split, request.calib_frames)
-    say(f"quantising {model_id} to int8 ({len(frames)} calibration frames from {data}) -> {target}")
-    return quantize_int8(fp32, target, frames, request.quant)
+    mean, std = norm.get("mean", CITYSCAPES_MEAN), norm.get("std", CITYSCAPES_STD)
+    t0 = time.perf_counter()
+    if request.calib_data:
+        data = resolve_user_path(request.calib_data)
+        if not data.exists():
+            raise DataError(
+                f"calibration data {data} not found; make the int8 export of {model_id} with 'swiftcast "
+                f"export-onnx --model {checkpoint_dir} --precision int8 --size {size[0]}x{size[1]}' (frames "
+                "rendered by the synthetic world) or pass an existing Cityscapes-layout folder"
+            )
+        frames = calibration_frames(data, size, mean, std, request.calib_images, request.calib_split,
+                                    request.calib_frames)
+        source = f"from {data}"
+    else:
+        frames = rendered_calibration_frames(size, mean, std, request.calib_images)
+        source = "rendered by the synthetic world"
+    say(f"quantising {model_id} to int8 ({len(frames)} calibration frames {source}) ...")
+    out = quantize_int8(fp32, target, frames, request.quant)
+    say(f"quantised {model_id} at {size[0]}x{size[1]} to int8 in {time.perf_counter() - t0:.1f} s: {out}")
+    return out
 
 
 def file_digest(path: Path) -> str:

@@ -11,7 +11,8 @@ On request the per-pixel confidence comes from the same logits: 255 x the maximu
 convention of the forecast node's confidence, resized back like the labels.
 
 ``backend`` picks the inference engine (same two outputs from the same normalised input): ``"torch"`` (eager) or
-``"onnxruntime"`` with ``precision`` ``"fp32"`` or ``"int8"`` (static QDQ). The ONNX graph is exported on first
+``"onnxruntime"`` with ``precision`` ``"fp32"``, ``"int8"`` (static QDQ) or ``"auto"`` (int8 where the CPU has int8
+dot products, fp32 elsewhere: :func:`choose_precision`). The ONNX graph is exported on first
 use and cached by model_id + input size + precision (:mod:`swiftcast.runtime.onnx_export`), so a user only
 points at the checkpoint.
 """
@@ -34,8 +35,8 @@ from swiftcast.runtime.images import ColorImage
 from swiftcast.runtime.paths import resolve_user_path
 
 BACKENDS: tuple[str, ...] = ("torch", "onnxruntime")
-#: numeric precision of the model; int8 needs the onnxruntime backend
-PRECISIONS: tuple[str, ...] = ("fp32", "int8")
+#: numeric precision of the model; int8 needs the onnxruntime backend; auto = the fastest for this machine
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "int8")
 #: Output stride of the SPP features (SwiftNet: 32).
 FEATURE_STRIDE: int = 32
 
@@ -211,12 +212,14 @@ class Segmenter:
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         input_size: (H, W) the image is resized to before the model; None = the checkpoint's ``input_size``.
         backend: inference engine: ``torch`` or ``onnxruntime``.
-        precision: ``fp32``, or ``int8`` (onnxruntime only; static QDQ, calibrated on synthetic frames).
+        precision: ``fp32``, ``int8`` (onnxruntime only; static QDQ, calibrated on rendered synthetic frames) or
+            ``auto`` (:func:`choose_precision`; the choice and its reason go to ``log``).
         feature_dtype: ``float16`` (half the bytes on the wire) or ``float32``.
         num_threads: CPU threads for torch and ONNX Runtime (torch's is process-wide; 0 = library default).
         export: where ONNX exports are cached and which frames calibrate an int8 export
             (:class:`swiftcast.runtime.onnx_export.ExportRequest`; default cache ``~/.cache/swiftcast/onnx``).
-        log: called with a line when an ONNX export has to be made first (it takes tens of seconds).
+        log: called with a line when an ONNX export has to be made first (it takes tens of seconds) and with
+            what ``precision: auto`` chose.
     """
 
     def __init__(
@@ -239,6 +242,10 @@ class Segmenter:
             raise SwiftcastError(f"feature dtype {feature_dtype!r} is not one of {', '.join(FEATURE_DTYPES)}")
         override = check_input_size(input_size)
         dev = resolve_device(device)
+        say = log or (lambda _line: None)
+        chosen, self.precision_reason = choose_precision(backend, precision, dev)
+        if precision == "auto":
+            say(f"precision auto -> {chosen}: {self.precision_reason}")
         if num_threads > 0:
             torch.set_num_threads(int(num_threads))
         from swiftcast.models import load_segmentation_model  # the models package is heavy; import when needed
@@ -249,7 +256,8 @@ class Segmenter:
         self.config: dict[str, Any] = config
         self.device = dev
         self.backend_name = backend
-        self.precision = precision
+        self.precision = chosen  # what runs (fp32 | int8); requested_precision may be auto
+        self.requested_precision = precision
         self.feature_dtype = feature_dtype
         self.model = model
         self.input_size: tuple[int, int] = override or _config_input_size(config, path)
@@ -262,11 +270,19 @@ class Segmenter:
         else:
             from swiftcast.runtime.onnx_export import ensure_export
 
-            onnx_path = ensure_export(path if path.is_dir() else path.parent, model, config, self.input_size,
-                                      precision, export, log)
+            folder = path if path.is_dir() else path.parent
+            try:
+                onnx_path = ensure_export(folder, model, config, self.input_size, self.precision, export, log)
+            except SwiftcastError as exc:
+                if precision != "auto" or self.precision == "fp32":
+                    raise
+                # auto means the fastest that works: a machine that cannot make the int8 export still runs
+                say(f"precision auto -> fp32: no int8 export ({exc})")
+                self.precision, self.precision_reason = "fp32", f"int8 export failed: {exc}"
+                onnx_path = ensure_export(folder, model, config, self.input_size, "fp32", export, log)
             h, w = self.input_size
             expect = {"swiftcast.model_id": self.model_id, "swiftcast.input_size": f"{h}x{w}",
-                      "swiftcast.precision": precision}
+                      "swiftcast.precision": self.precision}
             self.backend = OnnxRuntimeBackend(onnx_path, feature_dtype, num_threads, dev, expect)
             self.onnx_path = str(onnx_path)
         if warmup:  # first passes allocate and pick kernels; do it before the first real frame
@@ -314,6 +330,29 @@ class Segmenter:
             confidence = np.ascontiguousarray(resize_label(confidence, out_size))
         t2 = time.perf_counter()
         return Segmentation(labels, features, (t1 - t0) * 1e3, (t2 - t0) * 1e3, confidence)
+
+
+def choose_precision(backend: str, precision: str, device: torch.device | None = None,
+                     cpu_features: Sequence[str] | None = None) -> tuple[str, str]:
+    """(``fp32`` | ``int8``, why) for a requested precision; ``cpu_features`` replaces this CPU's feature list.
+
+    ``auto`` picks int8 only for ONNX Runtime on a CPU with int8 dot products (VNNI or AMX: about 2x fp32 there);
+    elsewhere int8 gains little or loses (16-bit multiplies), so auto never makes the node slower than fp32.
+    """
+    from swiftcast.hardware import INT8_FEATURES, cpu_int8_features, cpu_model
+
+    check_precision(backend, precision)
+    if precision != "auto":
+        return precision, "set explicitly"
+    if backend != "onnxruntime":
+        return "fp32", f"backend {backend} runs fp32 only"
+    if device is not None and device.type != "cpu":
+        return "fp32", f"int8 is picked for CPUs only (device {device})"
+    found = cpu_int8_features(cpu_features)
+    cpu = "the CPU" if cpu_features is not None else cpu_model()
+    if found:
+        return "int8", f"{cpu} has {', '.join(found)} (int8 dot products)"
+    return "fp32", f"{cpu} has none of {', '.join(INT8_FEATURES)} (int8 would not be faster)"
 
 
 def check_precision(backend: str, precision: str) -> None:
