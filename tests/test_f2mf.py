@@ -210,7 +210,8 @@ def test_train_mse_finetune_eval_and_card(world: dict, capsys) -> None:
     rows = [line.split("  ")[0] for line in capsys.readouterr().out.splitlines()]
     assert "F2MF" in rows and "F2MF-FT" in rows
     result = json.loads(out_json.read_text())
-    assert set(result["results"]) == {"Oracle", "Copy last", "F2MF", "F2MF-FT"}
+    assert set(result["results"]) == {"Oracle", "Copy last", "Oracle (single frame)", "Copy last (single frame)",
+                                      "F2MF", "F2MF-FT"}
     assert len(result["results"]["F2MF"]["short"]["per_class"]) == 19
 
     from swiftcast.model_card import render_forecaster_card

@@ -179,13 +179,16 @@ def test_eval_forecast_prints_the_seed_table_and_writes_json(world: dict, tmp_pa
     assert rc == 0
     printed = capsys.readouterr().out
     assert "short mIoU" in printed and "mid mIoU-MO" in printed and "gap short" in printed
+    assert "sf gap short" in printed and "sf gap mid" in printed
     result = json.loads(out_json.read_text())
     assert result["seg_model"]["model_id"] == seg_id
     assert result["protocol"]["horizons"]["short"]["input_frames"] == [8, 11, 14, 17]
     assert result["protocol"]["horizons"]["mid"]["input_frames"] == [2, 5, 8, 11]
     res = result["results"]
-    assert set(res) == {"Oracle", "Copy last", "DeformF2F-8", "ConvF2F"}
+    assert list(res) == ["Oracle", "Copy last", "Oracle (single frame)", "Copy last (single frame)", "ConvF2F",
+                         "DeformF2F-8"]
     for method, horizons in (("Oracle", ("short", "mid")), ("Copy last", ("short", "mid")),
+                             ("Oracle (single frame)", ("short", "mid")), ("Copy last (single frame)", ("short", "mid")),
                              ("DeformF2F-8", ("short",)), ("ConvF2F", ("mid",))):
         for h in horizons:
             r = res[method][h]
@@ -193,7 +196,52 @@ def test_eval_forecast_prints_the_seed_table_and_writes_json(world: dict, tmp_pa
             assert r["num_sequences"] == 2
     # the oracle does not depend on the horizon, copy-last does (objects move between frames 11 and 17)
     assert res["Oracle"]["short"]["miou"] == res["Oracle"]["mid"]["miou"]
+    assert res["Oracle (single frame)"]["short"]["miou"] == res["Oracle (single frame)"]["mid"]["miou"]
+    # the single-frame rows are the full model's labels of the images themselves, scored like the semseg node's
+    sf = _single_frame_scores(world, "val")
+    assert res["Oracle (single frame)"]["short"]["miou"] == pytest.approx(sf[19], abs=1e-9)
+    assert res["Copy last (single frame)"]["short"]["miou"] == pytest.approx(sf[16], abs=1e-9)
+    assert res["Copy last (single frame)"]["mid"]["miou"] == pytest.approx(sf[10], abs=1e-9)
+    gap = result["gap_closed_single_frame"]["DeformF2F-8"]["short"]
+    c, o, m = (res[n]["short"]["miou"] for n in ("Copy last (single frame)", "Oracle (single frame)", "DeformF2F-8"))
+    assert gap is None if abs(o - c) < 0.005 else gap == pytest.approx((m - c) / (o - c))
+    assert set(result["gap_closed_single_frame"]) == {"DeformF2F-8", "ConvF2F"}
     assert "for_another_model" not in json.dumps(result["checkpoints"])
+
+
+def _single_frame_scores(world: dict, split: str) -> dict[int, float]:
+    """mIoU over the val sequences of the full model's labels of frame index k against frame 19's ground truth."""
+    from swiftcast.data.cityscapes import CityscapesDataset
+    from swiftcast.metrics import ConfusionMeter
+    from swiftcast.runtime.segmenter import Segmenter
+
+    seg = Segmenter(world["seg"], warmup=False)
+    data = CityscapesDataset(world["data"], split, layout="leftImg8bit_sequence", require_labels=False)
+    index = {f.stem: i for i, f in enumerate(data.frames)}
+    out = {}
+    for k in (19, 16, 10):
+        meter = ConfusionMeter()
+        for s in data.sequences:
+            truth = data.load(index[s.frames[19].stem])[1]
+            pred = seg(data.load(index[s.frames[k].stem])[0], want_features=False).labels
+            meter.update(torch.from_numpy(pred), torch.from_numpy(truth))
+        out[k] = meter.summary()["miou"]
+    return out
+
+
+def test_format_table_single_frame_gap_share() -> None:
+    from swiftcast.eval.forecast import format_table
+
+    row = lambda v: {"short": {"miou": v, "miou_mo": v}}  # noqa: E731
+    results = {"Oracle": row(0.30), "Copy last": row(0.20), "Oracle (single frame)": row(0.40),
+               "Copy last (single frame)": row(0.20), "F2F": row(0.25)}
+    table = format_table(results, ["short"])
+    f2f = next(line for line in table.splitlines() if line.startswith("F2F"))
+    assert f2f.split()[-2:] == ["0.50", "0.25"]  # (25 - 20) / (30 - 20), then (25 - 20) / (40 - 20)
+    results["Oracle (single frame)"] = row(0.203)  # a gap under 0.5 points: no share
+    table = format_table(results, ["short"])
+    assert next(line for line in table.splitlines() if line.startswith("F2F")).split()[-1] == "n/a"
+    assert "sf gap n/a (short)" in table
 
 
 def test_user_errors_are_one_line(world: dict, tmp_path: Path, capsys) -> None:
@@ -225,7 +273,8 @@ def test_two_samples_per_sequence_is_a_row_of_its_own(world: dict, tmp_path: Pat
     rows = [line.split("  ")[0] for line in capsys.readouterr().out.splitlines()]
     assert rows.index("DeformF2F-8") < rows.index("DeformF2F-8 (2 samples/seq)")
     assert set(json.loads((tmp_path / "e.json").read_text())["results"]) == {
-        "Oracle", "Copy last", "DeformF2F-8", "DeformF2F-8 (2 samples/seq)"}
+        "Oracle", "Copy last", "Oracle (single frame)", "Copy last (single frame)", "DeformF2F-8",
+        "DeformF2F-8 (2 samples/seq)"}
 
 
 def test_finetune_labels_are_taken_at_each_cell_centre() -> None:

@@ -12,9 +12,14 @@ decoder's output stride, nearest-neighbour resize to the ground truth's resoluti
   themselves, from the past features and the single-frame labels of frame t (cached with the features), on the
   decoder's stride-4 grid (a :class:`FineMethod`; argmax and resize as for every other row).
 
+Two more references come from the full single-frame model (with its skip connections: what the semseg node
+publishes), run on the images: ``Copy last (single frame)``, its labels of frame t standing for the target (what a
+user without forecasting gets), and ``Oracle (single frame)``, its labels of the target frame itself.
+
 Printed as the paper's table (rows = methods, columns = short mIoU, short mIoU-MO, mid mIoU, mid mIoU-MO) plus the
-share of the copy-last -> oracle mIoU gap each method closes; written as JSON with one object per method and
-horizon (``miou``, ``miou_mo``, ``per_class``).
+share of the copy-last -> oracle mIoU gap each method closes, once against the skip-less references and once
+against the single-frame ones; written as JSON with one object per method and horizon (``miou``, ``miou_mo``,
+``per_class``).
 """
 
 from __future__ import annotations
@@ -36,6 +41,10 @@ from swiftcast.forecast.protocol import HORIZONS, TARGET_INDEX, Window, get_hori
 
 ORACLE = "Oracle"
 COPY_LAST = "Copy last"
+SF_ORACLE = "Oracle (single frame)"
+SF_COPY_LAST = "Copy last (single frame)"
+#: rows that are references, not forecasts (no gap share of their own)
+REFERENCES = (ORACLE, COPY_LAST, SF_ORACLE, SF_COPY_LAST)
 
 #: (sequence features (T, C, h, w), protocol window) -> forecast features of the target frame (C, h, w)
 Method = Callable[[torch.Tensor, Window], torch.Tensor]
@@ -108,6 +117,50 @@ def evaluate_protocol(
     return results
 
 
+@torch.no_grad()
+def single_frame_rows(
+    sequences: Iterable[SequenceFeatures],
+    label_of: Callable[[Frame], np.ndarray],
+    segment: Callable[[Frame], np.ndarray],
+    horizons: Iterable[str],
+    target_index: int = TARGET_INDEX,
+    progress: bool = True,
+) -> dict[str, dict[str, dict]]:
+    """The single-frame references on the protocol windows: ``segment(frame)`` (full-model trainIds of a frame;
+    resized nearest-neighbour to the ground truth when their sizes differ) of the newest observed frame
+    (:data:`SF_COPY_LAST`) and of the target (:data:`SF_ORACLE`), as ``{row: {horizon: metrics}}`` like
+    :func:`evaluate_protocol`."""
+    from swiftcast.data.transforms import resize_label
+    from swiftcast.metrics import ConfusionMeter
+
+    windows = {h: protocol_window(get_horizon(h), target_index) for h in horizons}
+    meters = {(row, h): ConfusionMeter() for row in (SF_ORACLE, SF_COPY_LAST) for h in windows}
+    counted = 0
+    for seq in tqdm(list(sequences), desc="single frame", unit="seq", disable=not progress, leave=False):
+        if len(seq.frames) <= target_index or min(min(w.inputs) for w in windows.values()) < 0:
+            continue
+        label = label_of(seq.frames[target_index])
+
+        def labels_of(frame: Frame) -> torch.Tensor:
+            pred = segment(frame)
+            return torch.from_numpy(pred if pred.shape == label.shape else resize_label(pred, label.shape))
+
+        target, truth = labels_of(seq.frames[target_index]), torch.from_numpy(label)
+        for h, window in windows.items():
+            meters[SF_ORACLE, h].update(target, truth)
+            meters[SF_COPY_LAST, h].update(labels_of(seq.frames[window.last]), truth)
+        counted += 1
+    if counted == 0:
+        raise DataError(f"no sequence has the {target_index + 1} frames the forecasting protocol needs")
+    results: dict[str, dict[str, dict]] = {}
+    for (row, h), meter in meters.items():
+        summary = meter.summary()
+        summary.pop("confusion", None)
+        summary["num_sequences"] = counted
+        results.setdefault(row, {})[h] = summary
+    return results
+
+
 def table_order(config: Mapping) -> tuple:
     """Sort key of a forecaster row: plain convs before deformable ones, MSE before -FT, fewer samples first."""
     training = config.get("training") or {}
@@ -120,11 +173,13 @@ def table_order(config: Mapping) -> tuple:
 MIN_GAP = 0.005
 
 
-def gap_closed(results: Mapping[str, Mapping[str, Mapping]], method: str, horizon: str, key: str = "miou") -> float:
+def gap_closed(results: Mapping[str, Mapping[str, Mapping]], method: str, horizon: str, key: str = "miou",
+               copy: str = COPY_LAST, oracle: str = ORACLE) -> float:
     """(method - copy-last) / (oracle - copy-last): the share of the copy-last -> oracle gap a method closes
-    (NaN when the gap is under :data:`MIN_GAP`)."""
+    (NaN when the gap is under :data:`MIN_GAP`); ``copy``/``oracle`` name the reference rows (the skip-less ones by
+    default, :data:`SF_COPY_LAST`/:data:`SF_ORACLE` for the single-frame gap)."""
     try:
-        m, c, o = (results[n][horizon][key] for n in (method, COPY_LAST, ORACLE))
+        m, c, o = (results[n][horizon][key] for n in (method, copy, oracle))
     except KeyError:
         return math.nan
     if m is None or c is None or o is None or abs(o - c) < MIN_GAP:
@@ -133,27 +188,34 @@ def gap_closed(results: Mapping[str, Mapping[str, Mapping]], method: str, horizo
 
 
 def format_table(results: Mapping[str, Mapping[str, Mapping]], horizons: Iterable[str] = tuple(HORIZONS)) -> str:
-    """The paper's table: one row per method, mIoU / mIoU-MO (percent) per horizon, then the gap closed."""
+    """The paper's table: one row per method, mIoU / mIoU-MO (percent) per horizon, then the share of the gap
+    closed against the skip-less references (``gap``) and, when their rows are there, the single-frame ones
+    (``sf gap``)."""
     horizons = list(horizons)
     pct = lambda v: "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}"  # noqa: E731
+    gaps = [("gap", COPY_LAST, ORACLE, 11)]
+    if SF_ORACLE in results and SF_COPY_LAST in results:
+        gaps.append(("sf gap", SF_COPY_LAST, SF_ORACLE, 14))
     width = max(len(n) for n in results) + 2
     head = f"{'':<{width}}" + "".join(f"{h + ' mIoU':>12}{h + ' mIoU-MO':>15}" for h in horizons)
-    head += "".join(f"{'gap ' + h:>11}" for h in horizons)
+    head += "".join(f"{prefix + ' ' + h:>{w}}" for prefix, _, _, w in gaps for h in horizons)
     lines = [head, "-" * len(head)]
-    no_gap = [h for h in horizons if math.isnan(gap_closed(results, ORACLE, h))]
     for name, per_h in results.items():
         row = f"{name:<{width}}"
         for h in horizons:
             r = per_h.get(h, {})
             row += f"{pct(r.get('miou')):>12}{pct(r.get('miou_mo')):>15}"
-        for h in horizons:
-            g = gap_closed(results, name, h)
-            cell = "" if name in (ORACLE, COPY_LAST) else "n/a" if math.isnan(g) else f"{g:.2f}"
-            row += f"{cell:>11}"
+        for _, copy, oracle, w in gaps:
+            for h in horizons:
+                g = gap_closed(results, name, h, copy=copy, oracle=oracle)
+                cell = "" if name in REFERENCES else "n/a" if math.isnan(g) else f"{g:.2f}"
+                row += f"{cell:>{w}}"
         lines.append(row)
-    if no_gap and ORACLE in results and COPY_LAST in results:
-        lines.append(f"gap n/a ({', '.join(no_gap)}): oracle and copy-last are less than {100 * MIN_GAP:.1f} mIoU "
-                     "points apart, so a share of that gap would be noise")
+    for prefix, copy, oracle, _ in gaps:
+        no_gap = [h for h in horizons if math.isnan(gap_closed(results, oracle, h, copy=copy, oracle=oracle))]
+        if no_gap and oracle in results and copy in results:
+            lines.append(f"{prefix} n/a ({', '.join(no_gap)}): {oracle.lower()} and {copy.lower()} are less than "
+                         f"{100 * MIN_GAP:.1f} mIoU points apart, so a share of that gap would be noise")
     return "\n".join(lines)
 
 
@@ -246,6 +308,16 @@ def main(args: argparse.Namespace) -> int:
                              scale=args.decode_scale)[0]
 
     results = evaluate_protocol(feature_set.sequences, feature_set.label, decode, methods, progress=not args.quiet)
+    index = {f.stem: i for i, f in enumerate(feature_set.dataset.frames)}
+
+    def segment(frame: Frame) -> np.ndarray:
+        """The full single-frame model's trainIds of a frame (what the semseg node publishes for it)."""
+        return segmenter(feature_set.dataset.load(index[frame.stem])[0], want_features=False).labels
+
+    single = single_frame_rows(feature_set.sequences, feature_set.label, segment, args.horizons,
+                               progress=not args.quiet)
+    results = {**{k: results[k] for k in (ORACLE, COPY_LAST)}, **single,
+               **{k: v for k, v in results.items() if k not in (ORACLE, COPY_LAST)}}
     n = next(iter(next(iter(results.values())).values()))["num_sequences"]
     print(f"Semantic forecasting on {args.data} ({args.split}, {n} sequences); target = frame {TARGET_INDEX + 1}; "
           + "; ".join(f"{h}: t+{get_horizon(h).frames} from frames "
@@ -261,7 +333,10 @@ def main(args: argparse.Namespace) -> int:
                        "nearest-neighbour resize to the ground truth (what the forecast node publishes)"},
             "results": results,
             "gap_closed": {m: {h: _nan_to_none(gap_closed(results, m, h)) for h in args.horizons}
-                           for m in results if m not in (ORACLE, COPY_LAST)},
+                           for m in results if m not in REFERENCES},
+            "gap_closed_single_frame": {
+                m: {h: _nan_to_none(gap_closed(results, m, h, copy=SF_COPY_LAST, oracle=SF_ORACLE))
+                    for h in args.horizons} for m in results if m not in REFERENCES},
             "checkpoints": sources,
         }
         path = Path(args.json)
