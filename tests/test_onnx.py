@@ -182,6 +182,8 @@ def test_forecaster_on_onnxruntime_matches_torch_and_is_cached(world, tmp_path):
         assert b.labels.shape == (70, 130) and b.labels.dtype == np.uint8
         assert (a.labels == b.labels).mean() >= 0.999
         assert np.abs(a.confidence.astype(int) - b.confidence.astype(int)).max() <= 1
+        plain = fast(past, (70, 130))  # without confidence the argmax runs in ONNX Runtime as well
+        assert plain.confidence is None and (plain.labels == a.labels).mean() >= 0.999
     SemanticForecaster(ckpt, world["checkpoint"], backend="onnxruntime", cache_dir=cache, log=said.append)
     assert len(exports()) == 1  # reused
     SemanticForecaster(ckpt, world["checkpoint"], backend="onnxruntime", cache_dir=cache, log=said.append,

@@ -280,8 +280,10 @@ class SemanticForecaster:
 
     def _ort_session(self, path: Path, num_threads: int, cache_dir: Any, log: Any) -> Any:
         from swiftcast.runtime.onnx_export import ensure_forecast_export
-        from swiftcast.runtime.segmenter import ort_session
+        from swiftcast.runtime.segmenter import _argmax_graph, ort_session
 
+        # the argmax in ONNX Runtime too: 3x cheaper than torch's on the (1, K, H/4, W/4) logits
+        self._argmax = ort_session(_argmax_graph(), num_threads)
         if not self.input_size:
             raise CheckpointError("backend onnxruntime needs the segmentation config's input_size")
         decode_size = decode_size_for(self.input_size, self.decode_scale)
@@ -330,8 +332,13 @@ class SemanticForecaster:
         if self.session is None:
             return self.decode(self.forecast_features(past), out_size, confidence)
         feeds = {f"past_{i}": p for i, p in enumerate(self._stack(past))}
-        logits = torch.from_numpy(self.session.run(None, feeds)[0])
-        labels, conf = labels_from_logits(logits, out_size, confidence)
+        logits = self.session.run(None, feeds)[0]
+        if not confidence:
+            from swiftcast.data.transforms import resize_label
+
+            labels = self._argmax.run(None, {"logits": logits})[0][0]
+            return Forecast(np.ascontiguousarray(resize_label(labels, out_size)), None)
+        labels, conf = labels_from_logits(torch.from_numpy(logits), out_size, confidence)
         return Forecast(labels[0], None if conf is None else conf[0])
 
     @torch.inference_mode()
