@@ -238,7 +238,8 @@ def replay_error(capsys):
 
 
 def test_missing_bag(tmp_path, replay_error):
-    assert "bag not found" in replay_error(str(tmp_path / "nope"), "--out", str(tmp_path / "o"))
+    line = replay_error(str(tmp_path / "nope"), "--out", str(tmp_path / "o"))
+    assert "nope not found" in line and "a bag, a video file or a folder of images" in line
 
 
 def test_bag_without_image_topic(tmp_path, replay_error):

@@ -51,7 +51,7 @@ def inspect_input(path: str | Path, topic: str | None = None, labels_topic: str 
     """Validate a bag, a video or an image folder; DataError (one line) for anything unusable."""
     p = Path(path)
     if not p.exists():
-        raise DataError(f"not found: {p} (give a bag, a video file or a folder of images)")
+        raise DataError(f"{p} not found (give a bag, a video file or a folder of images)")
     if looks_like_bag(p):
         if fps is not None:
             raise DataError("--fps is for videos and image folders; a bag's frames keep their own stamps")
