@@ -47,7 +47,6 @@ BAD = {
         "frame_period_s": (0.0, "out of range"),
         "match_tolerance_s": (-0.1, "out of range"),
         "max_gap_s": (-0.1, "out of range"),
-        "max_gap_s": (-0.1, "out of range"),
         "max_history": (2, "out of range"),
         "max_output_pixels": (0, "out of range"),
         "publish_overlay": ("no", "expected a bool"),
