@@ -108,7 +108,9 @@ def test_settings_that_cannot_work_name_the_setting(models) -> None:
     cases = [({"tolerance_ns": P}, "match_tolerance_s"),
              ({"checkpoint": models["short"]}, "checkpoint"),
              ({"forecasters": {"short": models["mid"]}}, "short_checkpoint"),
-             ({"device": "quantum"}, "device")]
+             ({"device": "quantum"}, "device"),
+             ({"forecasters": {"short": random_forecaster_checkpoint(models["dir"] / "f2mf", models["seg"], 3,
+                                                                     method="f2mf")}}, "short_checkpoint")]
     for kwargs, setting in cases:
         args = {"checkpoint": models["seg"], **kwargs}
         with pytest.raises(SetupError) as exc:

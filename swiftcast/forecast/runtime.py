@@ -219,6 +219,9 @@ class ForecastRuntime:
         if forecaster.horizon.frames != frames:
             raise SetupError(setting, f"{path} forecasts {forecaster.horizon.frames} frames ahead, the {name} "
                              f"horizon is {frames}")
+        if getattr(forecaster, "needs_last_labels", False):
+            raise SetupError(setting, f"{path} also needs the single-frame labels of the newest frame; this runtime "
+                             "feeds feature-only forecasters (DeformF2F, ConvF2F)")
         # first passes allocate and pick kernels: do it before the first real frame
         h, w = forecaster.input_size or (64, 128)
         shape = (forecaster.net.in_channels, -(-h // FEATURE_STRIDE), -(-w // FEATURE_STRIDE))
