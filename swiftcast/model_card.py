@@ -195,6 +195,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reproduce", default=None,
                         help="the script or command that reproduces the checkpoint, named in the card "
                              "(default: runs/<checkpoint name>.sh when that file exists)")
+    parser.add_argument("--appendix", action="append", default=[], metavar="MARKDOWN",
+                        help="a Markdown file appended to the card (e.g. an ablation table); repeatable")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -214,6 +216,12 @@ def main(args: argparse.Namespace) -> int:
     if reproduce is None and Path("runs", f"{name}.sh").is_file():
         reproduce = f"runs/{name}.sh"
     render = render_forecaster_card if config.get("kind") == "forecaster" else render_segmentation_card
-    out.write_text(render(config, evaluation, name, reproduce))
+    text = render(config, evaluation, name, reproduce)
+    for extra in args.appendix:
+        try:
+            text = text.rstrip("\n") + "\n\n" + Path(extra).read_text().strip() + "\n"
+        except OSError as exc:
+            raise SwiftcastError(f"cannot read --appendix {extra}: {exc.strerror}") from None
+    out.write_text(text)
     print(f"wrote {out}")
     return 0
