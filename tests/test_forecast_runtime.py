@@ -110,7 +110,8 @@ def test_settings_that_cannot_work_name_the_setting(models) -> None:
              ({"forecasters": {"short": models["mid"]}}, "short_checkpoint"),
              ({"device": "quantum"}, "device"),
              ({"forecasters": {"short": random_forecaster_checkpoint(models["dir"] / "f2mf", models["seg"], 3,
-                                                                     method="f2mf")}}, "short_checkpoint")]
+                                                                     method="f2mf")}, "last_labels": False},
+              "short_checkpoint")]
     for kwargs, setting in cases:
         args = {"checkpoint": models["seg"], **kwargs}
         with pytest.raises(SetupError) as exc:
@@ -119,3 +120,102 @@ def test_settings_that_cannot_work_name_the_setting(models) -> None:
     said: list[str] = []
     empty = ForecastRuntime(models["seg"], models_dir=models["dir"] / "nothing", warn=said.append)
     assert empty.horizons == [] and len(said) == 2 and "is skipped" in said[0]
+
+
+# --- forecasters that warp the newest frame's labels (F2MF) ---------------------------------------------------------
+CAMERA = (96, 192)  # the seg model's 64x128 input: its stride-4 grid is 16x32, 6x6 camera pixels a cell
+
+
+def _copy_last_f2mf(out, seg_dir, horizon_frames: int):
+    """An F2MF checkpoint with zero motion and blend weight 1 (its F2F branch is noise, so it must not leak in)."""
+    from swiftcast.models import build_forecaster, read_config, save_checkpoint
+
+    torch.manual_seed(3)
+    net = build_forecaster("f2mf")
+    with torch.no_grad():
+        net.blend.bias.fill_(100.0)
+        torch.nn.init.normal_(net.f2f.weight, std=0.05)
+    seg = read_config(seg_dir)
+    return save_checkpoint(out, net, {"method": "f2mf", "horizon_frames": horizon_frames, "input_size":
+                                      seg["input_size"], "feature_model_id": seg["model_id"],
+                                      "training": {"finetune": False}})
+
+
+@pytest.fixture(scope="module")
+def f2mf_runtime(models) -> ForecastRuntime:
+    """F2MF at the short horizon, ConvF2F at mid (a frame waits for its labels for both)."""
+    short = _copy_last_f2mf(models["dir"] / "f2mf_copy_last", models["seg"], 3)
+    return ForecastRuntime(models["seg"], forecasters={"short": short, "mid": models["mid"]})
+
+
+def _labels(i: int) -> np.ndarray:
+    """Blocky trainIds at the camera size (12x12 blocks survive the stride-4 grid and the resize back)."""
+    small = np.random.default_rng(100 + i).integers(0, 19, (CAMERA[0] // 12, CAMERA[1] // 12), dtype=np.uint8)
+    return np.repeat(np.repeat(small, 12, 0), 12, 1)
+
+
+def _fill_history(runtime: ForecastRuntime, base: int, rng) -> None:
+    for i in range(9):
+        runtime.add_labels(base + i * P, _labels(i))
+        runtime.add_features(base + i * P, _features(rng), CAMERA)
+
+
+def test_f2mf_forecasts_once_features_and_labels_of_a_frame_are_both_there(f2mf_runtime) -> None:
+    rt, rng = f2mf_runtime, np.random.default_rng(5)
+    assert rt.needs_labels and rt.take_ready() is None
+    base = T0 + 4_000 * NS
+    _fill_history(rt, base, rng)
+    # labels first: the features complete the frame
+    t = base + 9 * P
+    assert rt.add_labels(t, _labels(9)) == [] and rt.take_ready() is None
+    intake = rt.add_features(t, _features(rng), CAMERA)
+    assert intake.past is not None and rt.take_ready() is None
+    forecasts = rt.forecast(intake)
+    assert {f.horizon for f in forecasts} == {"short", "mid"}
+    # zero motion, w = 1: the short forecast is the labels of frame t, exactly
+    np.testing.assert_array_equal(next(f for f in forecasts if f.horizon == "short").labels, _labels(9))
+    # features first: nothing until the labels come, then the frame is ready once
+    t += P
+    waiting = rt.add_features(t, _features(rng), CAMERA)
+    assert waiting.past is None and "missing_labels" not in [e.counter for e in waiting.events]
+    rt.add_labels(t, _labels(10))
+    ready = rt.take_ready()
+    assert ready is not None and ready.stamp_ns == t and rt.take_ready() is None
+    short = next(f for f in rt.forecast(ready, confidence=True) if f.horizon == "short")
+    np.testing.assert_array_equal(short.labels, _labels(10))
+    assert short.target_ns == t + 3 * P and short.confidence.shape == CAMERA
+
+
+def test_f2mf_frame_without_labels_is_dropped_and_counted(f2mf_runtime) -> None:
+    rt, rng = f2mf_runtime, np.random.default_rng(6)
+    base = T0 + 5_000 * NS
+    _fill_history(rt, base, rng)
+    lost, t = base + 9 * P, base + 10 * P
+    assert rt.add_features(lost, _features(rng), CAMERA).past is None  # its labels never come
+    assert rt.add_features(t, _features(rng), CAMERA).past is None
+    rt.add_labels(t, _labels(3))
+    ready = rt.take_ready()
+    assert ready.stamp_ns == t and [e.counter for e in ready.events] == ["missing_labels"]
+    assert len(rt.forecast(ready)) == 2
+    with pytest.raises(LabelError):  # a bad map completes nothing and breaks nothing
+        rt.add_labels(t + P, np.full((4, 4), 40, np.uint8))
+    # a semseg node that publishes no labels at all: memory stays bounded, every frame is counted once
+    counters = []
+    for i in range(1, 20):
+        intake = rt.add_features(t + i * P, _features(rng), CAMERA)
+        assert intake.past is None
+        counters += [e.counter for e in intake.events]
+    assert counters.count("missing_labels") == 19 - 4 and len(rt._waiting) == 4
+    for i in range(30):  # labels of frames that never come: bounded too
+        rt.add_labels(t + (100 + i) * P, _labels(i))
+    assert len(rt._early_labels) <= 4 and rt.take_ready() is None
+
+
+def test_f2mf_needs_a_caller_that_feeds_labels(models) -> None:
+    """auto prefers F2MF when the caller feeds labels, and keeps to feature-only forecasters otherwise."""
+    folder = models["dir"] / "auto_models"
+    _copy_last_f2mf(folder / "f2mf_short", models["seg"], 3)
+    random_forecaster_checkpoint(folder / "deform_short", models["seg"], 3)
+    assert ForecastRuntime(models["seg"], ["short"], models_dir=folder).needs_labels
+    plain = ForecastRuntime(models["seg"], ["short"], models_dir=folder, last_labels=False)
+    assert not plain.needs_labels and plain.horizons[0].forecaster.checkpoint.endswith("deform_short")

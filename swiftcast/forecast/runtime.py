@@ -10,6 +10,12 @@ warmed up before the first frame), the checks on every incoming feature map and 
 history (:mod:`swiftcast.forecast.history`: inputs at t-9P, t-6P, t-3P from a frame within the tolerance or
 interpolated between the two around it) with its outage and resume bookkeeping, and the running consistency
 score of every horizon (:mod:`swiftcast.forecast.online`).
+
+Forecasters that also warp the newest frame's single-frame labels (F2MF) need the ``semseg/labels`` map stamped
+exactly like the newest features. Both come from one segmentation pass over two topics, so either may arrive
+first: a frame whose labels are not there yet waits (a few frames at most) and :meth:`ForecastRuntime.add_labels`
+completes it (:meth:`ForecastRuntime.take_ready` hands it out); labels that come first wait for their features.
+A waiting frame older than the newest complete one is dropped (counted as ``missing_labels``).
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ AUTO = "auto"
 #: builtin_interfaces/Time.sec is an int32: the last stamp a forecast can carry.
 MAX_STAMP_NS = (2**31 - 1) * NS + NS - 1
 FEATURE_STRIDE = 32
+#: frames waiting for their labels, and label maps waiting for their features (each a few frames of skew at most)
+PENDING_SLOTS = 4
 
 
 def check_horizons(names: Sequence[str]) -> None:
@@ -90,6 +98,8 @@ class Intake:
     out_size: tuple[int, int]
     past: list[np.ndarray] | None
     events: list[Event] = field(default_factory=list)
+    #: the single-frame trainIds stamped ``stamp_ns`` (only when a horizon needs them)
+    last_labels: np.ndarray | None = None
 
 
 @dataclass
@@ -133,6 +143,8 @@ class ForecastRuntime:
         max_gap_ns: the longest gap between two stored frames an input may be interpolated across (default 2P).
         max_history, decode_scale, backend, device, num_threads: as the forecast node's parameters.
         score: keep the running consistency score of every horizon.
+        last_labels: the caller passes every frame's single-frame labels to :meth:`add_labels`, so forecasters that
+            warp them (F2MF) can run and ``auto`` prefers them; False keeps to feature-only forecasters.
         log, warn: where progress lines (exports) and warnings (a skipped horizon) go.
 
     Raises :class:`SetupError` naming the setting when something cannot work.
@@ -154,6 +166,7 @@ class ForecastRuntime:
         decode_scale: float = 1.0,
         max_output_pixels: int = DEFAULT_MAX_PIXELS,
         score: bool = True,
+        last_labels: bool = True,
         log: Callable[[str], None] | None = None,
         warn: Callable[[str], None] | None = None,
     ) -> None:
@@ -169,6 +182,7 @@ class ForecastRuntime:
                              "else t-3P could match the frame of t-2P")
         self.max_output_pixels = int(max_output_pixels)
         self.score = bool(score)
+        self.feeds_labels = bool(last_labels)
         self._log = log or (lambda text: None)
         self._warn = warn or self._log
         if num_threads > 0:
@@ -197,6 +211,12 @@ class ForecastRuntime:
         self._forecasting = False  # the last frame had a complete history
         self._waiting_frames = 0  # frames without a complete history since the last forecast
         self._last_match_ns: int | None = None  # stamp of the last frame with a complete history
+        #: some horizon warps the newest frame's labels: frames wait for them (see the module docstring)
+        self.needs_labels = any(h.forecaster.needs_last_labels for h in self.horizons)
+        self._waiting: dict[int, Intake] = {}  # complete history, labels not there yet
+        self._early_labels: dict[int, np.ndarray] = {}  # labels whose features are not there yet
+        self._ready: Intake | None = None  # completed by add_labels, for take_ready
+        self._complete_ns: int | None = None  # the newest frame with features and labels
 
     # --- models ------------------------------------------------------------------------------------------------
     def _load_forecaster(self, name: str, value: str | os.PathLike[str], models_dir: str | os.PathLike[str],
@@ -205,7 +225,7 @@ class ForecastRuntime:
         frames = HORIZONS[name].frames
         path = value
         if str(value) == AUTO:
-            path = default_forecaster(models_dir, self.feature_model_id, frames)
+            path = default_forecaster(models_dir, self.feature_model_id, frames, with_last_labels=self.feeds_labels)
             if path is None:
                 self._warn(f"no forecaster for the {name} horizon ({frames} frames) and features of "
                            f"{self.feature_model_id} under {models_dir}: {name} is skipped (set {setting})")
@@ -219,13 +239,14 @@ class ForecastRuntime:
         if forecaster.horizon.frames != frames:
             raise SetupError(setting, f"{path} forecasts {forecaster.horizon.frames} frames ahead, the {name} "
                              f"horizon is {frames}")
-        if getattr(forecaster, "needs_last_labels", False):
-            raise SetupError(setting, f"{path} also needs the single-frame labels of the newest frame; this runtime "
-                             "feeds feature-only forecasters (DeformF2F, ConvF2F)")
+        if forecaster.needs_last_labels and not self.feeds_labels:
+            raise SetupError(setting, f"{path} also needs the single-frame labels of the newest frame, which this "
+                             "runtime is not given; use a feature-only forecaster (DeformF2F, ConvF2F)")
         # first passes allocate and pick kernels: do it before the first real frame
         h, w = forecaster.input_size or (64, 128)
         shape = (forecaster.net.in_channels, -(-h // FEATURE_STRIDE), -(-w // FEATURE_STRIDE))
-        forecaster([np.zeros(shape, np.float32)] * len(forecaster.offsets), (h, w))
+        forecaster([np.zeros(shape, np.float32)] * len(forecaster.offsets), (h, w),
+                   last_labels=np.zeros((h, w), np.uint8))
         return forecaster
 
     def describe(self) -> str:
@@ -271,6 +292,8 @@ class ForecastRuntime:
         if self.history.insert(t, features):
             for h in self.horizons:
                 h.scorer.reset()
+            self._waiting.clear()
+            self._complete_ns = None
             events.append(Event("history_resets", f"stamp went backwards ({newest / 1e9:.3f} s -> {t / 1e9:.3f} s; "
                                 "bag loop or clock jump): history reset"))
         out_size = (int(image_size[0]), int(image_size[1]))
@@ -294,11 +317,42 @@ class ForecastRuntime:
                                     "the last forecast)", key="resumed"))
             self._waiting_frames = 0
         self._last_match_ns = t
-        return Intake(t, out_size, list(match.items), events)  # type: ignore[arg-type]
+        intake = Intake(t, out_size, list(match.items), events)  # type: ignore[arg-type]
+        if not self.needs_labels:
+            return intake
+        labels = self._early_labels.pop(t, None)
+        if labels is not None:
+            intake.last_labels = labels
+            self._completed(intake)
+            return intake
+        self._waiting[t] = Intake(t, out_size, intake.past)  # its events are reported now, with the return value
+        while len(self._waiting) > PENDING_SLOTS:
+            events.append(self._missing(self._waiting.pop(min(self._waiting))))
+        return Intake(t, out_size, None, events)  # its forecast waits for the labels of t
+
+    def _completed(self, intake: Intake) -> None:
+        """``intake`` has its labels: frames still waiting before it will not be forecast (the newest wins)."""
+        t = intake.stamp_ns
+        self._complete_ns = t
+        for stamp in sorted(s for s in self._waiting if s < t):
+            intake.events.append(self._missing(self._waiting.pop(stamp)))
+        for stamp in [s for s in self._early_labels if s <= t]:
+            del self._early_labels[stamp]
+
+    @staticmethod
+    def _missing(intake: Intake) -> Event:
+        return Event("missing_labels", f"no forecast for {intake.stamp_ns / 1e9:.3f} s: no semseg/labels with that "
+                     "stamp (the forecaster warps the newest frame's labels)", key="missing_labels")
+
+    def take_ready(self) -> Intake | None:
+        """The frame the last :meth:`add_labels` completed (its forecast had waited for them), once; else None."""
+        ready, self._ready = self._ready, None
+        return ready
 
     def add_labels(self, stamp_ns: int, labels: np.ndarray) -> list[str]:
-        """Single-frame trainIds of the frame stamped ``stamp_ns`` (the consistency reference); returns the horizons
-        whose score changed. Raises :class:`LabelError` for a map that is not trainIds."""
+        """Single-frame trainIds of the frame stamped ``stamp_ns`` (the consistency reference, and what F2MF warps:
+        a frame that waited for them is then ready, see :meth:`take_ready`); returns the horizons whose score
+        changed. Raises :class:`LabelError` for a map that is not trainIds."""
         if labels.ndim != 2:
             raise LabelError(f"{labels.ndim}-dimensional labels, expected one channel (mono8)")
         if labels.size == 0:
@@ -306,16 +360,32 @@ class ForecastRuntime:
         if int(labels.max()) >= NUM_CLASSES and bool(((labels >= NUM_CLASSES) & (labels != IGNORE_ID)).any()):
             raise LabelError(f"ids outside 0..{NUM_CLASSES - 1} and {IGNORE_ID}: not trainIds")
         labels = labels.copy()  # a message buffer is not ours to keep
+        if self.needs_labels:
+            self._keep_last_labels(int(stamp_ns), labels)
         return [h.name for h in self.horizons if h.scorer.add_reference(int(stamp_ns), labels)]
+
+    def _keep_last_labels(self, t: int, labels: np.ndarray) -> None:
+        waiting = self._waiting.pop(t, None)
+        if waiting is not None:
+            waiting.last_labels = labels
+            waiting.events = []
+            self._completed(waiting)
+            self._ready = waiting
+        elif self._complete_ns is None or t > self._complete_ns:
+            self._early_labels[t] = labels
+            while len(self._early_labels) > PENDING_SLOTS:
+                del self._early_labels[min(self._early_labels)]
 
     # --- work --------------------------------------------------------------------------------------------------
     def forecast(self, intake: Intake, confidence: bool = False) -> list[HorizonForecast]:
         """Every horizon's forecast from a complete :class:`Intake`, stamped source + k·P (and scored)."""
         if intake.past is None:
             raise ValueError("no forecast without a complete history (Intake.past is None)")
+        if self.needs_labels and intake.last_labels is None:
+            raise ValueError("no forecast without the single-frame labels of the newest frame (Intake.last_labels)")
         out = []
         for h in self.horizons:
-            result = h.forecaster(intake.past, intake.out_size, confidence=confidence)
+            result = h.forecaster(intake.past, intake.out_size, confidence=confidence, last_labels=intake.last_labels)
             target = intake.stamp_ns + h.offset_ns
             scored = self.score and bool(h.scorer.add_forecast(target, result.labels))
             out.append(HorizonForecast(h.name, intake.stamp_ns, target, h.offset_ns, h.forecaster.model_id,
