@@ -395,3 +395,75 @@ def test_stack_publishes_short_and_mid_forecasts_from_a_camera_stream(world: Wor
         assert stack.stop(timeout=30) == 0, stack.output()
     assert "Traceback" not in stack.output()
     assert "exporting forecaster+decoder" in stack.output()  # it really ran on onnxruntime
+
+
+def _cell_labels(i: int) -> np.ndarray:
+    """trainIds constant on the 6x5 camera pixels of each cell of the model's stride-4 grid (16x32 for 64x128), so
+    the labels F2MF warps and the forecast resized back to the camera size are exactly these."""
+    small = np.random.default_rng(50 + i).integers(0, 19, (16, 32), dtype=np.uint8)
+    return np.repeat(np.repeat(small, IMAGE[0] // 16, 0), IMAGE[1] // 32, 1)
+
+
+def test_f2mf_under_models_dir_forecasts_both_horizons_from_features_and_labels(tmp_path) -> None:
+    """auto picks F2MF (over DeformF2F) when one is there for the segmentation model; each frame is forecast once
+    its features and its semseg/labels have both arrived, in either order. Untrained F2MF (zero motion, the warped
+    branch dominating) forecasts the labels of frame t."""
+    import time
+
+    from diagnostic_msgs.msg import DiagnosticArray
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Header
+    from swiftcast_msgs.msg import FeatureMap, SemanticForecast
+    from swiftcast_ros.conversions import array_to_image_msg, features_to_msg
+
+    from swiftcast.models import read_config
+
+    require_ros()
+    seg = make_tiny_checkpoint(tmp_path / "seg")
+    models = tmp_path / "models"
+    random_forecaster_checkpoint(models / "deform_short", seg, 3)
+    ids = {h: read_config(random_forecaster_checkpoint(models / f"f2mf_{h}", seg, k, method="f2mf",
+                                                       seed=k))["model_id"] for h, k in (("short", 3), ("mid", 9))}
+    domain = allocate_domain_id()
+    node = NodeProcess(forecast_command("-p", f"checkpoint:={seg}", "-p", f"models_dir:={models}", "-p",
+                                        "backend:=torch", "-p", "score:=false", "-p", "diagnostics_period_s:=0.2",
+                                        "-p", "log_period_s:=0.0"),
+                       {**ros_child_env(domain), "SWIFTCAST_CACHE_DIR": str(tmp_path / "cache")})
+    probe = RosProbe(domain)
+    try:
+        features = probe.publisher(FeatureMap, "/perception/semseg/features")
+        labels = probe.publisher(Image, "/perception/semseg/labels")
+        out = {h: probe.subscribe(SemanticForecast, f"/perception/forecast/{h}") for h in ("short", "mid")}
+        diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics")
+        node.wait_for_output(r"ready: ", timeout=240)
+        probe.wait_for_subscribers(features)
+        probe.wait_for_subscribers(labels)
+        model_id = read_config(seg)["model_id"]
+        rng = np.random.default_rng(0)
+        base = 1_000 * NS
+        for i in range(13):
+            header = Header(stamp=_time(base + i * P), frame_id="cam_front")
+            feats = features_to_msg(rng.normal(0, 1, FEATURE_SHAPE).astype(np.float16), header, model_id, IMAGE, 32)
+            sends = [lambda: features.publish(feats)]
+            if i != 10:  # frame 10's labels never come
+                sends.append(lambda: labels.publish(array_to_image_msg(_cell_labels(i), header)))
+            for send in (sends if i % 2 else sends[::-1]):  # odd frames: features first; even: labels first
+                send()
+            if i < 9 or i == 10:
+                time.sleep(0.05)
+                continue
+            for h, k in (("short", 3), ("mid", 9)):
+                got = out[h].wait_for(lambda m: _ns(m.header.stamp) == base + (i + k) * P, timeout=60)
+                assert got is not None, f"no {h} forecast for frame {i}:\n{node.output()[-3000:]}"
+                assert got.model_id == ids[h] and _ns(got.source_stamp) == base + i * P
+                np.testing.assert_array_equal(_labels(got.labels), _cell_labels(i))
+        assert not any(_ns(m.header.stamp) == base + 13 * P for m in out["short"].messages)  # frame 10
+        diagnostics.clear()
+        m = diagnostics.wait_for(lambda m: diagnostic_values(m, "forecast: frames") is not None, 5)
+        counts = diagnostic_values(m, "forecast: frames")
+        assert int(counts.get("missing_labels", 0)) == 1 and int(counts.get("errors", 0)) == 0, counts
+    finally:
+        probe.close()
+        code = node.stop()
+        cleanup_fastdds_shm()
+    assert code == 0, node.output()

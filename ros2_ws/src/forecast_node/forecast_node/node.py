@@ -5,8 +5,9 @@ forecasts, the consistency score); the ROS plumbing (parameters, conversions, di
 from ``swiftcast_ros``. For a feature map stamped t the inputs are the features at t-9P, t-6P, t-3P: a frame
 within ``match_tolerance_s``, else interpolated between the two frames around that time when they are at most
 ``max_gap_s`` apart (so any camera rate works); otherwise nothing is published for that frame (counted as
-``waiting_history``). A stamp going backwards resets the history. Each horizon h (k frames) publishes, stamped
-exactly t + k·P with the frame_id copied:
+``waiting_history``). A stamp going backwards resets the history. F2MF also warps the ``semseg/labels`` of t:
+then a frame is forecast once both have arrived, in either order (else counted as ``missing_labels``). Each horizon
+h (k frames) publishes, stamped exactly t + k·P with the frame_id copied:
 
   forecast/<h>/labels       sensor_msgs/Image mono8 trainIds at the camera size
   forecast/<h>/overlay      sensor_msgs/Image bgr8 class colours (only computed while subscribed)
@@ -50,7 +51,6 @@ from swiftcast_ros.worker import NewestFrameWorker
 
 NS = 1_000_000_000
 
-
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("checkpoint", "models/swiftnet_rn18_synth",
               "Segmentation checkpoint the features come from: its skip-less decoder turns forecast features into "
@@ -59,8 +59,9 @@ PARAMS: tuple[ParamSpec, ...] = (
               "frames, about 540 ms, at frame_period_s).", check=check_horizons,
               type=ParameterType.PARAMETER_STRING_ARRAY, read_only=True),
     *(ParamSpec(f"{h}_checkpoint", AUTO, f"Forecaster checkpoint for the {h} horizon; 'auto' = the best one under "
-                f"models_dir made for checkpoint (DeformF2F-FT first); none found -> the horizon is skipped with "
-                f"a warning.", check=check_forecaster_setting, read_only=True) for h in HORIZONS),
+                f"models_dir made for checkpoint (F2MF, which also warps semseg/labels, then DeformF2F-FT); none "
+                f"found -> the horizon is skipped with a warning.", check=check_forecaster_setting, read_only=True)
+      for h in HORIZONS),
     ParamSpec("models_dir", "models", "Where 'auto' looks for forecaster checkpoints.", read_only=True,
               check=check_models_dir),
     ParamSpec("device", "cpu", "Inference device: cpu, cuda, cuda:N or auto.", check=resolve_device, read_only=True),
@@ -131,9 +132,9 @@ class ForecastNode(Node):
                      for h in self.runtime.horizons}
         self.worker: NewestFrameWorker[tuple[Header, Intake, float]] = NewestFrameWorker(
             self._process, self._on_worker_error, name="forecast-worker")
-        self.sub = self.create_subscription(FeatureMap, "semseg/features", self._on_features, OUTPUT_QOS)
-        if p["score"] and self.runtime.horizons:
+        if self.runtime.horizons and (p["score"] or self.runtime.needs_labels):
             self.create_subscription(Image, "semseg/labels", self._on_labels, OUTPUT_QOS)
+        self.sub = self.create_subscription(FeatureMap, "semseg/features", self._on_features, OUTPUT_QOS)
         self.health = HealthReporter(self, self.stats, timings=("forecast_ms", "latency_ms"),
                                      diagnostics_period_s=p["diagnostics_period_s"], log_period_s=p["log_period_s"],
                                      extra=self.runtime.diagnostics, hardware_id=str(self.runtime.device))
@@ -162,6 +163,10 @@ class ForecastNode(Node):
             self.stats.reject(exc.reason)
             self._warn.warn(exc.reason, f"features rejected ({exc.reason}): {exc}")
             return
+        self._take(msg.header, intake, received)
+
+    def _take(self, header: Header, intake: Intake, received: float) -> None:
+        """Report what the runtime made of a frame; a complete one goes to the worker."""
         for event in intake.events:
             if event.counter:
                 self.stats.count(event.counter)
@@ -169,7 +174,7 @@ class ForecastNode(Node):
                 self._info.warn(event.key, event.text)
             elif event.text:
                 self.get_logger().info(event.text)
-        if intake.past is not None and self.worker.submit((msg.header, intake, received)):
+        if intake.past is not None and self.worker.submit((header, intake, received)):
             self.stats.count("frames_dropped")
 
     def _on_labels(self, msg: Image) -> None:
@@ -181,6 +186,8 @@ class ForecastNode(Node):
             return
         for name in changed:
             self._publish_score(name)
+        if (ready := self.runtime.take_ready()) is not None:  # a frame that waited for these labels
+            self._take(msg.header, ready, time.monotonic())
 
     # --- work --------------------------------------------------------------------------------------------------
     def _process(self, item: tuple[Header, Intake, float]) -> None:
