@@ -53,13 +53,14 @@ DEPLOYED = ("segment onnxruntime int8", "forecast onnxruntime, lite decoder")
 
 def _checkpoints(tmp: Path, size: tuple[int, int]) -> dict[str, tuple[Path, list[Path]]]:
     """decoder name -> (segmentation checkpoint with that decoder, [short, mid] forecasters for its features)."""
+    from swiftcast.forecast.decoder import build_forecast_decoder
     from swiftcast.models import build_forecaster, build_model, save_checkpoint
 
     out = {}
     for name, widths in DECODERS.items():
         torch.manual_seed(0)
-        seg = save_checkpoint(tmp / f"seg_{name}", build_model("swiftnet_rn18", decoder_widths=list(widths)),
-                              {"input_size": list(size)})
+        seg = save_checkpoint(tmp / f"seg_{name}", build_model("swiftnet_rn18"), {"input_size": list(size)},
+                              decoder=build_forecast_decoder(widths=widths))
         seg_id = json.loads((seg / "config.json").read_text())["model_id"]
         forecasters = [save_checkpoint(tmp / f"{name}_{horizon}", build_forecaster("deform_f2f8"), {
             "method": "deform_f2f8", "horizon_frames": frames, "feature_model_id": seg_id, "input_size": list(size)})

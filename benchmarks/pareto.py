@@ -413,9 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         model = build_model(n)
         with torch.device("meta"):
             gmacs = count_gmacs(build_model(n).eval(), (1, 3, *size))
-        decoder = getattr(model, "forecast_decoder", None)
         params = sum(p.numel() for p in model.parameters())
-        params -= sum(p.numel() for p in decoder.parameters()) if decoder is not None else 0
         by_runtime = {rt: statistics.median(t) for rt, t in times[n].items()}
         fastest = min(by_runtime, key=by_runtime.get)
         rows.append({

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("swiftcast.eval.evaluate", "single-frame mIoU / mIoU-MO on a Cityscapes-layout folder"),
     "import-checkpoint": ("swiftcast.models.official", "convert an official SwiftNet state dict to a SwiftCast checkpoint"),
     "model-info": ("swiftcast.models.info", "parameters and FLOPs of a model or checkpoint"),
+    "convert-checkpoint": ("swiftcast.models.convert", "rewrite older segmentation checkpoints with their forecast decoder in a file of its own"),
     "model-card": ("swiftcast.model_card", "write a checkpoint's model card from its config and an eval JSON"),
     "train-forecast": ("swiftcast.train.forecast", "train a feature-to-feature forecaster"),
     "eval-forecast": ("swiftcast.eval.forecast", "the forecasting protocol of Šarić et al. (GCPR 2019), short and mid term, on a val split"),

@@ -65,7 +65,7 @@ def render_segmentation_card(config: dict[str, Any], evaluation: dict[str, Any] 
     data = last_full.get("data", {}).get("train", {})
     hardware = last_full.get("hardware", {})
     world = "SwiftCast's synthetic driving world" if "synth" in str(data.get("root", "")) else f"`{data.get('root', '?')}`"
-    widths = (config.get("arch_kwargs") or {}).get("decoder_widths")
+    widths = (config.get("forecast_decoder") or {}).get("widths")
     lines = [
         f"# {name}",
         "",

@@ -86,11 +86,14 @@ def write_moving_objects(
 
 
 def random_seg_checkpoint(out: str | Path, size: tuple[int, int] = (64, 128), seed: int = 0) -> Path:
-    """A randomly initialised SwiftNet-RN18 checkpoint (eval-mode BN statistics are the defaults)."""
+    """A randomly initialised SwiftNet-RN18 checkpoint with a forecast decoder (eval-mode BN statistics are the
+    defaults)."""
+    from swiftcast.forecast.decoder import build_forecast_decoder
     from swiftcast.models import build_model, save_checkpoint
 
     torch.manual_seed(seed)
-    return save_checkpoint(out, build_model("swiftnet_rn18"), {"input_size": list(size)})
+    return save_checkpoint(out, build_model("swiftnet_rn18"), {"input_size": list(size)},
+                           decoder=build_forecast_decoder())
 
 
 def random_forecaster_checkpoint(out: str | Path, seg_dir: str | Path, horizon_frames: int = 3,

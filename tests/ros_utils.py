@@ -143,14 +143,16 @@ def diagnostic_values(array_msg: Any, name_part: str) -> dict[str, str] | None:
 
 
 def make_tiny_checkpoint(out_dir: Path, input_size: tuple[int, int] = (64, 128), seed: int = 0) -> Path:
-    """A random-init swiftnet_rn18 checkpoint with a small input size (fast forwards); returns its folder."""
+    """A random-init swiftnet_rn18 checkpoint with a forecast decoder and a small input size (fast forwards);
+    returns its folder."""
     import torch
 
+    from swiftcast.forecast.decoder import build_forecast_decoder
     from swiftcast.models import build_model, save_checkpoint
 
     torch.manual_seed(seed)
     model = build_model("swiftnet_rn18", num_classes=19, backbone_weights=None)
-    return save_checkpoint(out_dir, model, {"input_size": list(input_size)})
+    return save_checkpoint(out_dir, model, {"input_size": list(input_size)}, decoder=build_forecast_decoder())
 
 
 def semseg_command(*ros_args: str, namespace: str = "/perception") -> list[str]:

@@ -123,3 +123,74 @@ def test_cli_prints_one_line_for_a_bad_checkpoint(saved, tmp_path, capsys):
     assert cli(["model-info", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "error" in err and "Traceback" not in err
+
+
+def test_forecast_decoder_is_a_part_of_its_own(tmp_path):
+    """weights.safetensors is SwiftNet alone; the decoder sits next to it and model_id covers both."""
+    from swiftcast.forecast.decoder import build_forecast_decoder, load_forecast_decoder
+    from swiftcast.models.checkpoint import DECODER_WEIGHTS_NAME
+
+    torch.manual_seed(0)
+    model, decoder = build_model("swiftnet_rn18", num_classes=19), build_forecast_decoder(128, 19, (16, 8))
+    save_checkpoint(tmp_path / "a", model, decoder=decoder)
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert config["forecast_decoder"] == {"num_features": 128, "widths": [16, 8]} and config["arch_kwargs"] == {}
+    assert not any(k.startswith("forecast_decoder.") for k in load_state_dict_file(tmp_path / "a" / "weights.safetensors"))
+    loaded, _ = load_forecast_decoder(tmp_path / "a")
+    assert loaded.widths == (16, 8) and all(torch.equal(loaded.state_dict()[k], v) for k, v in decoder.state_dict().items())
+    # another decoder, same segmentation weights: another model_id; without one, no decoder file is left behind
+    save_checkpoint(tmp_path / "b", model, decoder=build_forecast_decoder(128, 19, (16, 8)))
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["model_id"] != config["model_id"]
+    save_checkpoint(tmp_path / "b", model)
+    assert not (tmp_path / "b" / DECODER_WEIGHTS_NAME).exists()
+    with pytest.raises(CheckpointError, match="--stage decoder"):
+        load_forecast_decoder(tmp_path / "b")
+    (tmp_path / "a" / DECODER_WEIGHTS_NAME).unlink()
+    assert "forecast_decoder.safetensors" in one_line_error(tmp_path / "a")
+
+
+def test_older_checkpoints_with_the_decoder_inside_load_and_convert(tmp_path):
+    """The layout from before the split (decoder tensors in weights.safetensors, decoder_widths in arch_kwargs)
+    loads split, keeps its model_id, and convert-checkpoint rewrites it with the same tensors and id."""
+    from safetensors.torch import save_file
+
+    from swiftcast.forecast.decoder import build_forecast_decoder, load_forecast_decoder
+    from swiftcast.models.checkpoint import model_id_for
+
+    torch.manual_seed(0)
+    model, decoder = build_model("swiftnet_rn18", num_classes=19), build_forecast_decoder(128, 19, (64, 32, 16))
+    state = {**model.state_dict(), **{f"forecast_decoder.{k}": v for k, v in decoder.state_dict().items()}}
+    old = tmp_path / "old"
+    old.mkdir()
+    save_file({k: v.contiguous() for k, v in state.items()}, str(old / "weights.safetensors"))
+    model_id = model_id_for("swiftnet_rn18", state)
+    (old / "config.json").write_text(json.dumps({
+        "format": "swiftcast.checkpoint/v1", "kind": "segmentation", "architecture": "swiftnet_rn18",
+        "arch_kwargs": {"decoder_widths": [64, 32, 16]}, "num_classes": 19, "model_id": model_id}))
+
+    def check() -> None:
+        seg, config = load_checkpoint(old)
+        assert config["model_id"] == model_id and config["arch_kwargs"] == {}
+        assert all(torch.equal(seg.state_dict()[k], v) for k, v in model.state_dict().items())
+        loaded, _ = load_forecast_decoder(old)
+        assert loaded.widths == (64, 32, 16)
+        assert all(torch.equal(loaded.state_dict()[k], v) for k, v in decoder.state_dict().items())
+
+    check()
+    assert cli(["convert-checkpoint", str(old)]) == 0
+    assert (old / "forecast_decoder.safetensors").is_file()
+    assert set(load_state_dict_file(old / "weights.safetensors")) == set(model.state_dict())
+    check()
+
+
+def test_a_model_that_still_carries_its_decoder_saves_in_the_new_layout(tmp_path):
+    """A model built while the decoder was a submodule (e.g. by a training run started before) saves split."""
+    from swiftcast.forecast.decoder import build_forecast_decoder, load_forecast_decoder
+
+    torch.manual_seed(0)
+    model = build_model("swiftnet_rn18", num_classes=19)
+    model.forecast_decoder = build_forecast_decoder(128, 19)
+    save_checkpoint(tmp_path, model)
+    seg, config = load_checkpoint(tmp_path)
+    assert config["forecast_decoder"]["widths"] == [128, 128, 128] and not hasattr(seg, "forecast_decoder")
+    assert load_forecast_decoder(tmp_path)[0].widths == (128, 128, 128)

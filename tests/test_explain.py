@@ -27,6 +27,7 @@ from forecast_fixtures import (  # noqa: F401 (one_torch_thread is an autouse fi
 from swiftcast.cli import main as cli
 from swiftcast.data.cityscapes import CityscapesDataset
 from swiftcast.eval.explain import explain_pixel
+from swiftcast.forecast.decoder import load_forecast_decoder
 from swiftcast.forecast.features import load_segmenter
 from swiftcast.forecast.forecaster import load_forecaster_checkpoint
 from swiftcast.forecast.protocol import protocol_window
@@ -67,11 +68,12 @@ def _share_near(mask: np.ndarray, obj, frames, margin: int = 8) -> tuple[float, 
 def test_gradients_reach_every_frame_and_follow_the_object(scene: dict) -> None:
     segmenter = load_segmenter(scene["seg"])
     net, _ = load_forecaster_checkpoint(scene["f2f"], segmenter.model_id)
+    decoder, _ = load_forecast_decoder(scene["seg"])
     images, objects, window = _inputs(scene, segmenter)
     shares = {}
     for a, obj in enumerate(objects):
         top, left, bottom, right = obj.box(window.target)
-        ex = explain_pixel(segmenter.model, net, images, ((top + bottom) // 2, (left + right) // 2))
+        ex = explain_pixel(segmenter.model, decoder, net, images, ((top + bottom) // 2, (left + right) // 2))
         assert ex.gradients.shape == (4, *SIZE) and np.isfinite(ex.gradients).all()
         assert (ex.frame_shares() > 0.01).all()  # every input frame contributes
         mask = ex.top_mask(0.01)
@@ -88,7 +90,7 @@ def test_untrained_f2f_takes_all_evidence_from_frame_t(scene: dict) -> None:
     segmenter = load_segmenter(scene["seg"])
     net, _ = load_forecaster_checkpoint(scene["untrained"], segmenter.model_id)
     images, _, _ = _inputs(scene, segmenter)
-    ex = explain_pixel(segmenter.model, net, images, (70, 100))
+    ex = explain_pixel(segmenter.model, load_forecast_decoder(scene["seg"])[0], net, images, (70, 100))
     assert np.all(ex.gradients[:3] == 0) and ex.gradients[3].max() > 0
 
 

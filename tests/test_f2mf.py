@@ -77,12 +77,14 @@ def test_warp_with_an_integer_motion_shifts_and_resize_motion_scales() -> None:
 
 
 @pytest.fixture(scope="module")
-def seg_model() -> torch.nn.Module:
+def decoder() -> torch.nn.Module:
+    from swiftcast.forecast.decoder import build_forecast_decoder
+
     torch.manual_seed(0)
-    return build_model("swiftnet_rn18", num_classes=19).eval()
+    return build_forecast_decoder(128, 19).eval()
 
 
-def test_zero_motion_with_w_1_is_copy_last_of_the_single_frame_model_exactly(seg_model) -> None:
+def test_zero_motion_with_w_1_is_copy_last_of_the_single_frame_model_exactly(decoder) -> None:
     from swiftcast.forecast.forecaster import fine_decoder, labels_from_logits, predict_fine
 
     net = build_forecaster("f2mf").eval()
@@ -91,7 +93,7 @@ def test_zero_motion_with_w_1_is_copy_last_of_the_single_frame_model_exactly(seg
     last = torch.randint(0, 19, (2, 16, 32), dtype=torch.uint8)  # any labels, on the decoder's stride-4 grid
     past = torch.stack(_past(), dim=1)
     with torch.no_grad():
-        probs = predict_fine(net, seg_model, past, last, image)
+        probs = predict_fine(net, decoder, past, last, image)
     assert probs.shape == (2, 19, 16, 32)
     assert torch.equal(probs.argmax(1).to(torch.uint8), last)
     labels, _ = labels_from_logits(probs, (16, 32))
@@ -99,19 +101,19 @@ def test_zero_motion_with_w_1_is_copy_last_of_the_single_frame_model_exactly(seg
     # and at initialisation (w ~ 0.88, zero motion) the labels are already those of frame t
     fresh = build_forecaster("f2mf").eval()
     with torch.no_grad():
-        out = fresh(stack_past(_past()), last_fine=last, decode=fine_decoder(seg_model, image))
+        out = fresh(stack_past(_past()), last_fine=last, decode=fine_decoder(decoder, image))
     assert torch.equal(out.argmax(1).to(torch.uint8), last)
 
 
 @pytest.mark.parametrize("dx,dy", [(-1.0, 0.0), (0.5, -0.25)])
-def test_a_constant_motion_shifts_the_labels_by_the_right_number_of_pixels(seg_model, dx, dy) -> None:
+def test_a_constant_motion_shifts_the_labels_by_the_right_number_of_pixels(decoder, dx, dy) -> None:
     from swiftcast.forecast.forecaster import predict_fine
 
     net = build_forecaster("f2mf").eval()
     _set_heads(net, dx, dy)
     last = _blocky_labels(1, 16, 32, block=2, seed=1)
     with torch.no_grad():
-        labels = predict_fine(net, seg_model, torch.stack(_past(n=1), dim=1), last, (64, 128)).argmax(1)
+        labels = predict_fine(net, decoder, torch.stack(_past(n=1), dim=1), last, (64, 128)).argmax(1)
     # features 2x4 -> stride-4 grid 16x32: one feature pixel is 8 fine pixels
     sx, sy = int(-dx * 8), int(-dy * 8)  # backward motion: content moves by minus the displacement
     h, w = 16, 32
@@ -120,14 +122,14 @@ def test_a_constant_motion_shifts_the_labels_by_the_right_number_of_pixels(seg_m
     assert torch.equal(dst, src)
 
 
-def test_one_hot_and_probability_inputs_agree(seg_model) -> None:
+def test_one_hot_and_probability_inputs_agree(decoder) -> None:
     from swiftcast.forecast.forecaster import fine_decoder
 
     net = build_forecaster("f2mf").eval()
     _set_heads(net, 0.3, -0.6, blend=0.5)
     last = torch.randint(0, 19, (1, 16, 32))
     past = stack_past(_past(n=1))
-    decode = fine_decoder(seg_model, (64, 128))
+    decode = fine_decoder(decoder, (64, 128))
     with torch.no_grad():
         a = net.forecast_fine(past, last, decode)
         b = net.forecast_fine(past, one_hot_labels(last, 19), decode)
@@ -242,8 +244,44 @@ def test_runtime_forecaster_takes_the_last_frames_labels(world: dict, tmp_path: 
     assert out.confidence.shape == (96, 192) and out.confidence.dtype == np.uint8
     with pytest.raises(ValueError, match="last_labels"):
         fc(past, (96, 192))
-    with pytest.raises(SwiftcastError, match="backend torch only"):
-        SemanticForecaster(models / "f2mf_short", world["seg"], backend="onnxruntime")
+    with pytest.raises(SwiftcastError, match="decode scale"):
+        SemanticForecaster(models / "f2mf_short", world["seg"], decode_scale=0.0)
+
+
+def test_onnxruntime_runs_f2mf_as_one_graph_with_the_labels_of_torch(world: dict, tmp_path: Path) -> None:
+    """Forecaster, decoder, warp (GridSample) and blend exported as one graph taking the stride-4 labels of frame
+    t: >= 99.9 % label agreement with torch for a motion that varies over the image and a real blend, cached."""
+    from swiftcast.forecast.forecaster import SemanticForecaster
+    from swiftcast.models import save_checkpoint
+
+    torch.manual_seed(4)
+    net = build_forecaster("f2mf")
+    _set_heads(net, 0.4, -0.3, blend=0.0)
+    with torch.no_grad():
+        torch.nn.init.normal_(net.motion.weight, std=0.02)
+        torch.nn.init.normal_(net.blend.weight, std=0.05)
+    seg = read_config(world["seg"])
+    ckpt = save_checkpoint(tmp_path / "f2mf_moving", net, {"method": "f2mf", "horizon_frames": 3, "input_size":
+                                                           seg["input_size"], "feature_model_id": seg["model_id"]})
+    said: list[str] = []
+    fast = SemanticForecaster(ckpt, world["seg"], backend="onnxruntime", cache_dir=tmp_path / "onnx", log=said.append)
+    eager = SemanticForecaster(ckpt, world["seg"])
+    assert fast.needs_last_labels and any("exporting" in line for line in said)
+    rng = np.random.default_rng(7)
+    agree = []
+    for i in range(3):
+        past = [rng.normal(size=(128, 2, 4)).astype(np.float16) for _ in range(4)]
+        camera = _blocky_labels(1, 96, 192, block=6, seed=10 + i)[0].numpy()
+        want = eager(past, (96, 192), confidence=True, last_labels=camera)
+        got = fast(past, (96, 192), last_labels=camera)
+        with_conf = fast(past, (96, 192), confidence=True, last_labels=camera)
+        agree += [(got.labels == want.labels).mean(), (with_conf.labels == want.labels).mean()]
+        assert np.abs(with_conf.confidence.astype(int) - want.confidence).max() <= 1
+        assert not np.array_equal(want.labels, camera)  # the motion moved them
+    assert min(agree) >= 0.999, agree
+    said.clear()
+    SemanticForecaster(ckpt, world["seg"], backend="onnxruntime", cache_dir=tmp_path / "onnx", log=said.append)
+    assert not any("exporting" in line for line in said)  # cached: keyed by both model ids and the sizes
 
 
 def test_feature_level_onnx_export(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from forecast_fixtures import (  # noqa: F401 (one_torch_thread is an autouse fi
 )
 from swiftcast.cli import main as cli
 from swiftcast.forecast import features as features_mod
+from swiftcast.forecast.decoder import load_forecast_decoder
 from swiftcast.forecast.features import load_features, load_segmenter
 from swiftcast.forecast.forecaster import load_forecaster_checkpoint, method_label, predict_features
 from swiftcast.forecast.protocol import get_horizon, training_windows
@@ -83,9 +84,15 @@ def test_feature_cache_is_reused_and_keyed_by_model(world: dict, tmp_path: Path,
     assert torch.equal(again.sequences[1].features, first.sequences[1].features)
 
     # a new skip-less decoder alone (what `train --stage decoder` changes) leaves the features and the cache valid
-    new_decoder = load_segmenter(world["seg"])
-    torch.nn.init.normal_(new_decoder.model.forecast_decoder.logits.conv.weight)
-    assert load_features(world["data"], "val", new_decoder, cache, progress=False).model_id == seg.model_id
+    from swiftcast.forecast.decoder import build_forecast_decoder
+    from swiftcast.models import save_checkpoint
+
+    seg_only, seg_config = load_checkpoint(world["seg"])
+    redecoded = save_checkpoint(tmp_path / "redecoded", seg_only, {"input_size": seg_config["input_size"]},
+                                decoder=build_forecast_decoder())
+    assert read_config(redecoded)["model_id"] != seg.model_id
+    again = load_features(world["data"], "val", load_segmenter(redecoded), cache, progress=False)
+    assert torch.equal(again.sequences[1].features, first.sequences[1].features)
 
     other = random_seg_checkpoint(tmp_path / "other_seg", size=(64, 128), seed=5)
     with pytest.raises(AssertionError, match="extracted again"):  # other feature weights never reuse the cache
@@ -113,7 +120,7 @@ def test_finetune_lowers_cross_entropy_through_the_frozen_decoder(world: dict) -
     out = world["root"] / "f2f_short_ft"
     assert _train(world, out, "--horizon", "short", "--finetune", "--init", str(world["short"]), "--lr", "1e-3",
                   iters=25) == 0
-    seg_model, _ = load_checkpoint(world["seg"])
+    decoder, _ = load_forecast_decoder(world["seg"])
     seg = load_segmenter(world["seg"])
     fs = load_features(world["data"], "train", seg, progress=False)
 
@@ -124,7 +131,7 @@ def test_finetune_lowers_cross_entropy_through_the_frozen_decoder(world: dict) -
             for s in fs.sequences:
                 for w in training_windows(30, get_horizon("short")):
                     pred = predict_features(net, s.features[list(w.inputs)].float().unsqueeze(0))
-                    logits = seg_model.decode_features(pred, out_size=(64, 128))
+                    logits = decoder(pred, out_size=(64, 128))
                     label = torch.from_numpy(fs.label(s.frames[w.target])).long().unsqueeze(0)
                     total += float(F.cross_entropy(logits, label, ignore_index=255))
         return total

@@ -94,25 +94,25 @@ def test_decode_labels_is_the_argmax_at_the_decoders_stride():
 
     from swiftcast.data.transforms import resize_label
     from swiftcast.forecast.forecaster import decode_labels
-    from swiftcast.models import build_model
+    from swiftcast.forecast.decoder import build_forecast_decoder
     from swiftcast.models.upsample import upsample
 
     torch.manual_seed(0)
-    model = build_model("swiftnet_rn18", num_classes=19).eval()
+    decoder = build_forecast_decoder(128, 19).eval()
     feats = torch.randn(2, 128, 2, 4)
     image, camera = (64, 128), (96, 200)
     with torch.no_grad():
-        coarse = model.decode_features(feats, out_size=image, upsample_logits=False)
+        coarse = decoder(feats, out_size=image, upsample_logits=False)
         assert coarse.shape == (2, 19, 16, 32)
-        torch.testing.assert_close(model.decode_features(feats, out_size=image), upsample(coarse, image))
-    labels, conf = decode_labels(model, feats, image, camera)
+        torch.testing.assert_close(decoder(feats, out_size=image), upsample(coarse, image))
+    labels, conf = decode_labels(decoder, feats, image, camera)
     assert labels.shape == (2, *camera) and labels.dtype == np.uint8 and conf is None
     for i in range(2):
         np.testing.assert_array_equal(labels[i], resize_label(coarse[i].argmax(0).to(torch.uint8).numpy(), camera))
-    same, conf = decode_labels(model, feats, image, camera, confidence=True)
+    same, conf = decode_labels(decoder, feats, image, camera, confidence=True)
     np.testing.assert_array_equal(same, labels)
     assert conf.shape == (2, *camera) and conf.dtype == np.uint8 and conf.min() >= 255 // 19
-    half, _ = decode_labels(model, feats, image, camera, scale=0.5)
+    half, _ = decode_labels(decoder, feats, image, camera, scale=0.5)
     assert half.shape == (2, *camera)
     with pytest.raises(SwiftcastError, match="decode scale"):
-        decode_labels(model, feats, image, camera, scale=0.0)
+        decode_labels(decoder, feats, image, camera, scale=0.0)

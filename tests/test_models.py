@@ -1,5 +1,5 @@
-"""SwiftNet models: published size and cost, shapes at awkward sizes, pre-ReLU skips, decoder-only training,
-backbone initialisation from a local state dict."""
+"""SwiftNet models: published size and cost, shapes at awkward sizes, pre-ReLU skips, the skip-less forecast
+decoder on their features, backbone initialisation from a local state dict."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 
 from swiftcast.errors import CheckpointError, SwiftcastError
+from swiftcast.forecast.decoder import SkiplessDecoder, SkiplessSegmentation, build_forecast_decoder
 from swiftcast.models import MODELS, build_model
 
 NAMES = list(MODELS)
@@ -26,15 +27,10 @@ def gmacs(name: str, size: tuple[int, int]) -> float:
     return counter.get_total_flops() / 2e9
 
 
-def segmentation_params(model: torch.nn.Module) -> int:
-    """Parameters of the single-frame network (the forecast decoder is a separate, second-stage head)."""
-    decoder = sum(p.numel() for p in model.forecast_decoder.parameters())
-    return sum(p.numel() for p in model.parameters()) - decoder
-
-
 def test_swiftnet_rn18_has_the_published_size_and_cost():
-    model = build_model("swiftnet_rn18")
-    assert segmentation_params(model) == pytest.approx(11.8e6, rel=0.03)
+    model = build_model("swiftnet_rn18")  # the whole model: the forecast decoder is no part of it
+    assert not hasattr(model, "forecast_decoder")
+    assert sum(p.numel() for p in model.parameters()) == pytest.approx(11.8e6, rel=0.005)
     assert gmacs("swiftnet_rn18", (1024, 2048)) == pytest.approx(104.0, rel=0.05)
 
 
@@ -56,7 +52,8 @@ def test_shapes_at_sizes_that_are_not_multiples_of_32(models, name, size):
         logits, feats = models[name].forward_with_features(torch.randn(1, 3, *size))
         assert logits.shape == (1, 7, *size)
         assert feats.shape == (1, 128, math.ceil(size[0] / 32), math.ceil(size[1] / 32))
-        assert models[name].decode_features(feats, out_size=size).shape == (1, 7, *size)
+        decoder = build_forecast_decoder(128, 7).eval()
+        assert decoder(feats, out_size=size).shape == (1, 7, *size)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -66,7 +63,7 @@ def test_entry_points_agree(models, name):
         logits, feats = model.forward_with_features(x)
         assert torch.equal(model(x), logits)
         assert torch.equal(model.features(x), feats)
-        assert model.decode_features(feats).shape == (1, 7, 64, 96)  # default: 32x the feature size
+        assert build_forecast_decoder(128, 7).eval()(feats).shape == (1, 7, 64, 96)  # default: 32x the features
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -85,37 +82,28 @@ def test_parameter_groups_split_backbone_from_head(models):
     assert not backbone & head
     assert backbone | head == {id(p) for p in model.parameters()}
     assert backbone == {id(p) for p in model.backbone.parameters()}
-    assert {id(p) for p in model.forecast_decoder.parameters()} <= head
 
 
-def test_set_decoder_training_freezes_everything_but_the_decoder():
+def test_decoder_stage_trains_the_decoder_on_frozen_features():
     torch.manual_seed(0)
-    model = build_model("swiftnet_rn18", num_classes=5)
-    model.set_decoder_training()
-    model.train()  # a training loop calling train() must not unfreeze the BN statistics
+    model = build_model("swiftnet_rn18", num_classes=5).requires_grad_(False)
+    net = SkiplessSegmentation(model, build_forecast_decoder(128, 5))
+    net.train()  # a training loop calling train() must not unfreeze the BN statistics
     frozen_bn = model.backbone.bn1
     stats_before = frozen_bn.running_mean.clone()
-    assert not frozen_bn.training and not model.spp.training and model.forecast_decoder.training
+    assert not frozen_bn.training and not model.spp.training and net.forecast_decoder.training
 
-    feats = model.features(torch.randn(2, 3, 64, 64))
-    loss = model.decode_features(feats, out_size=(64, 64)).square().mean()
+    loss = net(torch.randn(2, 3, 64, 64)).square().mean()
     loss.backward()
-    for name, p in model.named_parameters():
-        trainable = name.startswith("forecast_decoder.")
-        assert p.requires_grad == trainable, name
-        assert (p.grad is not None) == trainable, name
+    assert all(p.grad is None for p in model.parameters())
+    assert all(p.grad is not None for p in net.forecast_decoder.parameters())
     assert torch.equal(frozen_bn.running_mean, stats_before)
-
-    model.set_decoder_training(False)
-    assert all(p.requires_grad for p in model.parameters()) and model.backbone.training
 
 
 @pytest.mark.parametrize("widths, conv_stride", [((128, 128, 128), 4), ((64, 32, 16), 4), ((64, 64), 8), ((32,), 16)])
 def test_skipless_decoder_widths_set_cost_not_the_output_grid(widths, conv_stride):
     """Any decoder shape hands back logits at stride 4 (what decode_labels and the -FT loss read) and full-size
     logits on request; narrower decoders cost less (MACs counted by the conv weights at each stride)."""
-    from swiftcast.models.upsample import SkiplessDecoder
-
     decoder = SkiplessDecoder(128, 19, widths=widths).eval()
     assert decoder.conv_stride == conv_stride and decoder.widths == widths
     feats = torch.randn(1, 128, 3, 5)  # an input of 70x150 -> features ceil(70/32) x ceil(150/32)
@@ -127,8 +115,6 @@ def test_skipless_decoder_widths_set_cost_not_the_output_grid(widths, conv_strid
 
 
 def test_lite_decoder_costs_a_fraction_of_the_full_one():
-    from swiftcast.models.upsample import SkiplessDecoder
-
     def macs(widths):
         decoder, total, stride = SkiplessDecoder(128, 19, widths=widths), 0, 32
         for blend in decoder.blends:

@@ -15,7 +15,8 @@ from conftest import assert_per_class_matches_cityscapes_scripts, cityscapes_scr
 
 from swiftcast.cli import main as cli
 from swiftcast.data.labels import CLASS_NAMES, MOVING_TRAIN_IDS
-from swiftcast.models import load_checkpoint
+from swiftcast.forecast.decoder import load_forecast_decoder
+from swiftcast.models import load_checkpoint, read_config
 
 SWIFTCAST = str(Path(sys.executable).with_name("swiftcast"))
 TRAIN = ["--iters", "3", "--batch-size", "2", "--size", "64x128", "--crop", "64x64", "--workers", "0",
@@ -93,14 +94,20 @@ def test_decoder_stage_trains_only_the_skipless_decoder(trained, tiny_cityscapes
     before, _ = load_checkpoint(trained)
     after, config = load_checkpoint(out)
     a, b = before.state_dict(), after.state_dict()
-    changed = {k for k in a if not torch.equal(a[k], b[k])}
-    assert changed and all(k.startswith("forecast_decoder.") for k in changed)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # the segmentation weights, bit for bit
+    assert "forecast_decoder" not in read_config(trained) and load_forecast_decoder(out)[0].widths == (128, 128, 128)
     assert {"val", "val_skipless"} <= set(config["metrics"]) and config["training"]["stage"] == "decoder"
     assert config["input_size"] == [64, 128]  # inherited from --init
     metrics = tmp_path / "skipless.json"
     assert cli(["eval", "--data", str(tiny_cityscapes), "--model", str(out), "--json", str(metrics),
                 "--head", "skipless", "--workers", "0", "--max-images", "2"]) == 0
     assert json.loads(metrics.read_text())["head"] == "skipless"
+    # a second decoder stage goes on training the --init checkpoint's decoder
+    again = tmp_path / "again"
+    assert cli([*argv[:argv.index("--init")], "--init", str(out), "--out", str(again), *argv[argv.index("--iters"):]]) == 0
+    before, after = load_forecast_decoder(out)[0].state_dict(), load_forecast_decoder(again)[0].state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert all(torch.equal(v, load_checkpoint(again)[0].state_dict()[k]) for k, v in b.items())
 
 
 def test_decoder_stage_with_new_widths_keeps_everything_else(trained, tiny_cityscapes, tmp_path) -> None:
@@ -112,13 +119,14 @@ def test_decoder_stage_with_new_widths_keeps_everything_else(trained, tiny_citys
     assert cli(argv) == 0
     before, _ = load_checkpoint(trained)
     after, config = load_checkpoint(out)
-    assert config["arch_kwargs"]["decoder_widths"] == [16, 8] and after.forecast_decoder.widths == (16, 8)
+    decoder, _ = load_forecast_decoder(out)
+    assert config["forecast_decoder"]["widths"] == [16, 8] and decoder.widths == (16, 8)
     a, b = before.state_dict(), after.state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in b if not k.startswith("forecast_decoder."))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in b)
     x = torch.randn(1, 3, 64, 128)
     with torch.inference_mode():
         assert torch.equal(before.features(x), after.features(x))
-        logits = after.decode_features(after.features(x), out_size=(64, 128), upsample_logits=False)
+        logits = decoder(after.features(x), out_size=(64, 128), upsample_logits=False)
     assert logits.shape == (1, 19, 16, 32)  # convs end at stride 8; the logits still come at stride 4
 
 

@@ -24,11 +24,12 @@ HEADS = ("full", "skipless")
 
 
 def predict_logits(model: nn.Module, images: torch.Tensor, head: str = "full") -> torch.Tensor:
-    """Logits at input size: the full SwiftNet (with lateral skips) or the skip-less forecast decoder."""
+    """Logits at input size: the full SwiftNet (with lateral skips) or, for a model with a ``forecast_decoder``
+    (:class:`~swiftcast.forecast.decoder.SkiplessSegmentation`), the skip-less decoder on its features."""
     if head == "full":
         return model(images)
     if head == "skipless":
-        return model.decode_features(model.features(images), out_size=tuple(images.shape[-2:]))
+        return model.forecast_decoder(model.features(images), out_size=tuple(images.shape[-2:]))
     raise DataError(f"unknown head {head!r}; choose from {', '.join(HEADS)}")
 
 
@@ -97,7 +98,11 @@ def main(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     size = parse_size(args.size) if args.size else None
-    model, config = load_segmentation_model(args.model, needs=("decoder",) if args.head == "skipless" else ())
+    model, config = load_segmentation_model(args.model, needs=())
+    if args.head == "skipless":
+        from swiftcast.forecast.decoder import SkiplessSegmentation, load_forecast_decoder
+
+        model = SkiplessSegmentation(model, load_forecast_decoder(args.model)[0])
     size = size or tuple(config.get("input_size") or ()) or None
     norm = config.get("normalization") or {}
     transform = EvalTransform(size, norm.get("mean", CITYSCAPES_MEAN), norm.get("std", CITYSCAPES_STD))

@@ -46,10 +46,10 @@ class Explanation:
 
 
 def explain_pixel(
-    seg_model: nn.Module, forecaster: nn.Module, images: torch.Tensor, pixel: tuple[int, int]
+    seg_model: nn.Module, decoder: nn.Module, forecaster: nn.Module, images: torch.Tensor, pixel: tuple[int, int]
 ) -> Explanation:
     """Gradient of the forecast's log-max-softmax at ``pixel`` w.r.t. ``images`` (P, 3, H, W), normalised, oldest
-    first; ``pixel`` is (row, col) at the images' size."""
+    first; ``pixel`` is (row, col) at the images' size. ``decoder``: the forecast decoder of ``seg_model``."""
     from swiftcast.forecast.forecaster import predict_features
 
     height, width = images.shape[-2:]
@@ -60,7 +60,7 @@ def explain_pixel(
     with torch.enable_grad():
         feats = seg_model.features(x)  # (P, C, h, w): the frozen backbone + SPP, as in training
         future = predict_features(forecaster, feats.unsqueeze(0))
-        logits = seg_model.decode_features(future, out_size=(height, width))
+        logits = decoder(future, out_size=(height, width))
         log_probs = torch.log_softmax(logits[0, :, row, col], dim=0)
         score = log_probs.max()
         score.backward()
@@ -167,6 +167,7 @@ def _parse_pixel(text: str) -> tuple[int, int]:
 def main(args: argparse.Namespace) -> int:
     from swiftcast.data.labels import CLASS_NAMES, colorize_train_ids
     from swiftcast.data.transforms import resize_label
+    from swiftcast.forecast.decoder import load_forecast_decoder
     from swiftcast.forecast.features import load_segmenter
     from swiftcast.forecast.forecaster import default_forecaster, load_forecaster_checkpoint, method_label
     from swiftcast.forecast.protocol import get_horizon, window_ending_at
@@ -200,7 +201,8 @@ def main(args: argparse.Namespace) -> int:
     pixel_in = (min(in_h - 1, row * in_h // full_h), min(in_w - 1, col * in_w // full_w))
 
     images = torch.cat([segmenter.preprocess(rgb) for rgb, _ in frames])
-    explanation = explain_pixel(segmenter.model, net, images, pixel_in)
+    decoder, _ = load_forecast_decoder(segmenter.checkpoint, segmenter.device)
+    explanation = explain_pixel(segmenter.model, decoder, net, images, pixel_in)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

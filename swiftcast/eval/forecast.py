@@ -251,6 +251,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from swiftcast.forecast.decoder import load_forecast_decoder
     from swiftcast.forecast.features import load_features, load_segmenter
     from swiftcast.forecast.forecaster import (
         decode_labels,
@@ -267,6 +268,7 @@ def main(args: argparse.Namespace) -> int:
     if not 0.0 < args.decode_scale <= 1.0:
         raise SwiftcastError(f"--decode-scale must be in (0, 1], got {args.decode_scale}")
     segmenter = load_segmenter(args.seg_model, args.device)
+    decoder, _ = load_forecast_decoder(segmenter.checkpoint, segmenter.device)
     seg_id = segmenter.model_id
     paths = args.forecasters if args.forecasters is not None else discover_forecasters(args.models_dir, seg_id)
 
@@ -293,7 +295,7 @@ def main(args: argparse.Namespace) -> int:
         def run_fine(seq: SequenceFeatures, window: Window, net=net) -> torch.Tensor:
             past = seq.features[list(window.inputs)].float().unsqueeze(0).to(segmenter.device)
             last = seq.labels[window.last].unsqueeze(0).to(segmenter.device)
-            return predict_fine(net, segmenter.model, past, last, segmenter.input_size, args.decode_scale)
+            return predict_fine(net, decoder, past, last, segmenter.input_size, args.decode_scale)
 
         methods.setdefault(label, {})[horizon] = FineMethod(run_fine) if needs_last_labels(config) else run
         sources.setdefault(label, {})[horizon] = str(path)
@@ -301,10 +303,8 @@ def main(args: argparse.Namespace) -> int:
     with_labels = any(isinstance(m, FineMethod) for per_h in methods.values() for m in per_h.values())
     feature_set = load_features(args.data, args.split, segmenter, args.cache_dir, progress=not args.quiet,
                                 with_labels=with_labels)
-    model = segmenter.model
-
     def decode(features: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
-        return decode_labels(model, features.to(segmenter.device), segmenter.input_size, size,
+        return decode_labels(decoder, features.to(segmenter.device), segmenter.input_size, size,
                              scale=args.decode_scale)[0]
 
     results = evaluate_protocol(feature_set.sequences, feature_set.label, decode, methods, progress=not args.quiet)

@@ -90,7 +90,7 @@ def _safe_name(model_id: str) -> str:
 
 
 def feature_extractor_id(model: torch.nn.Module, architecture: str = "model") -> str:
-    """Digest of the weights the features depend on: everything but the skip-less ``forecast_decoder``, so a
+    """Digest of the weights the features depend on: the segmentation model without any forecast decoder, so a
     checkpoint that only got a new forecast decoder (``swiftcast train --stage decoder``) reuses its cache."""
     from swiftcast.models.weights import weights_digest
 

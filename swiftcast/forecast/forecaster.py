@@ -1,9 +1,9 @@
 """Forecaster checkpoints and the runtime forecaster: past SPP features -> future trainId labels.
 
 A forecaster checkpoint (``kind = "forecaster"``) only maps features to features; it is meaningful only with the
-segmentation model whose features it was trained on (``feature_model_id``), whose skip-less decoder turns the
-forecast features into labels. :class:`SemanticForecaster` holds both and is what the forecast node, replay and
-``explain-forecast`` call.
+segmentation checkpoint whose features it was trained on (``feature_model_id``), whose skip-less forecast decoder
+(:mod:`swiftcast.forecast.decoder`) turns the forecast features into labels. :class:`SemanticForecaster` holds
+both and is what the forecast node, replay and ``explain-forecast`` call.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from swiftcast.errors import CheckpointError, SwiftcastError
+from swiftcast.forecast.decoder import as_decoder, load_forecast_decoder
 from swiftcast.forecast.protocol import INPUT_OFFSETS, Horizon, get_horizon
 
 #: runtimes of :class:`SemanticForecaster`
@@ -125,21 +126,22 @@ def predict_features(net: nn.Module, past: torch.Tensor) -> torch.Tensor:
     return net(past.reshape(n, p * c, h, w))
 
 
-def fine_decoder(seg_model: nn.Module, image_size: Sequence[int], scale: float = 1.0
+def fine_decoder(decoder: nn.Module, image_size: Sequence[int], scale: float = 1.0
                  ) -> Callable[[torch.Tensor], torch.Tensor]:
     """features -> the skip-less decoder's logits at its output stride 4 for an image of ``image_size`` x ``scale``
     (channels-last, as in :func:`decode_labels`): the ``decode`` an F2MF forecaster blends with."""
     size = decode_size_for(image_size, scale)
+    decoder = as_decoder(decoder)
 
     def decode(features: torch.Tensor) -> torch.Tensor:
         x = features.contiguous(memory_format=torch.channels_last)
-        return seg_model.decode_features(x, out_size=size, upsample_logits=False)
+        return decoder(x, out_size=size, upsample_logits=False)
 
     return decode
 
 
 def predict_fine(
-    net: nn.Module, seg_model: nn.Module, past: torch.Tensor, last_labels: torch.Tensor, image_size: Sequence[int],
+    net: nn.Module, decoder: nn.Module, past: torch.Tensor, last_labels: torch.Tensor, image_size: Sequence[int],
     scale: float = 1.0,
 ) -> torch.Tensor:
     """F2MF's forecast: past features (N, P, C, h, w) oldest first and the single-frame labels of frame t (N, H, W)
@@ -152,12 +154,12 @@ def predict_fine(
     if tuple(last_labels.shape[-2:]) != grid:
         last_labels = torch.nn.functional.interpolate(last_labels[:, None].float(), size=grid,
                                                       mode="nearest-exact")[:, 0]
-    return net(past.reshape(n, p * c, h, w), last_fine=last_labels, decode=fine_decoder(seg_model, image_size, scale))
+    return net(past.reshape(n, p * c, h, w), last_fine=last_labels, decode=fine_decoder(decoder, image_size, scale))
 
 
 @torch.inference_mode()
 def decode_labels(
-    seg_model: nn.Module,
+    decoder: nn.Module,
     features: torch.Tensor,
     image_size: tuple[int, int],
     out_size: tuple[int, int] | None = None,
@@ -179,7 +181,7 @@ def decode_labels(
     synthetic val split the oracle lost 1.6 mIoU points at 0.5 and 6.7 at 0.25).
     """
     x = features.float().contiguous(memory_format=torch.channels_last)
-    logits = seg_model.decode_features(x, out_size=decode_size_for(image_size, scale), upsample_logits=False)
+    logits = as_decoder(decoder)(x, out_size=decode_size_for(image_size, scale), upsample_logits=False)
     return labels_from_logits(logits, out_size or image_size, confidence)
 
 
@@ -218,17 +220,18 @@ class Forecast:
 
 
 class SemanticForecaster:
-    """A forecaster checkpoint plus the skip-less decoder of its segmentation model.
+    """A forecaster checkpoint plus the forecast decoder of its segmentation checkpoint.
 
     Args:
         checkpoint: forecaster checkpoint folder (relative paths per :mod:`swiftcast.runtime.paths`).
-        seg_model: the segmentation model (an ``nn.Module`` with ``decode_features``) or its checkpoint path;
-            pass a loaded model to share one decoder between several horizons.
-        seg_config: the segmentation config when ``seg_model`` is a module (for its model_id and input size).
+        decoder: the forecast decoder (:func:`~swiftcast.forecast.decoder.load_forecast_decoder`) or the path of
+            the segmentation checkpoint holding it; pass a loaded one to share it between several horizons.
+        seg_config: the segmentation config when ``decoder`` is a module (for its model_id and input size).
         decode_scale: see :func:`decode_labels` (1 = decode for the model's input size, as trained).
         backend: ``torch`` (eager), or ``onnxruntime``: forecaster + skip-less decoder exported as one fp32 graph
             (cached like the segmentation exports), about 2x faster than eager on a CPU with the lite decoder
-            (torchvision's CPU DeformConv2d is the slow part of eager).
+            (torchvision's CPU DeformConv2d is the slow part of eager); for F2MF the graph also takes the stride-4
+            labels of frame t and warps and blends them too.
         num_threads: ONNX Runtime intra-op threads (0 = one per core); torch's count is the process's.
         cache_dir: where ONNX exports are cached (default ``~/.cache/swiftcast/onnx``).
         log: called with a line when an export has to be made first (seconds).
@@ -237,7 +240,7 @@ class SemanticForecaster:
     def __init__(
         self,
         checkpoint: str | os.PathLike[str],
-        seg_model: nn.Module | str | os.PathLike[str],
+        decoder: nn.Module | str | os.PathLike[str],
         seg_config: dict[str, Any] | None = None,
         device: str | torch.device = "cpu",
         decode_scale: float = 1.0,
@@ -246,7 +249,6 @@ class SemanticForecaster:
         cache_dir: str | os.PathLike[str] | None = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
-        from swiftcast.models import load_segmentation_model
         from swiftcast.runtime.paths import resolve_user_path
 
         if not 0.0 < decode_scale <= 1.0:
@@ -255,13 +257,13 @@ class SemanticForecaster:
             raise SwiftcastError(f"backend {backend!r} is not available (choose from {', '.join(FORECAST_BACKENDS)})")
         self.decode_scale = float(decode_scale)
         self.backend = backend
-        if isinstance(seg_model, nn.Module):
+        if isinstance(decoder, nn.Module):
             if seg_config is None:
-                raise ValueError("seg_config is needed with a loaded segmentation model")
-            decoder_model = seg_model
+                raise ValueError("seg_config is needed with a loaded forecast decoder")
+            decoder = as_decoder(decoder)
         else:
-            decoder_model, seg_config = load_segmentation_model(seg_model, device=device, needs=("decoder",))
-        self.seg_model = decoder_model
+            decoder, seg_config = load_forecast_decoder(decoder, device=device)
+        self.decoder = decoder
         self.seg_config = dict(seg_config)
         self.feature_model_id = str(self.seg_config.get("model_id", ""))
         self.device = torch.device(device)
@@ -273,8 +275,6 @@ class SemanticForecaster:
         #: F2MF: every call also needs the single-frame labels of the newest frame (``last_labels=``)
         self.needs_last_labels: bool = bool(getattr(self.net, "needs_last_labels", False))
         self.session = None
-        if backend == "onnxruntime" and self.needs_last_labels:
-            raise SwiftcastError(f"forecaster {checkpoint} ({method_label(self.config)}) runs on backend torch only")
         if backend == "onnxruntime":
             self.session = self._ort_session(resolve_user_path(checkpoint), num_threads, cache_dir, log)
 
@@ -288,7 +288,7 @@ class SemanticForecaster:
             raise CheckpointError("backend onnxruntime needs the segmentation config's input_size")
         decode_size = decode_size_for(self.input_size, self.decode_scale)
         onnx_path = ensure_forecast_export(path if path.is_dir() else path.parent, self.net, self.config,
-                                          self.seg_model, self.seg_config, self.input_size, decode_size,
+                                          self.decoder, self.seg_config, self.input_size, decode_size,
                                           cache_dir, log)
         return ort_session(onnx_path, num_threads, self.device)
 
@@ -316,7 +316,7 @@ class SemanticForecaster:
         """Forecast features (1, C, h, w) -> labels at ``out_size`` via :func:`decode_labels` (decoded for the
         segmentation model's input size, like the single-frame labels, so forecasts and live labels compare)."""
         size = self.input_size or tuple(int(32 * v) for v in features.shape[-2:])
-        labels, conf = decode_labels(self.seg_model, features, size, out_size, confidence, self.decode_scale)
+        labels, conf = decode_labels(self.decoder, features, size, out_size, confidence, self.decode_scale)
         return Forecast(labels[0], None if conf is None else conf[0])
 
     def __call__(
@@ -353,9 +353,22 @@ class SemanticForecaster:
             raise ValueError(f"expected {len(self.offsets)} past feature maps, got {len(past)}")
         size = self.input_size or tuple(int(32 * v) for v in np.shape(past[-1])[-2:])
         grid = labels_size_for(decode_size_for(size, self.decode_scale))
-        last = torch.from_numpy(fine_labels(np.asarray(last_labels), grid)).to(self.device)[None]
-        stacked = torch.stack([p.float() if isinstance(p, torch.Tensor) else torch.tensor(p, dtype=torch.float32)
-                               for p in past]).to(self.device).unsqueeze(0)
-        probs = predict_fine(self.net, self.seg_model, stacked, last, size, self.decode_scale)
+        last_np = fine_labels(np.asarray(last_labels), grid)
+        if self.session is not None:  # one graph: forecaster, decoder, warp and blend (see ensure_forecast_export)
+            from swiftcast.runtime.onnx_export import LAST_LABELS_INPUT
+
+            feeds = {f"past_{i}": p for i, p in enumerate(self._stack(past))}
+            probs_np = self.session.run(None, {**feeds, LAST_LABELS_INPUT: last_np[None]})[0]
+            if not confidence:
+                from swiftcast.data.transforms import resize_label
+
+                labels = self._argmax.run(None, {"logits": probs_np})[0][0]
+                return Forecast(np.ascontiguousarray(resize_label(labels, out_size)), None)
+            probs = torch.from_numpy(probs_np)
+        else:
+            last = torch.from_numpy(last_np).to(self.device)[None]
+            stacked = torch.stack([p.float() if isinstance(p, torch.Tensor) else torch.tensor(p, dtype=torch.float32)
+                                   for p in past]).to(self.device).unsqueeze(0)
+            probs = predict_fine(self.net, self.decoder, stacked, last, size, self.decode_scale)
         labels, conf = labels_from_logits(torch.log(probs.clamp_min(1e-12)), out_size, confidence)
         return Forecast(labels[0], None if conf is None else conf[0])

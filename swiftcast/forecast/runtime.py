@@ -172,7 +172,7 @@ class ForecastRuntime:
     ) -> None:
         import torch
 
-        from swiftcast.models import load_segmentation_model
+        from swiftcast.forecast.decoder import load_forecast_decoder
         from swiftcast.hardware import resolve_device
 
         self.period_ns = int(period_ns)
@@ -192,7 +192,7 @@ class ForecastRuntime:
         except SwiftcastError as exc:
             raise SetupError("device", str(exc)) from None
         try:
-            self.seg_model, self.seg_config = load_segmentation_model(checkpoint, self.device, needs=("decoder",))
+            self.decoder, self.seg_config = load_forecast_decoder(checkpoint, self.device)
         except SwiftcastError as exc:
             raise SetupError("checkpoint", str(exc)) from None
         self.feature_model_id = str(self.seg_config.get("model_id", ""))
@@ -231,7 +231,7 @@ class ForecastRuntime:
                            f"{self.feature_model_id} under {models_dir}: {name} is skipped (set {setting})")
                 return None
         try:
-            forecaster = SemanticForecaster(path, self.seg_model, self.seg_config, device=self.device,
+            forecaster = SemanticForecaster(path, self.decoder, self.seg_config, device=self.device,
                                             decode_scale=decode_scale, backend=backend, num_threads=num_threads,
                                             log=self._log)
         except SwiftcastError as exc:

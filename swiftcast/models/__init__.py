@@ -1,8 +1,8 @@
-"""SwiftNet segmentation models, the skip-less forecast decoder, F2F forecasters and safe checkpoints.
+"""SwiftNet segmentation models, F2F forecasters and safe checkpoints.
 
     model = build_model("swiftnet_rn18", num_classes=19, backbone_weights=None)
     logits, feats = model.forward_with_features(x)      # logits at input size, SPP features at stride 32
-    future_logits = model.decode_features(forecaster(stack_past(past_feats)), out_size=x.shape[-2:])
+    future_logits = decoder(forecaster(stack_past(past_feats)), out_size=x.shape[-2:])  # swiftcast.forecast.decoder
     save_checkpoint("out/ckpt", model, {"input_size": [512, 1024]}); model, config = load_checkpoint("out/ckpt")
 """
 

@@ -43,12 +43,6 @@ class TorchvisionSegmentation(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         raise SwiftcastError(f"{self.name} is a comparison baseline: it has no SwiftNet features to forecast")
 
-    def decode_features(self, features: torch.Tensor, out_size: tuple[int, int] | None = None) -> torch.Tensor:
-        raise SwiftcastError(f"{self.name} is a comparison baseline: it has no skip-less forecast decoder")
-
-    def set_decoder_training(self, enabled: bool = True) -> None:
-        raise SwiftcastError(f"{self.name} is a comparison baseline: it has no skip-less forecast decoder")
-
 
 def _lraspp_mnv3(num_classes: int) -> TorchvisionSegmentation:
     from torchvision.models.segmentation import lraspp_mobilenet_v3_large

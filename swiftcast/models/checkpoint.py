@@ -4,6 +4,14 @@
 (normalization, input_size, class_names) and where it came from (training, metrics). ``model_id`` =
 ``<architecture>-<first 12 hex of a sha256 over the weights>``; loading recomputes it, so a silently damaged
 weights file is caught too. Every problem becomes one :class:`CheckpointError` line.
+
+A segmentation checkpoint may also carry the skip-less forecast decoder of its features (see
+:mod:`swiftcast.forecast.decoder`): its tensors in ``forecast_decoder.safetensors`` and its shape in config.json
+(``"forecast_decoder": {"num_features": 128, "widths": [64, 32, 16]}``). ``weights.safetensors`` holds the
+segmentation network only. ``model_id`` covers both files (the decoder's tensors named ``forecast_decoder.*``), so a
+checkpoint keeps the id it had when both lived in one file, and forecasts decoded with another decoder get another
+id. Older checkpoints with ``forecast_decoder.*`` tensors in ``weights.safetensors`` load as if split;
+:func:`convert_checkpoint` rewrites them in this layout.
 """
 
 from __future__ import annotations
@@ -23,6 +31,9 @@ from swiftcast.models.weights import TORCH_SUFFIXES, load_state_dict_file, state
 FORMAT = "swiftcast.checkpoint/v1"
 WEIGHTS_NAME = "weights.safetensors"
 CONFIG_NAME = "config.json"
+#: the forecast decoder part of a segmentation checkpoint, and how its tensors are named inside ``model_id``
+DECODER_WEIGHTS_NAME = "forecast_decoder.safetensors"
+DECODER_PREFIX = "forecast_decoder."
 KINDS = {"segmentation": SEGMENTATION, "forecaster": FORECASTERS}
 
 
@@ -34,13 +45,40 @@ def _plain_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
 
 
-def save_checkpoint(out_dir: str | Path, model: nn.Module, config: Mapping[str, Any] | None = None) -> Path:
+def split_decoder_state(
+    state: Mapping[str, torch.Tensor]
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """(segmentation tensors, forecast decoder tensors without their ``forecast_decoder.`` prefix) of one state
+    dict: the layout of checkpoints (and models) from when the decoder was part of the segmentation model."""
+    seg = {k: v for k, v in state.items() if not k.startswith(DECODER_PREFIX)}
+    decoder = {k[len(DECODER_PREFIX):]: v for k, v in state.items() if k.startswith(DECODER_PREFIX)}
+    return seg, decoder
+
+
+def checkpoint_digest_state(
+    state: Mapping[str, torch.Tensor], decoder_state: Mapping[str, torch.Tensor] | None
+) -> dict[str, torch.Tensor]:
+    """What ``model_id`` is computed over: the weights plus the decoder's tensors under ``forecast_decoder.*``."""
+    return {**state, **{DECODER_PREFIX + k: v for k, v in (decoder_state or {}).items()}}
+
+
+def _decoder_entry(decoder: Any, num_features: int) -> dict[str, Any]:
+    """The config.json entry that rebuilds a forecast decoder (duck-typed: ``widths``, optional ``num_features``)."""
+    return {"num_features": int(getattr(decoder, "num_features", None) or num_features),
+            "widths": [int(w) for w in decoder.widths]}
+
+
+def save_checkpoint(
+    out_dir: str | Path, model: nn.Module, config: Mapping[str, Any] | None = None, decoder: nn.Module | None = None
+) -> Path:
     """Write ``out_dir/weights.safetensors`` and ``out_dir/config.json``; returns ``out_dir``.
 
     ``model`` must come from build_model/build_forecaster/load_checkpoint (it knows its architecture). ``config``
     adds the caller's keys (input_size, training, metrics, method, horizon_frames, ...); format, kind,
     architecture, arch_kwargs, num_classes and model_id are always set here; class_names and normalization
-    default to the Cityscapes ones for segmentation models.
+    default to the Cityscapes ones for segmentation models. ``decoder``: the forecast decoder of a segmentation
+    model's features, written as the checkpoint's decoder part (a model that still has a ``forecast_decoder``
+    submodule has it written there too).
     """
     from safetensors.torch import save_file
 
@@ -52,6 +90,17 @@ def save_checkpoint(out_dir: str | Path, model: nn.Module, config: Mapping[str, 
         if key in config and config[key] != spec[key]:
             raise SwiftcastError(f"config says {key}={config[key]!r} but the model is {spec[key]!r}")
     out: dict[str, Any] = {"format": FORMAT, **spec}
+    state, decoder_state = split_decoder_state(_plain_state_dict(model))
+    arch_kwargs = dict(spec.get("arch_kwargs") or {})
+    arch_kwargs.pop("decoder_widths", None)  # a model built while the decoder was part of it
+    out["arch_kwargs"] = arch_kwargs
+    decoder_entry = None
+    if decoder is not None:
+        if spec["kind"] != "segmentation":
+            raise SwiftcastError("only a segmentation checkpoint carries a forecast decoder")
+        decoder_state, decoder_entry = _plain_state_dict(decoder), _decoder_entry(decoder, 0)
+    elif decoder_state:
+        decoder_entry = _decoder_entry(model.forecast_decoder, getattr(model, "num_features", 128))
     if spec["kind"] == "segmentation":
         from swiftcast.data.labels import CLASS_NAMES
         from swiftcast.data.transforms import CITYSCAPES_MEAN, CITYSCAPES_STD
@@ -59,18 +108,26 @@ def save_checkpoint(out_dir: str | Path, model: nn.Module, config: Mapping[str, 
         n = spec["num_classes"]
         out["class_names"] = list(CLASS_NAMES) if n == len(CLASS_NAMES) else [f"class_{i}" for i in range(n)]
         out["normalization"] = {"mean": list(CITYSCAPES_MEAN), "std": list(CITYSCAPES_STD)}
-    out.update({k: v for k, v in config.items() if k not in ("format", "model_id", "arch_kwargs", "num_classes")})
-    state = _plain_state_dict(model)
-    out["model_id"] = model_id_for(spec["architecture"], state)
+    out.update({k: v for k, v in config.items()
+                if k not in ("format", "model_id", "arch_kwargs", "num_classes", "forecast_decoder")})
+    if decoder_entry is not None:
+        out["forecast_decoder"] = decoder_entry
+    out["model_id"] = model_id_for(spec["architecture"], checkpoint_digest_state(state, decoder_state))
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     # write-then-rename: a crash mid-write never leaves a half checkpoint under the final names
     tmp_weights = out_dir / f".{WEIGHTS_NAME}.tmp"
-    save_file(state, str(tmp_weights), metadata={"format": "pt", "model_id": out["model_id"]})
+    save_file(state, str(tmp_weights), metadata={"format": "pt"})
+    if decoder_entry is not None:
+        save_file(decoder_state, str(out_dir / f".{DECODER_WEIGHTS_NAME}.tmp"), metadata={"format": "pt"})
     tmp_config = out_dir / f".{CONFIG_NAME}.tmp"
     tmp_config.write_text(json.dumps(out, indent=2) + "\n")
     os.replace(tmp_weights, out_dir / WEIGHTS_NAME)
+    if decoder_entry is not None:
+        os.replace(out_dir / f".{DECODER_WEIGHTS_NAME}.tmp", out_dir / DECODER_WEIGHTS_NAME)
+    else:
+        (out_dir / DECODER_WEIGHTS_NAME).unlink(missing_ok=True)  # a decoder of earlier weights is not theirs
     os.replace(tmp_config, out_dir / CONFIG_NAME)
     return out_dir
 
@@ -111,6 +168,17 @@ def read_config(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{config_path}: arch_kwargs must be an object")
     if kind == "segmentation" and not isinstance(config.get("num_classes"), int):
         raise CheckpointError(f"{config_path}: num_classes missing or not an integer")
+    entry = config.get("forecast_decoder")
+    if entry is not None and not (isinstance(entry, dict) and isinstance(entry.get("widths"), list)):
+        raise CheckpointError(f"{config_path}: forecast_decoder must be an object with a widths list")
+    arch_kwargs = config.get("arch_kwargs") or {}
+    if kind == "segmentation" and "decoder_widths" in arch_kwargs:  # the decoder was part of the model then
+        arch_kwargs = dict(arch_kwargs)
+        widths = arch_kwargs.pop("decoder_widths")
+        config["arch_kwargs"] = arch_kwargs
+        if entry is None and widths:
+            config["forecast_decoder"] = {"num_features": int(arch_kwargs.get("num_features", 128)),
+                                          "widths": [int(w) for w in widths]}
     return config
 
 
@@ -125,29 +193,77 @@ def build_from_config(config: Mapping[str, Any]) -> nn.Module:
         raise CheckpointError(f"checkpoint config cannot be built: {exc}") from None
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild a model from a checkpoint directory (or a file inside it); returns (model in eval mode, config)."""
+def read_checkpoint(
+    path: str | Path
+) -> tuple[dict[str, Any], dict[str, torch.Tensor], dict[str, torch.Tensor] | None]:
+    """(config, weights, forecast decoder tensors or None) of a checkpoint, checked against its ``model_id``.
+
+    An older segmentation checkpoint with ``forecast_decoder.*`` tensors in its weights comes back split, its config
+    with the decoder entry those tensors need."""
     config = read_config(path)
     directory = _checkpoint_dir(Path(path))
     weights_path = directory / WEIGHTS_NAME
-    state = load_state_dict_file(weights_path)
+    state, decoder_state = split_decoder_state(load_state_dict_file(weights_path))
+    if decoder_state:
+        if config.get("forecast_decoder") is None:
+            nf = int((config.get("arch_kwargs") or {}).get("num_features", 128))
+            config["forecast_decoder"] = {"num_features": nf, "widths": [nf] * 3}
+    elif config.get("forecast_decoder") is not None:
+        decoder_path = directory / DECODER_WEIGHTS_NAME
+        if not decoder_path.is_file():
+            raise CheckpointError(f"{directory}: {CONFIG_NAME} names a forecast decoder but {DECODER_WEIGHTS_NAME} "
+                                  "is missing")
+        decoder_state = load_state_dict_file(decoder_path)
     expected_id = config.get("model_id")
-    digest = weights_digest(state)[:12]
+    digest = weights_digest(checkpoint_digest_state(state, decoder_state))[:12]
     if expected_id is not None and str(expected_id).rsplit("-", 1)[-1] != digest:
         raise CheckpointError(
             f"{weights_path}: weights do not match model_id {expected_id} in {CONFIG_NAME} (their digest is "
             f"{digest}); the file is damaged or was replaced"
         )
+    return config, state, decoder_state or None
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a model from a checkpoint directory (or a file inside it); returns (model in eval mode, config).
+
+    For a segmentation checkpoint that is the segmentation network alone; its forecast decoder (if any) is loaded
+    by :func:`swiftcast.forecast.decoder.load_forecast_decoder`."""
+    config, state, _ = read_checkpoint(path)
     model = build_from_config(config)
     problem = state_dict_mismatch({k: v.shape for k, v in model.state_dict().items()}, state)
     if problem:
+        weights_path = _checkpoint_dir(Path(path)) / WEIGHTS_NAME
         raise CheckpointError(f"{weights_path}: weights do not fit architecture {config['architecture']}: {problem}")
     model.load_state_dict(state, strict=True)
     return model.to(device).eval(), config
 
 
-#: what each user of a segmentation model calls on it: single-frame segmentation, or the skip-less decoder
-SEGMENTATION_USES: dict[str, str] = {"features": "forward_with_features", "decoder": "decode_features"}
+def convert_checkpoint(path: str | Path) -> bool:
+    """Rewrite an older segmentation checkpoint in place with its forecast decoder in a file of its own (same
+    tensors, same ``model_id``); False when there was nothing to convert."""
+    config, state, decoder_state = read_checkpoint(path)
+    directory = _checkpoint_dir(Path(path))
+    if config.get("kind") != "segmentation" or not decoder_state:
+        return False
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(directory / WEIGHTS_NAME), "pt") as f:
+        if not any(k.startswith(DECODER_PREFIX) for k in f.keys()):
+            return False
+
+    save_file(decoder_state, str(directory / f".{DECODER_WEIGHTS_NAME}.tmp"), metadata={"format": "pt"})
+    save_file(state, str(directory / f".{WEIGHTS_NAME}.tmp"), metadata={"format": "pt"})
+    (directory / f".{CONFIG_NAME}.tmp").write_text(json.dumps(config, indent=2) + "\n")
+    os.replace(directory / f".{DECODER_WEIGHTS_NAME}.tmp", directory / DECODER_WEIGHTS_NAME)
+    os.replace(directory / f".{WEIGHTS_NAME}.tmp", directory / WEIGHTS_NAME)
+    os.replace(directory / f".{CONFIG_NAME}.tmp", directory / CONFIG_NAME)
+    return True
+
+
+#: what each user of a segmentation model calls on it: single-frame segmentation
+SEGMENTATION_USES: dict[str, str] = {"features": "forward_with_features"}
 
 
 def load_segmentation_model(
@@ -170,7 +286,6 @@ def load_segmentation_model(
         raise CheckpointError(f"checkpoint {resolved} is a {kind} checkpoint, not a segmentation model")
     for need in needs:
         if not hasattr(model, SEGMENTATION_USES[need]):
-            what = "features" if need == "features" else "skip-less decoder"
-            raise CheckpointError(f"checkpoint {resolved}: architecture {config.get('architecture')!r} has no {what}")
+            raise CheckpointError(f"checkpoint {resolved}: architecture {config.get('architecture')!r} has no {need}")
     model.eval().requires_grad_(False)
     return model, config

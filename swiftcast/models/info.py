@@ -18,7 +18,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from swiftcast.errors import SwiftcastError
-from swiftcast.models.checkpoint import build_from_config, load_checkpoint
+from swiftcast.models.checkpoint import build_from_config, read_checkpoint
 from swiftcast.models.registry import FORECASTERS, SEGMENTATION, build_forecaster, build_model
 
 REFERENCE = "swiftnet_rn18"
@@ -49,23 +49,29 @@ def _input_shape(config: dict[str, Any], size: tuple[int, int]) -> tuple[int, ..
     return (1, channels, math.ceil(size[0] / 32), math.ceil(size[1] / 32))
 
 
+#: BatchNorm statistics: tensors of a state dict that are no parameters
+_BN_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+
+
 def describe(target: str, size: tuple[int, int]) -> dict[str, Any]:
     """Parameters and GMACs of a model name or a checkpoint directory."""
+    decoder_state = None
     if target in SEGMENTATION or target in FORECASTERS:
         model = build_model(target) if target in SEGMENTATION else build_forecaster(target)
         config = dict(model.swiftcast_spec)
     elif Path(target).exists():
-        model, config = load_checkpoint(target)
+        config, _, decoder_state = read_checkpoint(target)
+        model = build_from_config(config)
     else:
         known = ", ".join([*SEGMENTATION, *FORECASTERS])
         raise SwiftcastError(f"{target!r} is neither a model name ({known}) nor a checkpoint path")
     params = sum(p.numel() for p in model.parameters())
     row: dict[str, Any] = {"target": target, "kind": config["kind"], "architecture": config["architecture"]}
     if config["kind"] == "segmentation":
-        # torchvision baselines have no forecast decoder
-        head = getattr(model, "forecast_decoder", None)
-        decoder = sum(p.numel() for p in head.parameters()) if head is not None else 0
-        row.update(params_m=(params - decoder) / 1e6, decoder_params_m=decoder / 1e6 if head is not None else None)
+        # the forecast decoder a checkpoint carries is not part of the segmentation model: counted apart
+        decoder = None if decoder_state is None else sum(
+            v.numel() for k, v in decoder_state.items() if not k.endswith(_BN_BUFFERS))
+        row.update(params_m=params / 1e6, decoder_params_m=decoder / 1e6 if decoder is not None else None)
     else:
         row.update(params_m=params / 1e6, decoder_params_m=None)
     with torch.device("meta"):
@@ -98,7 +104,8 @@ def main(args: argparse.Namespace) -> int:
             f"{row['target']:<28} {row['kind']:<13} {row['params_m']:>10.2f} {decoder:>12} "
             f"{row['gmacs']:>9.2f} {ratio:>17}"
         )
-    print("params: single-frame network; +decoder: the skip-less forecast decoder on top. GMACs = FLOPs / 2.")
+    print("params: the segmentation network; +decoder: the skip-less forecast decoder a checkpoint carries next to "
+          "it. GMACs = FLOPs / 2.")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"size": list(size), "models": rows}, indent=2) + "\n")

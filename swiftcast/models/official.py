@@ -5,8 +5,8 @@ Converts the state dict of the orsic/swiftnet single-scale ResNet-18 Cityscapes 
 one to one, so the conversion is a renaming; each of our names is mapped to the official name it must come from
 and anything missing, unexpected or of another shape is refused with the offending keys named.
 
-The release has no skip-less forecast decoder: the imported checkpoint keeps a freshly initialised one and says
-so (``"forecast_decoder_trained": false``); train it with the decoder stage before decoding forecasts.
+The release has no skip-less forecast decoder, so neither has the imported checkpoint; add one with
+``swiftcast train --stage decoder --init OUT`` before decoding forecasts with it.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ _RULES: tuple[tuple[str, str | None], ...] = (
     (r"^upsample\.(\d+)\.skip\.", r"backbone.upsample.\1.bottleneck."),
     (r"^upsample\.(\d+)\.blend\.", r"backbone.upsample.\1.blend_conv."),
     (r"^logits\.", "logits."),
-    (r"^forecast_decoder\.", None),
 )
 
 
@@ -65,7 +64,7 @@ def _normalization(official: Mapping[str, torch.Tensor]) -> dict[str, list[float
 
 
 def convert_official(official: Mapping[str, torch.Tensor]) -> tuple[torch.nn.Module, dict[str, list[float]] | None]:
-    """Build our swiftnet_rn18 and load the official weights into it (the forecast decoder stays fresh)."""
+    """Build our swiftnet_rn18 and load the official weights into it."""
     if "logits.conv.weight" not in official:
         raise CheckpointError(
             "not an official single-scale SwiftNet state dict: no 'logits.conv.weight' "
@@ -105,7 +104,6 @@ def import_checkpoint(src: str | Path, out: str | Path, force: bool = False) -> 
     digest = hashlib.sha256(src.read_bytes()).hexdigest()
     config = {
         "input_size": [1024, 2048],
-        "forecast_decoder_trained": False,
         "source": {"official": "orsic/swiftnet rn18_single_scale", "file": src.name, "sha256": digest},
         "training": {
             "command": shlex.join(["swiftcast", "import-checkpoint", str(src), str(out)]),
@@ -128,5 +126,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     config = import_checkpoint(args.src, args.out, force=args.force)
     print(f"wrote {args.out} ({config['model_id']}, {config['num_classes']} classes)")
-    print("note: the skip-less forecast decoder is not part of the official release and is untrained", file=sys.stderr)
+    print(f"note: the official release has no forecast decoder; add one with 'swiftcast train --stage decoder "
+          f"--init {args.out}'", file=sys.stderr)
     return 0

@@ -8,7 +8,7 @@ the full image are summed: strides 4 ... 128 (the 1/4-scale layer4). The ladder 
 the coarsest stride up to 4; there is no SPP (the coarse scales provide the context).
 
 ``features(x)`` is the fused map after the blends down to stride 32 (128 channels), so forecasting and the
-skip-less decoder work exactly as for single-scale SwiftNet.
+skip-less forecast decoder work exactly as for single-scale SwiftNet.
 """
 
 from __future__ import annotations
@@ -82,9 +82,8 @@ class SwiftNetPyramid(SegmentationModel):
         num_classes: int = 19,
         num_features: int = 128,
         num_scales: int = 3,
-        decoder_widths: Sequence[int] | None = None,
     ) -> None:
-        super().__init__(num_classes, num_features, decoder_stages=3, decoder_widths=decoder_widths)
+        super().__init__(num_classes, num_features)
         self.num_scales = num_scales
         self.backbone = PyramidResNetBackbone(num_scales)
         self.bottlenecks = nn.ModuleList(

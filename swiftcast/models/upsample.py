@@ -1,8 +1,8 @@
-"""The upsampling path of SwiftNet: pre-activation units, the ladder with lateral skips, the skip-less decoder.
+"""The upsampling path of SwiftNet: pre-activation units and the ladder with lateral skips.
 
 Every unit is BN -> ReLU -> conv (pre-activation, as in the official SwiftNet code), so it can read the backbone's
-pre-ReLU features directly. The ladder and the skip-less forecast decoder share one block type; the decoder simply
-never receives a lateral skip, which is what lets it decode *forecast* features for which no skips exist.
+pre-ReLU features directly. The skip-less forecast decoder (:mod:`swiftcast.forecast.decoder`) is built from the same
+block; it simply never receives a lateral skip, which is what lets it decode *forecast* features.
 """
 
 from __future__ import annotations
@@ -97,56 +97,3 @@ def init_head(module: nn.Module) -> None:
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
-
-
-class SkiplessDecoder(nn.Module):
-    """Maps stride-32 features to logits without lateral skips (the decoder of forecast features).
-
-    Same structure as the ladder (blend steps doubling the resolution, then BN-ReLU-1x1 logits) but with its own
-    weights: it is trained in a second stage with everything else frozen.
-
-    ``widths``: output channels of each blend step (default: ``num_stages`` x ``num_features``, the ladder's
-    shape, which ends at stride 4). A narrower and/or shorter decoder is the forecast node's budget option: it runs
-    once per horizon per frame, and the full-width one costs ~1.6 GMAC at 256x512, a quarter of the whole
-    segmentation. With fewer than 3 steps the convolutions stop at a coarser stride and the logits are upsampled
-    bilinearly to stride 4, so every decoder hands out logits at :attr:`output_stride` alike.
-    """
-
-    #: stride of the input features
-    feature_stride: int = 32
-    #: the stride of the logits returned with ``upsample_logits=False`` (whatever stride the convolutions end at)
-    output_stride: int = 4
-
-    def __init__(
-        self, num_features: int, num_classes: int, num_stages: int = 3, widths: Sequence[int] | None = None
-    ) -> None:
-        super().__init__()
-        widths = [int(w) for w in widths] if widths else [num_features] * num_stages
-        if not 1 <= len(widths) <= 3 or min(widths) < 1:
-            raise ValueError(f"decoder widths {widths}: 1 to 3 positive channel counts (stride 32 -> 16 -> 8 -> 4)")
-        self.widths = tuple(widths)
-        self.conv_stride = self.feature_stride // 2 ** len(widths)
-        channels = [num_features, *widths]
-        self.blends = nn.ModuleList(UpsampleBlend(c_in, out_features=c_out) for c_in, c_out in zip(channels, widths))
-        self.logits = BNReLUConv(widths[-1], num_classes, k=1, bias=True)
-        init_head(self)
-
-    def forward(
-        self, features: torch.Tensor, out_size: tuple[int, int] | None = None, upsample_logits: bool = True
-    ) -> torch.Tensor:
-        """Logits for an image of ``out_size`` (default: 32x the features): bilinearly upsampled to ``out_size``,
-        or with ``upsample_logits=False`` left at :attr:`output_stride` (``size_at_stride(out_size, 4)``), which
-        is all an argmax needs: the upsampling and an argmax over 16x more pixels cost more than the convs."""
-        if out_size is None:
-            out_size = (features.shape[-2] * self.feature_stride, features.shape[-1] * self.feature_stride)
-        x = features
-        stride = self.feature_stride
-        for blend in self.blends:
-            stride //= 2
-            x = blend(x, size=size_at_stride(out_size, stride))
-        logits = self.logits(x)
-        if upsample_logits:
-            return upsample(logits, out_size)
-        if self.conv_stride != self.output_stride:
-            logits = upsample(logits, size_at_stride(out_size, self.output_stride))
-        return logits

@@ -208,34 +208,60 @@ def export_logits(model: nn.Module, size: Sequence[int], out: str | os.PathLike[
 
 
 class _ForecastDecodeGraph(nn.Module):
-    """Past maps -> forecaster -> the segmentation model's skip-less decoder -> logits at the decoder's stride 4:
-    everything the forecast node runs per horizon, as one graph (no float features cross the runtime boundary)."""
+    """Past maps -> forecaster -> the skip-less forecast decoder -> logits at the decoder's stride 4: everything
+    the forecast node runs per horizon, as one graph (no float features cross the runtime boundary)."""
 
-    def __init__(self, forecaster: nn.Module, seg_model: nn.Module, decode_size: tuple[int, int]) -> None:
+    def __init__(self, forecaster: nn.Module, decoder: nn.Module, decode_size: tuple[int, int]) -> None:
         super().__init__()
-        self.forecaster, self.seg_model, self.decode_size = forecaster, seg_model, decode_size
+        self.forecaster, self.decoder, self.decode_size = forecaster, decoder, decode_size
 
     def forward(self, *past: torch.Tensor) -> torch.Tensor:
         future = self.forecaster(torch.cat(past, dim=1))
-        return self.seg_model.decode_features(future, out_size=self.decode_size, upsample_logits=False)
+        return self.decoder(future, out_size=self.decode_size, upsample_logits=False)
+
+
+class _FineForecastGraph(nn.Module):
+    """F2MF per horizon as one graph: past maps and frame t's single-frame trainIds on the decoder's stride-4 grid
+    (``last_labels``, uint8) -> class probabilities there (the warped labels blended with the decoded F2F branch).
+    GridSample needs opset 16; the exporter's floor of 18 has it."""
+
+    def __init__(self, forecaster: nn.Module, decoder: nn.Module, decode_size: tuple[int, int]) -> None:
+        super().__init__()
+        self.forecaster, self.decoder, self.decode_size = forecaster, decoder, decode_size
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        *past, last = inputs
+        return self.forecaster(torch.cat(past, dim=1), last_fine=last, decode=self._decode)
+
+    def _decode(self, features: torch.Tensor) -> torch.Tensor:
+        return self.decoder(features, out_size=self.decode_size, upsample_logits=False)
+
+
+#: the extra input of a forecaster that warps the newest frame's labels (F2MF): (1, H/4, W/4) uint8 trainIds
+LAST_LABELS_INPUT = "last_labels"
 
 
 def forecast_decode_id(forecaster_config: Mapping[str, Any], seg_config: Mapping[str, Any]) -> str:
-    """The cache key of a forecast+decode graph: both sets of weights."""
+    """The cache key of a forecast+decode graph: both sets of weights (the segmentation checkpoint's model_id
+    covers its forecast decoder)."""
     return f"{forecaster_config.get('model_id', '')}+{seg_config.get('model_id', '')}"
 
 
 def ensure_forecast_export(forecaster_dir: Path, forecaster: nn.Module, forecaster_config: Mapping[str, Any],
-                           seg_model: nn.Module, seg_config: Mapping[str, Any], feature_size_of: Sequence[int],
+                           decoder: nn.Module, seg_config: Mapping[str, Any], feature_size_of: Sequence[int],
                            decode_size: Sequence[int], cache_dir: str | os.PathLike[str] | None = None,
                            log: Any = None) -> Path:
     """The fp32 ONNX graph forecaster + skip-less decoder (outputs ``logits`` at stride 4 of ``decode_size``) for
     past features of an image of ``feature_size_of``: a matching existing export, else a new one in the cache.
 
+    A forecaster that warps the newest frame's labels (F2MF) also takes :data:`LAST_LABELS_INPUT` and outputs
+    ``probs`` (class probabilities at stride 4) instead.
+
     fp32 only: ONNX Runtime has no int8 DeformConv, and the graph is small (the node's cost is per horizon)."""
     fh, fw = feature_size(feature_size_of)
+    fine = bool(getattr(forecaster, "needs_last_labels", False))
     # key: both sets of weights, the feature map size and (as the export's size) the decode size
-    model_id = f"{forecast_decode_id(forecaster_config, seg_config)}+f{fh}x{fw}"
+    model_id = f"{forecast_decode_id(forecaster_config, seg_config)}+f{fh}x{fw}" + ("+fine" if fine else "")
     size = (int(decode_size[0]), int(decode_size[1]))
     found, target = find_export(forecaster_dir, model_id, size, "fp32", cache_dir)
     if found is not None:
@@ -244,12 +270,19 @@ def ensure_forecast_export(forecaster_dir: Path, forecaster: nn.Module, forecast
     say(f"exporting forecaster+decoder {model_id} for {size[0]}x{size[1]} to ONNX (first use; cached in "
         f"{target.parent}) ...")
     t0 = time.perf_counter()
-    forecaster, seg_model = forecaster.to("cpu").eval(), seg_model.to("cpu").eval()
+    forecaster, decoder = forecaster.to("cpu").eval(), decoder.to("cpu").eval()
     past = _past_inputs(forecaster, forecaster_config, (int(feature_size_of[0]), int(feature_size_of[1])))
     metadata = _metadata_for({**forecaster_config, "kind": "forecast_decode", "model_id": model_id}, size, "fp32")
     opset = DEFORM_OPSET if _has_deform(forecaster) else SEG_OPSET
-    out = _export_file(_ForecastDecodeGraph(forecaster, seg_model, size), past, target,
-                       forecaster_inputs(len(past)), ["logits"], opset, metadata)
+    if fine:
+        from swiftcast.models.upsample import size_at_stride
+
+        last = torch.zeros(1, *size_at_stride(size, 4), dtype=torch.uint8)
+        out = _export_file(_FineForecastGraph(forecaster, decoder, size), (*past, last), target,
+                           [*forecaster_inputs(len(past)), LAST_LABELS_INPUT], ["probs"], opset, metadata)
+    else:
+        out = _export_file(_ForecastDecodeGraph(forecaster, decoder, size), past, target,
+                           forecaster_inputs(len(past)), ["logits"], opset, metadata)
     say(f"exported forecaster+decoder {model_id} in {time.perf_counter() - t0:.1f} s: {out}")
     return out
 

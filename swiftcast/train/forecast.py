@@ -135,6 +135,7 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> int:
     from swiftcast.data.cityscapes import has_split
     from swiftcast.data.transforms import label_to_tensor
     from swiftcast.eval.forecast import COPY_LAST, ORACLE, copy_last, evaluate_protocol, gap_closed, oracle
+    from swiftcast.forecast.decoder import load_forecast_decoder
     from swiftcast.forecast.features import load_features, load_segmenter
     from swiftcast.eval.forecast import FineMethod
     from swiftcast.forecast.forecaster import decode_labels, fine_decoder, method_label, predict_features, predict_fine
@@ -144,7 +145,8 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> int:
     horizon = get_horizon(args.horizon)
     torch.manual_seed(args.seed)
     segmenter = load_segmenter(args.seg_model, str(info.device))
-    seg_model, seg_id, input_size = segmenter.model, segmenter.model_id, segmenter.input_size
+    seg_id, input_size = segmenter.model_id, segmenter.input_size
+    decoder, _ = load_forecast_decoder(segmenter.checkpoint, info.device)
     net, init_config = _build(args, seg_id, info.device)
     precision = resolve_precision(getattr(args, "precision", "fp32"), info.device)
     # F2MF forecasts labels from frame t's single-frame labels: its -FT and its validation need them
@@ -171,7 +173,7 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> int:
         [s.features for s in train_set.sequences]
     last_store = [s.labels.to(info.device) if s.labels is not None else None for s in train_set.sequences]
     label_cache: dict[str, torch.Tensor] = {}
-    loss_size = size_at_stride(input_size, seg_model.forecast_decoder.output_stride) if args.finetune else None
+    loss_size = size_at_stride(input_size, decoder.output_stride) if args.finetune else None
 
     def target_labels(batch: list[tuple[int, object]]) -> torch.Tensor:
         out_labels = []
@@ -217,12 +219,12 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> int:
         def run_fine(seq, window) -> torch.Tensor:
             past = seq.features[list(window.inputs)].float().unsqueeze(0).to(info.device)
             last = seq.labels[window.last].unsqueeze(0).to(info.device)
-            return predict_fine(net, seg_model, past, last, input_size)
+            return predict_fine(net, decoder, past, last, input_size)
 
         ours = FineMethod(run_fine) if fine else run
         methods = {ORACLE: {horizon.name: oracle}, COPY_LAST: {horizon.name: copy_last}, label: {horizon.name: ours}}
         results = evaluate_protocol(val_set.sequences, val_set.label,
-                                    lambda f, size: decode_labels(seg_model, f.to(info.device), input_size, size)[0],
+                                    lambda f, size: decode_labels(decoder, f.to(info.device), input_size, size)[0],
                                     methods, progress=False)
         net.train()
         summary = {"iteration": it, "num_sequences": results[label][horizon.name]["num_sequences"],
@@ -309,12 +311,12 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> int:
             with autocast(info.device, precision):
                 if args.finetune and fine:  # F2MF: the fine-level forecast (warped labels of frame t + F2F)
                     last = torch.stack([last_store[i][w.last] for i, w in batch])
-                    probs = model(past, last_fine=last, decode=fine_decoder(seg_model, input_size))
+                    probs = model(past, last_fine=last, decode=fine_decoder(decoder, input_size))
                     scores = torch.log(probs.float().clamp_min(1e-6))
                 elif args.finetune:
                     # channels-last: the decoder's convolutions (forward and input gradient) run ~1.2-1.4x faster
-                    scores = seg_model.decode_features(model(past).contiguous(memory_format=torch.channels_last),
-                                                       out_size=input_size, upsample_logits=False)
+                    scores = decoder(model(past).contiguous(memory_format=torch.channels_last),
+                                     out_size=input_size, upsample_logits=False)
                 else:
                     pred = model(past)
             if args.finetune:

@@ -184,17 +184,6 @@ def set_learning_rates(optimizer: torch.optim.Optimizer, iteration: int, total_i
         group["lr"] = cosine_lr(group["initial_lr"], iteration, total_iters, min_lr)
 
 
-class SkiplessHead(nn.Module):
-    """``features -> skip-less decoder`` as one module, so DDP sees (and synchronises) the decoder-stage forward."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.decode_features(self.model.features(x), out_size=tuple(x.shape[-2:]))
-
-
 # --- training state ------------------------------------------------------------------------------------------------
 def save_training_state(path: str | Path, state: dict) -> None:
     """Write the resumable state (optimizer, iteration, RNG, ...) atomically: a crash never leaves half a file."""
@@ -216,19 +205,22 @@ def load_training_state(path: str | Path) -> dict:
         raise CheckpointError(f"cannot read training state {path}: {reason}") from None
 
 
-def write_checkpoint_dir(out_dir: str | Path, model: nn.Module, config: dict, state: dict | None) -> None:
-    """``save_checkpoint`` + training state into ``out_dir`` without ever leaving a half-written checkpoint there.
+def write_checkpoint_dir(out_dir: str | Path, model: nn.Module, config: dict, state: dict | None,
+                         decoder: nn.Module | None = None) -> None:
+    """``save_checkpoint`` (with the forecast ``decoder``, if any) + training state into ``out_dir`` without ever
+    leaving a half-written checkpoint there.
 
     Everything is written into ``out_dir/.partial`` first and then moved file by file with atomic renames (state
     first, config last); ``config.json`` and the state both record the iteration, so a mismatch is detectable.
     """
     from swiftcast.models import save_checkpoint
+    from swiftcast.models.checkpoint import DECODER_WEIGHTS_NAME
 
     out_dir = Path(out_dir)
     partial = out_dir / ".partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    save_checkpoint(partial, model, config)
+    save_checkpoint(partial, model, config, decoder)
     if state is not None:
         torch.save(state, partial / STATE_FILE)
     names = sorted(p.name for p in partial.iterdir())
@@ -236,14 +228,18 @@ def write_checkpoint_dir(out_dir: str | Path, model: nn.Module, config: dict, st
     order += [n for n in names if n == "config.json"]
     for name in order:
         os.replace(partial / name, out_dir / name)
+    if DECODER_WEIGHTS_NAME not in names:  # left by an earlier save, it is no decoder of these weights
+        (out_dir / DECODER_WEIGHTS_NAME).unlink(missing_ok=True)
     partial.rmdir()
 
 
 # --- provenance ----------------------------------------------------------------------------------------------------
 def restore_run(
-    out: Path, args: Any, run_defining: Sequence[str], model: nn.Module, optimizer: torch.optim.Optimizer
+    out: Path, args: Any, run_defining: Sequence[str], model: nn.Module, optimizer: torch.optim.Optimizer,
+    decoder: nn.Module | None = None,
 ) -> dict:
-    """Load a run saved in ``out`` into ``model`` and ``optimizer`` for ``--resume``; returns its training state.
+    """Load a run saved in ``out`` into ``model`` (and the forecast ``decoder``) and ``optimizer`` for
+    ``--resume``; returns its training state.
 
     Refuses with one line when an option that defines the run (``run_defining``) changed, or when the weights and
     the training state come from different iterations (an interrupted save), so a resumed run is the same run.
@@ -262,6 +258,10 @@ def restore_run(
     if saved_config.get("training", {}).get("iteration") != state["iteration"]:
         raise SwiftcastError(f"{out}: weights and training state are from different iterations; cannot resume")
     model.load_state_dict(saved_model.state_dict())
+    if decoder is not None:
+        from swiftcast.forecast.decoder import load_forecast_decoder
+
+        decoder.load_state_dict(load_forecast_decoder(out)[0].state_dict())
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["torch_rng"])
     return state

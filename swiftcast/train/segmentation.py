@@ -2,7 +2,8 @@
 
 Adam (beta 0.9, 0.99); the new parts at ``--lr`` with weight decay 1e-4, the backbone at ``lr * 0.25`` with weight
 decay 2.5e-5; cosine schedule per iteration down to 1e-6; cross-entropy ignoring 255; random scale / crop / flip.
-``--stage decoder`` then trains only the skip-less (forecasting) decoder of an existing checkpoint.
+``--stage decoder`` then trains only the skip-less forecast decoder (:mod:`swiftcast.forecast.decoder`) on the
+frozen features of an existing checkpoint, written next to its unchanged weights.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def _hparams(args: argparse.Namespace) -> dict:
 
 
 def _build(args: argparse.Namespace, info):
-    """Model (and the init checkpoint's config, if any) for the requested stage."""
+    """Model, forecast decoder (``--stage decoder`` only, else None) and the init checkpoint's config (if any)."""
     from swiftcast.models import build_model, load_checkpoint
 
     init_config: dict = {}
@@ -96,11 +97,10 @@ def _build(args: argparse.Namespace, info):
             raise SwiftcastError(f"--init {args.init} is a {init_config['architecture']}, not --model {args.model}")
     else:
         model = build_model(args.model, num_classes=NUM_CLASSES, backbone_weights=args.backbone_weights)
-    if args.decoder_widths:
-        if args.stage != "decoder":
-            raise SwiftcastError("--decoder-widths only goes with --stage decoder")
-        model = _with_new_decoder(model, init_config, parse_widths(args.decoder_widths))
-    return model, init_config
+    if args.decoder_widths and args.stage != "decoder":
+        raise SwiftcastError("--decoder-widths only goes with --stage decoder")
+    decoder = _decoder(args, model, init_config) if args.stage == "decoder" else None
+    return model, decoder, init_config
 
 
 def parse_widths(text: str) -> list[int]:
@@ -114,21 +114,24 @@ def parse_widths(text: str) -> list[int]:
     return widths
 
 
-def _with_new_decoder(model: nn.Module, init_config: dict, widths: list[int]) -> nn.Module:
-    """The --init model with a fresh skip-less decoder of ``widths`` (everything else loaded from --init)."""
-    from swiftcast.models import build_model
+def _decoder(args: argparse.Namespace, model: nn.Module, init_config: dict) -> nn.Module:
+    """The decoder to train: the --init checkpoint's, or a fresh one (``--decoder-widths``, or none there yet)."""
+    from swiftcast.forecast.decoder import build_forecast_decoder, load_forecast_decoder
 
-    kwargs = {**init_config.get("arch_kwargs", {}), "decoder_widths": widths}
-    fresh = build_model(init_config["architecture"], num_classes=init_config["num_classes"], **kwargs)
-    kept = {k: v for k, v in model.state_dict().items() if not k.startswith("forecast_decoder.")}
-    missing, unexpected = fresh.load_state_dict(kept, strict=False)
-    assert not unexpected and all(k.startswith("forecast_decoder.") for k in missing), (missing, unexpected)
-    return fresh
+    if not hasattr(model, "num_features"):
+        raise SwiftcastError(f"--init {args.init} ({init_config.get('architecture')}) has no SwiftNet features to "
+                             "decode")
+    model.requires_grad_(False)
+    if not args.decoder_widths and init_config.get("forecast_decoder"):
+        decoder, _ = load_forecast_decoder(args.init)
+        return decoder.requires_grad_(True)
+    widths = parse_widths(args.decoder_widths) if args.decoder_widths else None
+    return build_forecast_decoder(model.num_features, init_config["num_classes"], widths)
 
 
 def _param_groups(model, args: argparse.Namespace) -> list[dict]:
     if args.stage == "decoder":
-        params = [p for p in model.parameters() if p.requires_grad]
+        params = list(model.forecast_decoder.parameters())
         return [{"params": params, "lr": args.lr, "initial_lr": args.lr, "weight_decay": args.wd, "name": "decoder"}]
     groups = model.parameter_groups()
     lr_b = args.lr * args.backbone_lr_ratio
@@ -195,11 +198,11 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
     from swiftcast.data.transforms import (CITYSCAPES_MEAN, CITYSCAPES_STD, EvalTransform, PhotometricAugment,
                                            TrainTransform, parse_size)
     from swiftcast.eval.evaluate import evaluate_model
-    from swiftcast.models import load_checkpoint
+    from swiftcast.forecast.decoder import SkiplessSegmentation
     from swiftcast.train import loop
 
     torch.manual_seed(args.seed)
-    model, init_config = _build(args, info)
+    model, decoder, init_config = _build(args, info)
 
     # input size / normalisation: given, else inherited from --init, else the data's native size
     backbone = getattr(model, "backbone", None)
@@ -241,24 +244,23 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
     elif info.is_main:
         print(f"no validation: {args.data} has no val split")
 
-    if args.stage == "decoder":
-        model.set_decoder_training()  # sticky: frozen parts keep eval-mode BN across model.train()
-    model.to(info.device)
+    # what is trained: the model, or under --stage decoder the decoder on the frozen model's features (whose
+    # train() keeps the model in eval mode)
+    trained = model if decoder is None else SkiplessSegmentation(model, decoder)
+    trained.to(info.device)
     if precision == "bf16":  # oneDNN's bf16 convolutions (and cuDNN's) are fastest in NHWC
-        model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(_param_groups(model, args), betas=(0.9, 0.99))
+        trained.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(_param_groups(trained, args), betas=(0.9, 0.99))
 
     start_iter, history, wall_before, commands = 0, [], 0.0, [loop.command_line()]
     if args.resume:
-        state = loop.restore_run(out, args, RUN_DEFINING, model, optimizer)
+        state = loop.restore_run(out, args, RUN_DEFINING, model, optimizer, decoder)
         start_iter, history = int(state["iteration"]), list(state.get("history", []))
         wall_before, commands = float(state.get("wall_time_s", 0.0)), list(state.get("commands", [])) + commands
 
-    net = loop.SkiplessHead(model) if args.stage == "decoder" else model
+    net = trained
     if info.distributed:
-        # the skip-less decoder's weights are unused by the full forward -> let DDP tolerate unused parameters
-        net = DistributedDataParallel(net, device_ids=[info.device.index] if info.device.type == "cuda" else None,
-                                      find_unused_parameters=args.stage == "full")
+        net = DistributedDataParallel(net, device_ids=[info.device.index] if info.device.type == "cuda" else None)
 
     workers = default_workers() if args.workers is None else args.workers
     end = min(total, args.stop_at) if args.stop_at else total
@@ -270,17 +272,17 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
     def validate(it: int) -> dict | None:
         if val_set is None:
             return None
-        loop.sync_buffers(model)
+        loop.sync_buffers(trained)
         indices = list(range(len(val_set)))[: args.val_max_images or None]
         shard = Subset(val_set, indices[info.rank :: info.world_size])
         val_loader = DataLoader(shard, batch_size=1, num_workers=workers, collate_fn=collate,
                                 worker_init_fn=loop.ignore_stop_signals)
         head = "skipless" if args.stage == "decoder" else "full"
-        meter = evaluate_model(model, val_loader, info.device, head, progress=info.is_main, desc=f"val @{it}")
+        meter = evaluate_model(trained, val_loader, info.device, head, progress=info.is_main, desc=f"val @{it}")
         meter.all_reduce()
         metrics = {k: v for k, v in meter.summary().items() if k != "confusion"}
         metrics.update(iteration=it, head=head, num_images=len(indices))
-        model.train()  # under --stage decoder the frozen parts stay in eval mode
+        trained.train()  # under --stage decoder the frozen model stays in eval mode
         if info.is_main:
             tqdm.write(f"iter {it}: val mIoU {_pct(metrics['miou'])}  mIoU-MO {_pct(metrics['miou_mo'])}")
         return metrics
@@ -327,7 +329,7 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
         }
 
     def checkpoint(it: int, val: dict | None) -> None:
-        loop.sync_buffers(model)  # collective: every rank takes part, only rank 0 writes
+        loop.sync_buffers(trained)  # collective: every rank takes part, only rank 0 writes
         if not info.is_main:
             return
         state = {
@@ -339,7 +341,7 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
             "wall_time_s": wall_before + time.time() - started,
             "commands": commands,
         }
-        loop.write_checkpoint_dir(out, model, config_for(it, val), state)
+        loop.write_checkpoint_dir(out, model, config_for(it, val), state, decoder)
 
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
@@ -347,7 +349,7 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
         print(f"training {arch} ({args.stage}) on {len(train_set)} images, {total} iterations of "
               f"{args.batch_size}x{info.world_size} crops {crop[0]}x{crop[1]} (input {size[0]}x{size[1]}), "
               f"{torch.get_num_threads()} threads, {workers} loader workers, {precision}")
-    model.train()  # under --stage decoder the frozen parts stay in eval mode
+    trained.train()  # under --stage decoder the frozen model stays in eval mode
     last_val = history[-1] if history else None
     pbar = tqdm(total=total, initial=start_iter, desc="train", disable=not info.is_main, dynamic_ncols=True)
     smooth = None
