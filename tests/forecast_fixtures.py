@@ -92,8 +92,10 @@ def random_seg_checkpoint(out: str | Path, size: tuple[int, int] = (64, 128), se
     from swiftcast.models import build_model, save_checkpoint
 
     torch.manual_seed(seed)
-    return save_checkpoint(out, build_model("swiftnet_rn18"), {"input_size": list(size)},
-                           decoder=build_forecast_decoder())
+    model, decoder = build_model("swiftnet_rn18"), build_forecast_decoder()
+    with torch.no_grad():  # random weights give huge logits; smaller ones keep the softmax away from saturation
+        decoder.logits.conv.weight.mul_(0.05)
+    return save_checkpoint(out, model, {"input_size": list(size)}, decoder=decoder)
 
 
 def random_forecaster_checkpoint(out: str | Path, seg_dir: str | Path, horizon_frames: int = 3,
