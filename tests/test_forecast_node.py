@@ -53,10 +53,10 @@ class World:
         self.seg = make_tiny_checkpoint(tmp / "seg")
         self.short = random_forecaster_checkpoint(tmp / "short", self.seg, 3, seed=1, perturb=0.05)
         self.mid = random_forecaster_checkpoint(tmp / "mid", self.seg, 9, method="conv_f2f", seed=2, perturb=0.05)
-        seg_model, seg_config = load_checkpoint(self.seg)
+        seg_config = load_checkpoint(self.seg)[1]
         self.model_id = seg_config["model_id"]
-        self.expected = {"short": SemanticForecaster(self.short, seg_model, seg_config),
-                         "mid": SemanticForecaster(self.mid, seg_model, seg_config)}
+        self.expected = {"short": SemanticForecaster(self.short, self.seg),
+                         "mid": SemanticForecaster(self.mid, self.seg)}
         domain = allocate_domain_id()
         self.node = NodeProcess(forecast_command(
             "-p", f"checkpoint:={self.seg}", "-p", f"short_checkpoint:={self.short}",

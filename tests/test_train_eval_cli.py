@@ -143,7 +143,7 @@ def test_user_mistakes_are_one_line_errors(trained, tiny_cityscapes, tmp_path, c
         (["train", "--data", str(tiny_cityscapes), "--out", str(tmp_path / "v"), "--iters", "1",
           "--decoder-widths", "64"], "--stage decoder"),
         (["eval", "--data", str(tiny_cityscapes), "--model", str(tmp_path / "nockpt"), "--json", str(tmp_path / "j")],
-         "no such checkpoint"),
+         "not found"),
         (["eval", "--data", str(tiny_cityscapes), "--model", str(trained), "--json", str(tmp_path / "j"),
           "--frames", "index:x"], "frame selection"),
     ]

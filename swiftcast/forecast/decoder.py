@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from swiftcast.errors import CheckpointError
+from swiftcast.errors import CheckpointError, SwiftcastError
 from swiftcast.models.upsample import BNReLUConv, UpsampleBlend, init_head, size_at_stride, upsample
 
 
@@ -106,16 +106,24 @@ def load_forecast_decoder(
 ) -> tuple[SkiplessDecoder, dict[str, Any]]:
     """The forecast decoder of a segmentation checkpoint (eval mode, frozen) and the segmentation config, or one
     CheckpointError line (relative paths resolved per :mod:`swiftcast.runtime.paths`)."""
-    from swiftcast.models.checkpoint import read_checkpoint
+    from swiftcast.models.checkpoint import build_from_config, read_checkpoint
     from swiftcast.models.weights import state_dict_mismatch
     from swiftcast.runtime.paths import resolve_user_path
 
     resolved = resolve_user_path(path)
     if not resolved.exists():
         raise CheckpointError(f"checkpoint {path} not found (looked at {resolved})")
-    config, _, state = read_checkpoint(resolved)
+    config, seg_state, state = read_checkpoint(resolved)
     if config.get("kind") != "segmentation":
         raise CheckpointError(f"checkpoint {resolved} is a {config.get('kind')} checkpoint, not a segmentation model")
+    with torch.device("meta"):  # shapes only: the features' model must fit its own weights too
+        try:
+            seg_shapes = {k: v.shape for k, v in build_from_config(config).state_dict().items()}
+        except SwiftcastError as exc:
+            raise CheckpointError(f"checkpoint {resolved}: {exc}") from None
+    problem = state_dict_mismatch(seg_shapes, seg_state)
+    if problem:
+        raise CheckpointError(f"{resolved}: weights do not fit architecture {config.get('architecture')}: {problem}")
     if state is None:
         raise CheckpointError(f"checkpoint {resolved} has no forecast decoder; train one with 'swiftcast train "
                               f"--stage decoder --init {path}'")

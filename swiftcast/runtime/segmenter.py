@@ -244,14 +244,14 @@ class Segmenter:
         dev = resolve_device(device)
         say = log or (lambda _line: None)
         chosen, self.precision_reason = choose_precision(backend, precision, dev)
-        if precision == "auto":
-            say(f"precision auto -> {chosen}: {self.precision_reason}")
         if num_threads > 0:
             torch.set_num_threads(int(num_threads))
         from swiftcast.models import load_segmentation_model  # the models package is heavy; import when needed
 
         path = resolve_user_path(checkpoint)
         model, config = load_segmentation_model(checkpoint)
+        if precision == "auto":  # said once the checkpoint is known good: a bad one gets a single error line
+            say(f"precision auto -> {chosen}: {self.precision_reason}")
         self.checkpoint: str = str(path)
         self.config: dict[str, Any] = config
         self.device = dev
