@@ -3,7 +3,7 @@
 1. a synthetic drive bag (``swiftcast synth-bag``, 20 s at 17 Hz) at the shipped model's input size, reused on
    later runs when its parameters did not change;
 2. ``swiftcast replay`` of it through the live stack (real node processes, real DDS) with the shipped checkpoints:
-   ``models/swiftnet_rn18_synth`` and, if present, the forecasters under ``models/`` made for it;
+   ``models/swiftnet_efflite0_synth`` and, if present, the forecasters under ``models/`` made for it;
 3. a short summary table (mIoU now / +180 ms / +540 ms vs copy-last, latency p50/p99, frames dropped) and the path
    of the HTML report.
 """
@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 from swiftcast.errors import SwiftcastError
-from swiftcast.runtime.paths import project_root, resolve_user_path
+from swiftcast.runtime.paths import DEFAULT_SEGMENTATION_CHECKPOINT, project_root, resolve_user_path
 
-DEFAULT_CHECKPOINT = "models/swiftnet_rn18_synth"
+DEFAULT_CHECKPOINT = DEFAULT_SEGMENTATION_CHECKPOINT
 BAG_NAME = "drive"
 BAG_STAMP = ".demo_bag.json"  # the parameters the bag was generated with (inside out/, next to the bag)
 
@@ -53,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=7, help="seed of the synthetic drive (default 7)")
     p.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT, help=f"segmentation checkpoint (default {DEFAULT_CHECKPOINT})")
     p.add_argument("--size", help="bag image size HxW (default: the checkpoint's input size)")
-    p.add_argument("--rate", default="auto", help="playback speed factor, or 'auto' (default): real time, but each "
-                   "frame only after the stack answered the previous one (every frame processed on a slow CPU)")
+    p.add_argument("--rate", default="1", help="playback speed factor (default 1: real time, as a camera would "
+                   "deliver it), or 'auto': real time, but each frame only after the stack answered the previous one "
+                   "(every frame processed on a CPU too slow for real time)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     t0 = time.monotonic()

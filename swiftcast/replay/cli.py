@@ -182,6 +182,11 @@ def format_summary(metrics: dict) -> str:
                      f"{pct(c.get('miou')):>18}{pct(c.get('miou_mo')):>16}")
     if not metrics.get("horizons"):
         lines.append("forecasts                 unavailable (no forecast models in the stack, or none produced)")
+    else:
+        shares = [f"{name} {100 * h['labelled_frames_with_forecast']:.0f} %" for name, h in metrics["horizons"].items()
+                  if h.get("labelled_frames_with_forecast") is not None]
+        if shares:
+            lines.append(f"labelled frames with a forecast: {', '.join(shares)}")
     if metrics.get("reference") != "ground_truth":
         lines.append("(no ground truth in the input: forecasts scored against the stack's own later labels)")
     lab = metrics["latency_ms"].get("labels")

@@ -334,8 +334,10 @@ def summary_rows(metrics: dict) -> list[list[str]]:
                  str(sf["frames"]) if sf else "0"])
     for name, h in metrics.get("horizons", {}).items():
         f, c = h.get("forecast") or {}, h.get("copy_last") or {}
+        share = h.get("labelled_frames_with_forecast")
+        scored = str(h["pairs_scored"]) + (f" ({100 * share:.0f} % of labelled frames forecast)" if share is not None else "")
         rows.append([f"forecast {horizon_label(h, name)}", pct(f.get("miou")), pct(f.get("miou_mo")),
-                     pct(c.get("miou")), pct(c.get("miou_mo")), str(h["pairs_scored"])])
+                     pct(c.get("miou")), pct(c.get("miou_mo")), scored])
     return rows
 
 

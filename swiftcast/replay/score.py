@@ -279,6 +279,8 @@ def score(
         throughput[name] = _rate_hz([f.received_ns for f in mine])
     published = len(played)
     answered = len(own)
+    for name, h in horizons.items():  # what a user sees first: did most labelled frames get a forecast?
+        h["labelled_frames_with_forecast"] = round(min(h["forecasts_received"], answered) / answered, 4) if answered else None
     metrics: dict[str, Any] = {
         "miou": single_summary["miou"] if single_summary else None,
         "miou_mo": single_summary["miou_mo"] if single_summary else None,
