@@ -297,9 +297,9 @@ The exported graphs are what `trtexec` takes (not runnable on a CPU-only machine
 flags):
 
 ```sh
-swiftcast export-onnx --model models/swiftnet_rn18_synth --out rn18_256x512.onnx --size 256x512
+swiftcast export-onnx --model models/swiftnet_efflite0_synth --out efflite0_256x512.onnx --size 256x512
 trtexec --onnx=rn18_256x512.onnx --fp16 --saveEngine=rn18_fp16.engine
-swiftcast export-onnx --model models/swiftnet_rn18_synth --precision int8 --activations int8 \\
+swiftcast export-onnx --model models/swiftnet_efflite0_synth --precision int8 --activations int8 \\
     --calib-data data/synth --out rn18_256x512_int8_qdq.onnx     # symmetric int8 activations for TensorRT
 trtexec --onnx=rn18_256x512_int8_qdq.onnx --int8 --fp16 --saveEngine=rn18_int8.engine
 ```

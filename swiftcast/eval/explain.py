@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from swiftcast.errors import DataError, SwiftcastError
+from swiftcast.runtime.paths import DEFAULT_SEGMENTATION_CHECKPOINT
 
 FRAME_NAMES = ("t-9", "t-6", "t-3", "t")
 
@@ -146,8 +147,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--horizon", required=True, choices=("short", "mid"))
     parser.add_argument("--out", required=True, help="folder for the figure (PNG) and a JSON summary")
     parser.add_argument("--forecaster", help="forecaster checkpoint (default: the shipped one for --horizon)")
-    parser.add_argument("--seg-model", default="models/swiftnet_rn18_synth",
-                        help="segmentation checkpoint the forecaster was trained on (default: models/swiftnet_rn18_synth)")
+    parser.add_argument("--seg-model", default=DEFAULT_SEGMENTATION_CHECKPOINT,
+                        help="segmentation checkpoint the forecaster was trained on (default: {DEFAULT_SEGMENTATION_CHECKPOINT})")
     parser.add_argument("--models-dir", default="models", help="where shipped checkpoints live (default: models)")
     parser.add_argument("--split", help="split holding the sequence (default: search val, train, test)")
     parser.add_argument("--target-frame", type=int, default=20,

@@ -37,6 +37,7 @@ from tqdm import tqdm
 from swiftcast.data.cityscapes import Frame
 from swiftcast.errors import DataError, SwiftcastError
 from swiftcast.forecast.features import SequenceFeatures
+from swiftcast.runtime.paths import DEFAULT_SEGMENTATION_CHECKPOINT
 from swiftcast.forecast.protocol import HORIZONS, TARGET_INDEX, Window, get_horizon, protocol_window
 
 ORACLE = "Oracle"
@@ -232,9 +233,9 @@ def protocol_description(horizons: Iterable[str]) -> dict:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="Cityscapes-layout folder with leftImg8bit_sequence/<split>")
-    parser.add_argument("--seg-model", default="models/swiftnet_rn18_synth",
+    parser.add_argument("--seg-model", default=DEFAULT_SEGMENTATION_CHECKPOINT,
                         help="segmentation checkpoint: feature extractor and skip-less decoder "
-                             "(default: models/swiftnet_rn18_synth)")
+                             f"(default: {DEFAULT_SEGMENTATION_CHECKPOINT})")
     parser.add_argument("--forecasters", nargs="*", metavar="CKPT",
                         help="forecaster checkpoints (default: every one under --models-dir made for --seg-model)")
     parser.add_argument("--models-dir", default="models", help="where shipped checkpoints live (default: models)")

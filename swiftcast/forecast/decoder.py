@@ -4,7 +4,7 @@ Forecast features have no lateral skips, so SwiftNet's ladder cannot decode them
 not part of the segmentation model (SwiftNet is SwiftNet, with its published size) but trained on its frozen
 features with ``swiftcast train --stage decoder --init CKPT`` and stored next to it in the same checkpoint folder::
 
-    models/swiftnet_rn18_synth/
+    models/swiftnet_efflite0_synth/
         weights.safetensors            the segmentation model
         forecast_decoder.safetensors   this decoder
         config.json                    both; "forecast_decoder": {"num_features": 128, "widths": [64, 32, 16]}

@@ -1,6 +1,6 @@
 """``swiftcast bench-model``: time one model / backend / precision / size / threads configuration.
 
-    swiftcast bench-model --model models/swiftnet_rn18_synth --backend onnxruntime --precision int8 \\
+    swiftcast bench-model --model models/swiftnet_efflite0_synth --backend onnxruntime --precision int8 \\
         --size 256x512 --threads 2 --json out/bench/rn18_ort_int8.json
 
 What is timed is the runtime's inference call (``Segmenter.backend.run``: forward pass, argmax to trainIds,
@@ -28,6 +28,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from swiftcast.errors import SwiftcastError
+from swiftcast.runtime.paths import DEFAULT_SEGMENTATION_CHECKPOINT
 from swiftcast.hardware import cpu_description
 
 
@@ -83,7 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from swiftcast.runtime.segmenter import BACKENDS, PRECISIONS
 
     what = parser.add_mutually_exclusive_group()
-    what.add_argument("--model", help="checkpoint folder (default: models/swiftnet_rn18_synth)")
+    what.add_argument("--model", help="checkpoint folder (default: {DEFAULT_SEGMENTATION_CHECKPOINT})")
     what.add_argument("--arch", help="time an untrained architecture instead (e.g. swiftnet_mnv2)")
     parser.add_argument("--backend", choices=BACKENDS, default="torch", help="inference engine")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
@@ -114,7 +115,7 @@ def main(args: argparse.Namespace) -> int:
         if args.arch:
             checkpoint = random_checkpoint(args.arch, size, Path(tmp))
         else:
-            checkpoint = Path(args.model or "models/swiftnet_rn18_synth")
+            checkpoint = Path(args.model or DEFAULT_SEGMENTATION_CHECKPOINT)
         segmenter = Segmenter(checkpoint, device=args.device, input_size=size, backend=args.backend,
                               precision=args.precision, num_threads=args.threads, export=request,
                               log=lambda line: print(line, flush=True))
@@ -124,7 +125,7 @@ def main(args: argparse.Namespace) -> int:
         **summarize(times),
         "times_ms": [round(t, 3) for t in times],
         "config": {
-            "model": str(args.model or ("arch:" + args.arch if args.arch else "models/swiftnet_rn18_synth")),
+            "model": str(args.model or ("arch:" + args.arch if args.arch else DEFAULT_SEGMENTATION_CHECKPOINT)),
             "model_id": segmenter.model_id, "architecture": segmenter.config.get("architecture"),
             "backend": args.backend, "precision": segmenter.precision, "precision_requested": args.precision,
             "precision_reason": segmenter.precision_reason, "size": list(size), "threads": args.threads,

@@ -1,10 +1,10 @@
 """``swiftcast export-onnx``: a checkpoint (segmentation model or forecaster) -> an ONNX file.
 
-    swiftcast export-onnx --model models/swiftnet_rn18_synth --out rn18.onnx --size 256x512
-    swiftcast export-onnx --model models/swiftnet_rn18_synth --precision int8 --size 256x512
-    swiftcast export-onnx --model models/swiftnet_rn18_synth --precision int8 --calib-data data/synth_v2
+    swiftcast export-onnx --model models/swiftnet_efflite0_synth --out efflite0.onnx --size 256x512
+    swiftcast export-onnx --model models/swiftnet_efflite0_synth --precision int8 --size 256x512
+    swiftcast export-onnx --model models/swiftnet_efflite0_synth --precision int8 --calib-data data/synth
     swiftcast export-onnx --model models/deform_f2f8_short_synth --out deform_f2f8.onnx
-    swiftcast export-onnx --model models/swiftnet_rn18_synth --precision int8 --activations int8 --out trt.onnx
+    swiftcast export-onnx --model models/swiftnet_efflite0_synth --precision int8 --activations int8 --out trt.onnx
 
 Without ``--out`` the file goes into the export cache, where the runtime (``backend: onnxruntime``) finds it; an
 int8 export made this way is what the semseg node with ``precision: int8`` (or ``auto`` on a CPU with int8 dot

@@ -1,6 +1,6 @@
 """Where things are: the source checkout, the built ROS workspace, and how relative user paths are resolved.
 
-Parameter files name checkpoints relative to the project (``models/swiftnet_rn18_synth``) so the same file works
+Parameter files name checkpoints relative to the project (``models/swiftnet_efflite0_synth``) so the same file works
 from any current directory. A relative path is looked up, in order, under ``$SWIFTCAST_HOME`` (if set), the
 current directory, and the source checkout this package was installed from.
 """
@@ -11,6 +11,9 @@ import os
 from pathlib import Path
 
 import swiftcast
+
+#: the segmentation model the stack, the demo and the forecasting commands use unless told otherwise
+DEFAULT_SEGMENTATION_CHECKPOINT = "models/swiftnet_efflite0_synth"
 
 
 def project_root() -> Path:
@@ -57,7 +60,7 @@ def resolve_user_path(path: str | os.PathLike[str]) -> Path:
 def check_checkpoint_parameter(value: str) -> None:
     """Parameter check shared by the nodes: ``value`` names an existing checkpoint (ValueError says where we looked)."""
     if not value:
-        raise ValueError("empty; give a checkpoint folder (e.g. models/swiftnet_rn18_synth)")
+        raise ValueError("empty; give a checkpoint folder (e.g. models/swiftnet_efflite0_synth)")
     if resolve_user_path(value).exists():
         return
     if Path(os.path.expanduser(value)).is_absolute():

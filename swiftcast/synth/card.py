@@ -8,7 +8,7 @@ It writes a fresh train/val pair with ``swiftcast synth``'s own code, then measu
   SwiftNet, appearance alone does not give classes away;
 * forecasting difficulty: ground truth of frame 17 (short term, +3 frames = 176 ms) and frame 11 (mid term, +9)
   copied as the "prediction" of frame 20, mIoU accumulated over the val split (the protocol of Šarić et al., GCPR 2019);
-* the SwiftNet mIoU from ``models/swiftnet_rn18_synth/config.json`` when that checkpoint exists.
+* the SwiftNet mIoU from ``models/swiftnet_efflite0_synth/config.json`` when that checkpoint exists.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ratio-sequences", type=int, default=150,
                         help="sequences per split for the large copy-GT measurement (only frames 11, 17, 20 are "
                              "rendered, not written)")
-    parser.add_argument("--model-config", type=Path, default=REPO / "models" / "swiftnet_rn18_synth" / "config.json",
+    parser.add_argument("--model-config", type=Path, default=REPO / "models" / "swiftnet_efflite0_synth" / "config.json",
                         help="checkpoint config whose val mIoU is quoted for comparison (skipped if missing)")
 
 
@@ -289,7 +289,7 @@ def render_card(n: dict) -> str:
         lines.append(f"The trained SwiftNet (`{Path(swift['source']).parent.name}`) scores **{_pct(swift['miou'])} %"
                      f" mIoU** on the synthetic val split: shape and context, not colour, carry the classes.")
     else:
-        lines.append("The trained SwiftNet's val mIoU is filled in here from `models/swiftnet_rn18_synth/config.json`"
+        lines.append("The trained SwiftNet's val mIoU is filled in here from `models/swiftnet_efflite0_synth/config.json`"
                      " once that checkpoint exists (rerun this command).")
     lines += [
         "",

@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from swiftcast.data.labels import IGNORE_ID
 from swiftcast.data.transforms import labels_at_size
+from swiftcast.runtime.paths import DEFAULT_SEGMENTATION_CHECKPOINT
 from swiftcast.errors import SwiftcastError
 from swiftcast.forecast.protocol import FRAME_RATE_HZ, HORIZONS, INPUT_OFFSETS, get_horizon
 from swiftcast.hardware import TRAIN_PRECISIONS, autocast, resolve_precision
@@ -49,9 +50,9 @@ DEFAULT_LR = {False: 5e-4, True: 1e-4}  # MSE from scratch / cross-entropy fine-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="Cityscapes-layout folder with leftImg8bit_sequence/train")
-    parser.add_argument("--seg-model", default="models/swiftnet_rn18_synth",
+    parser.add_argument("--seg-model", default=DEFAULT_SEGMENTATION_CHECKPOINT,
                         help="frozen segmentation checkpoint: features and skip-less decoder "
-                             "(default: models/swiftnet_rn18_synth)")
+                             f"(default: {DEFAULT_SEGMENTATION_CHECKPOINT})")
     parser.add_argument("--horizon", required=True, choices=tuple(HORIZONS), help="short (t+3) or mid (t+9)")
     parser.add_argument("--method", choices=METHODS, default="deform_f2f8", help="forecaster (default: deform_f2f8)")
     parser.add_argument("--finetune", action="store_true",

@@ -38,6 +38,7 @@ from swiftcast.forecast.forecaster import FORECAST_BACKENDS
 from swiftcast.forecast.protocol import FRAME_RATE_HZ, HORIZONS
 from swiftcast.forecast.runtime import AUTO, ForecastRuntime, Intake, SetupError
 from swiftcast.forecast.runtime import check_forecaster_setting, check_horizons, check_models_dir
+from swiftcast.runtime.paths import DEFAULT_SEGMENTATION_CHECKPOINT
 from swiftcast.runtime.features import FeatureError
 from swiftcast.runtime.images import DEFAULT_MAX_PIXELS
 from swiftcast.runtime.paths import check_checkpoint_parameter
@@ -52,7 +53,7 @@ from swiftcast_ros.worker import NewestFrameWorker
 NS = 1_000_000_000
 
 PARAMS: tuple[ParamSpec, ...] = (
-    ParamSpec("checkpoint", "models/swiftnet_rn18_synth",
+    ParamSpec("checkpoint", DEFAULT_SEGMENTATION_CHECKPOINT,
               "Segmentation checkpoint the features come from: its skip-less decoder turns forecast features into "
               "labels, and features of any other model are rejected.", check=check_checkpoint_parameter, read_only=True),
     ParamSpec("horizons", list(HORIZONS), "Horizons to forecast (short = t+3 frames, about 180 ms; mid = t+9 "

@@ -27,7 +27,7 @@ from swiftcast_msgs.msg import FeatureMap, LabelInfo
 from swiftcast.data.labels import CLASS_COLORS_RGB, CLASS_NAMES, IGNORE_ID
 from swiftcast.errors import CheckpointError, SwiftcastError
 from swiftcast.runtime.images import DEFAULT_MAX_PIXELS, ImageError, overlay_labels
-from swiftcast.runtime.paths import check_checkpoint_parameter
+from swiftcast.runtime.paths import DEFAULT_SEGMENTATION_CHECKPOINT, check_checkpoint_parameter
 from swiftcast.runtime.features import FEATURE_DTYPES
 from swiftcast.runtime.segmenter import (
     BACKENDS,
@@ -63,7 +63,7 @@ def _check_input_size(value: Any) -> None:
 #: Every parameter of the node (launch/params/*.yaml set a subset). Model parameters can change at run time: the
 #: new model is loaded first and the update is rejected, with the old model still serving, if it fails.
 PARAMS: tuple[ParamSpec, ...] = (
-    ParamSpec("checkpoint", "models/swiftnet_rn18_synth",
+    ParamSpec("checkpoint", DEFAULT_SEGMENTATION_CHECKPOINT,
               "Segmentation checkpoint folder; relative paths are searched under $SWIFTCAST_HOME, the current "
               "directory, then the SwiftCast source checkout.", check=check_checkpoint_parameter),
     ParamSpec("device", "cpu", "Inference device: cpu, cuda, cuda:N or auto.", check=_check_device),
