@@ -12,7 +12,7 @@ DATA=${DATA:-data/forecast}      # 120 train sequences of the world seed 0 (data
 VAL=${VAL:-data/synth_val1}      # 50 val sequences of world seed 1
 SEG=${SEG:-models/swiftnet_efflite0_synth}
 RUN=${RUN:-runs/forecasters_efflite0_synth}
-F2MF_MSE=${F2MF_MSE_ITERS:-1000}; F2MF_FT=${F2MF_FT_ITERS:-2000}  # F2MF trains fast: 6-12 iterations/s
+F2MF_MSE=${F2MF_MSE_ITERS:-1000}; F2MF_FT=${F2MF_FT_ITERS:-300}  # F2MF trains fast: 6-12 iterations/s
 MSE=${MSE_ITERS:-300}; FT=${FT_ITERS:-100}                        # DeformF2F-8 and ConvF2F
 TAG=efflite0_synth
 if [ ! -d "$DATA/gtFine/train" ]; then
