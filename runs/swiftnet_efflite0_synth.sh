@@ -30,5 +30,9 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 cp "${RUN}_decoder"/*.safetensors "${RUN}_decoder/config.json" "$OUT/"
 EVAL=(swiftcast eval --data data/synth_val1 --model "$OUT" --frames index:19 --json "$OUT/eval_val.json")
 "${EVAL[@]}"
+# the card's extra sections: the ImageNet-against-scratch table (runs/swiftnet_efflite0_synth_imagenet_vs_scratch.sh)
+# when it has been made, and how the model was tried on real photos
+extra=(--appendix runs/swiftnet_efflite0_synth_real_photos.md)
+[ -f "$RUN/imagenet_vs_scratch.md" ] && extra=(--appendix "$RUN/imagenet_vs_scratch.md" "${extra[@]}")
 swiftcast model-card "$OUT" --eval "$OUT/eval_val.json" --eval-command "${EVAL[*]}" \
-  --reproduce runs/swiftnet_efflite0_synth.sh
+  --reproduce runs/swiftnet_efflite0_synth.sh "${extra[@]}"
