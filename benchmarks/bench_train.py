@@ -52,8 +52,12 @@ class Config:
         self.model = build_model(model_name).train()
         backbone = self.model.backbone
         dataset = CityscapesDataset(data, "train", frames="every:2")
-        dataset.transform = TrainTransform((256, 256), (256, 512), (0.5, 2.0), mean=backbone.input_mean,
-                                           std=backbone.input_std, photometric=PhotometricAugment())
+        from swiftcast.data.transforms import CITYSCAPES_MEAN, CITYSCAPES_STD
+
+        mean = getattr(backbone, "input_mean", CITYSCAPES_MEAN)  # what the backbone's pre-trained weights expect
+        std = getattr(backbone, "input_std", CITYSCAPES_STD)
+        dataset.transform = TrainTransform((256, 256), (256, 512), (0.5, 2.0), mean=mean, std=std,
+                                           photometric=PhotometricAugment())
         if cached:
             dataset.use_cache((256, 512), root=cache_root, progress=False)
         if precision == "bf16":
