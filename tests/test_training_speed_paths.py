@@ -15,6 +15,7 @@ from swiftcast.cli import main as cli
 from swiftcast.data.cityscapes import CityscapesDataset
 from swiftcast.data.transforms import PhotometricAugment, resize_label, resize_rgb
 from swiftcast.errors import SwiftcastError
+from swiftcast.train.losses import ohem_cross_entropy
 
 
 @pytest.mark.parametrize("features, expected", [
@@ -63,10 +64,23 @@ def test_bf16_training_with_cache_and_strong_augmentation(tiny_cityscapes, tmp_p
     out = tmp_path / "ckpt"
     code = cli(["train", "--data", str(tiny_cityscapes), "--model", "swiftnet_efflite0", "--out", str(out),
                 "--iters", "2", "--batch-size", "2", "--size", "64x128", "--crop", "64x64", "--workers", "0",
-                "--threads", "2", "--save-every", "0", "--precision", "bf16", "--augment", "strong"])
+                "--threads", "2", "--save-every", "0", "--precision", "bf16", "--augment", "strong", "--loss", "ohem"])
     assert code == 0
     config = json.loads((out / "config.json").read_text())
     assert config["training"]["precision"] == "bf16" and config["training"]["augment"] == "strong"
+    assert config["training"]["loss"].startswith("OHEM")
     assert config["training"]["hardware"]["cpu"] and "cpu_features" in config["training"]["hardware"]
     assert config["normalization"] == {"mean": [127.0] * 3, "std": [128.0] * 3}
     assert any(Path(os.environ["SWIFTCAST_CACHE"], "train").iterdir())
+
+
+def test_ohem_averages_over_the_hard_pixels_only():
+    logits = torch.zeros(1, 3, 2, 2)
+    logits[0, 0] = 10.0  # class 0 is predicted everywhere with p ~ 1
+    labels = torch.tensor([[[0, 0], [1, 255]]])  # two easy pixels, one hard, one ignored
+    hard = torch.nn.functional.cross_entropy(logits[..., 1:, :1], labels[..., 1:, :1])
+    assert torch.isclose(ohem_cross_entropy(logits, labels, 255, min_kept_fraction=0.1), hard)
+    # an easy batch still trains on its hardest pixels
+    easy = torch.tensor([[[0, 0], [0, 255]]])
+    assert ohem_cross_entropy(logits, easy, 255, min_kept_fraction=0.5) > 0
+    assert ohem_cross_entropy(logits, torch.full((1, 2, 2), 255), 255) == 0

@@ -1,7 +1,8 @@
 """``swiftcast train``: SwiftNet training as in the official recipe, resumable and ``torchrun``/DDP ready.
 
 Adam (beta 0.9, 0.99); the new parts at ``--lr`` with weight decay 1e-4, the backbone at ``lr * 0.25`` with weight
-decay 2.5e-5; cosine schedule per iteration down to 1e-6; cross-entropy ignoring 255; random scale / crop / flip.
+decay 2.5e-5; cosine schedule per iteration down to 1e-6; cross-entropy ignoring 255 (``--loss ohem``: over the hard
+pixels only); random scale / crop / flip.
 ``--stage decoder`` then trains only the skip-less forecast decoder (:mod:`swiftcast.forecast.decoder`) on the
 frozen features of an existing checkpoint, written next to its unchanged weights.
 """
@@ -15,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
@@ -23,11 +23,12 @@ from swiftcast.data.labels import CLASS_NAMES, IGNORE_ID, NUM_CLASSES
 from swiftcast.data.transforms import AUGMENTATIONS
 from swiftcast.errors import DataError, SwiftcastError
 from swiftcast.hardware import TRAIN_PRECISIONS, autocast, default_workers, resolve_precision
+from swiftcast.train.losses import LOSS_DESCRIPTIONS, LOSSES, segmentation_loss
 
 #: options that define the run; ``--resume`` refuses to continue with different values
 RUN_DEFINING = ("data", "model", "stage", "init", "iters", "epochs", "batch_size", "crop", "size", "scale",
                 "no_flip", "lr", "backbone_lr_ratio", "wd", "backbone_wd", "min_lr", "seed", "frames",
-                "backbone_weights", "decoder_widths", "augment")
+                "backbone_weights", "decoder_widths", "augment", "loss")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,6 +74,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--augment", choices=AUGMENTATIONS, default="basic",
                         help="basic: random scale, crop, flip (the official recipe); strong: also colour jitter, "
                              "exposure, blur, noise and JPEG artefacts, for models that must meet real cameras")
+    parser.add_argument("--loss", choices=LOSSES, default="ce",
+                        help="ce: cross-entropy over all labelled pixels (the official recipe); ohem: over the "
+                             "hard pixels only (true class below 0.7, at least 1/16 of them), which helps the small "
+                             "classes (default: ce)")
     parser.add_argument("--no-cache", action="store_true",
                         help="decode PNGs in the loader instead of the decoded uint8 cache made once per dataset "
                              "and size (in $SWIFTCAST_CACHE or ~/.cache/swiftcast)")
@@ -212,6 +217,7 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
     }
     precision = resolve_precision(getattr(args, "precision", "fp32"), info.device)
     augment = getattr(args, "augment", "basic")
+    loss_name = getattr(args, "loss", "ce")
     train_set = CityscapesDataset(args.data, "train", frames=args.frames)
     if args.size:
         size = parse_size(args.size)
@@ -322,7 +328,7 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
                 "backbone_weights": args.backbone_weights,
                 "precision": precision,
                 "augment": augment,
-                "loss": f"cross-entropy, ignore {IGNORE_ID}",
+                "loss": f"{LOSS_DESCRIPTIONS[loss_name]}, ignore {IGNORE_ID}",
                 "val_history": history,
             },
             "metrics": metrics,
@@ -365,10 +371,7 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
             with autocast(info.device, precision):
                 logits = net(images)
             logits = logits.float()
-            if (labels != IGNORE_ID).any():
-                loss = F.cross_entropy(logits, labels, ignore_index=IGNORE_ID)
-            else:  # an all-ignore crop: keep DDP's gradient exchange in step with a zero loss
-                loss = logits.sum() * 0.0
+            loss = segmentation_loss(loss_name, logits, labels, IGNORE_ID)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
