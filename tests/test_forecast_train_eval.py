@@ -192,11 +192,12 @@ def test_eval_forecast_prints_the_seed_table_and_writes_json(world: dict, tmp_pa
     assert result["protocol"]["horizons"]["short"]["input_frames"] == [8, 11, 14, 17]
     assert result["protocol"]["horizons"]["mid"]["input_frames"] == [2, 5, 8, 11]
     res = result["results"]
-    assert list(res) == ["Oracle", "Copy last", "Oracle (single frame)", "Copy last (single frame)", "ConvF2F",
-                         "DeformF2F-8"]
+    assert list(res) == ["Oracle", "Copy last", "Oracle (single frame)", "Copy last (single frame)",
+                         "Flow extrapolation", "ConvF2F", "DeformF2F-8"]
     for method, horizons in (("Oracle", ("short", "mid")), ("Copy last", ("short", "mid")),
                              ("Oracle (single frame)", ("short", "mid")), ("Copy last (single frame)", ("short", "mid")),
-                             ("DeformF2F-8", ("short",)), ("ConvF2F", ("mid",))):
+                             ("Flow extrapolation", ("short", "mid")), ("DeformF2F-8", ("short",)),
+                             ("ConvF2F", ("mid",))):
         for h in horizons:
             r = res[method][h]
             assert set(r) >= {"miou", "miou_mo", "per_class"} and len(r["per_class"]) == 19
@@ -209,20 +210,26 @@ def test_eval_forecast_prints_the_seed_table_and_writes_json(world: dict, tmp_pa
     assert res["Oracle (single frame)"]["short"]["miou"] == pytest.approx(sf[19], abs=1e-9)
     assert res["Copy last (single frame)"]["short"]["miou"] == pytest.approx(sf[16], abs=1e-9)
     assert res["Copy last (single frame)"]["mid"]["miou"] == pytest.approx(sf[10], abs=1e-9)
+    # flow extrapolation: frame t's labels carried along the flow from t back to t-3 (3 and 9 frames ahead)
+    assert res["Flow extrapolation"]["short"]["miou"] == pytest.approx(sf["flow", 16, 3], abs=1e-9)
+    assert res["Flow extrapolation"]["mid"]["miou"] == pytest.approx(sf["flow", 10, 9], abs=1e-9)
     gap = result["gap_closed_single_frame"]["DeformF2F-8"]["short"]
     c, o, m = (res[n]["short"]["miou"] for n in ("Copy last (single frame)", "Oracle (single frame)", "DeformF2F-8"))
     assert gap is None if abs(o - c) < 0.005 else gap == pytest.approx((m - c) / (o - c))
-    assert set(result["gap_closed_single_frame"]) == {"DeformF2F-8", "ConvF2F"}
+    assert set(result["gap_closed_single_frame"]) == {"Flow extrapolation", "DeformF2F-8", "ConvF2F"}
     assert "for_another_model" not in json.dumps(result["checkpoints"])
 
 
-def _single_frame_scores(world: dict, split: str) -> dict[int, float]:
-    """mIoU over the val sequences of the full model's labels of frame index k against frame 19's ground truth."""
+def _single_frame_scores(world: dict, split: str) -> dict:
+    """mIoU over the val sequences of the full model's labels of frame index k against frame 19's ground truth;
+    ``("flow", k, ahead)``: those labels carried ``ahead`` frames on along the flow from frame k to k - 3."""
     from swiftcast.data.cityscapes import CityscapesDataset
+    from swiftcast.forecast.motion import FlowExtrapolation
     from swiftcast.metrics import ConfusionMeter
     from swiftcast.runtime.segmenter import Segmenter
 
     seg = Segmenter(world["seg"], warmup=False)
+    flow = FlowExtrapolation()
     data = CityscapesDataset(world["data"], split, layout="leftImg8bit_sequence", require_labels=False)
     index = {f.stem: i for i, f in enumerate(data.frames)}
     out = {}
@@ -233,6 +240,15 @@ def _single_frame_scores(world: dict, split: str) -> dict[int, float]:
             pred = seg(data.load(index[s.frames[k].stem])[0], want_features=False).labels
             meter.update(torch.from_numpy(pred), torch.from_numpy(truth))
         out[k] = meter.summary()["miou"]
+    for k, ahead in ((16, 3), (10, 9)):
+        meter = ConfusionMeter()
+        for s in data.sequences:
+            truth = data.load(index[s.frames[19].stem])[1]
+            image, past = (data.load(index[s.frames[j].stem])[0] for j in (k, k - 3))
+            pred = seg(image, want_features=False).labels
+            pred = flow.forecast(pred, flow.motion(image, past, 3), ahead)
+            meter.update(torch.from_numpy(pred), torch.from_numpy(truth))
+        out["flow", k, ahead] = meter.summary()["miou"]
     return out
 
 
@@ -280,8 +296,8 @@ def test_two_samples_per_sequence_is_a_row_of_its_own(world: dict, tmp_path: Pat
     rows = [line.split("  ")[0] for line in capsys.readouterr().out.splitlines()]
     assert rows.index("DeformF2F-8") < rows.index("DeformF2F-8 (2 samples/seq)")
     assert set(json.loads((tmp_path / "e.json").read_text())["results"]) == {
-        "Oracle", "Copy last", "Oracle (single frame)", "Copy last (single frame)", "DeformF2F-8",
-        "DeformF2F-8 (2 samples/seq)"}
+        "Oracle", "Copy last", "Oracle (single frame)", "Copy last (single frame)", "Flow extrapolation",
+        "DeformF2F-8", "DeformF2F-8 (2 samples/seq)"}
 
 
 def test_finetune_labels_are_taken_at_each_cell_centre() -> None:

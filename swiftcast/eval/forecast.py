@@ -14,7 +14,9 @@ decoder's output stride, nearest-neighbour resize to the ground truth's resoluti
 
 Two more references come from the full single-frame model (with its skip connections: what the semseg node
 publishes), run on the images: ``Copy last (single frame)``, its labels of frame t standing for the target (what a
-user without forecasting gets), and ``Oracle (single frame)``, its labels of the target frame itself.
+user without forecasting gets), and ``Oracle (single frame)``, its labels of the target frame itself. ``Flow
+extrapolation`` carries the labels of frame t on along the optical flow from frame t back to t-3P
+(:mod:`swiftcast.forecast.motion`): a forecaster without training, the forecast node's default.
 
 Printed as the paper's table (rows = methods, columns = short mIoU, short mIoU-MO, mid mIoU, mid mIoU-MO) plus the
 share of the copy-last -> oracle mIoU gap each method closes, once against the skip-less references and once
@@ -37,6 +39,7 @@ from tqdm import tqdm
 from swiftcast.data.cityscapes import Frame
 from swiftcast.errors import DataError, SwiftcastError
 from swiftcast.forecast.features import SequenceFeatures
+from swiftcast.forecast.motion import PRESETS as FLOW_PRESETS
 from swiftcast.runtime.paths import DEFAULT_SEGMENTATION_CHECKPOINT
 from swiftcast.forecast.protocol import HORIZONS, TARGET_INDEX, Window, get_horizon, protocol_window
 
@@ -44,6 +47,9 @@ ORACLE = "Oracle"
 COPY_LAST = "Copy last"
 SF_ORACLE = "Oracle (single frame)"
 SF_COPY_LAST = "Copy last (single frame)"
+#: the single-frame labels of frame t carried on along the optical flow from t back to t-3P
+#: (:mod:`swiftcast.forecast.motion`)
+FLOW = "Flow extrapolation"
 #: rows that are references, not forecasts (no gap share of their own)
 REFERENCES = (ORACLE, COPY_LAST, SF_ORACLE, SF_COPY_LAST)
 
@@ -126,16 +132,22 @@ def single_frame_rows(
     horizons: Iterable[str],
     target_index: int = TARGET_INDEX,
     progress: bool = True,
+    image_of: Callable[[Frame], np.ndarray] | None = None,
+    flow_preset: str = "ultrafast",
 ) -> dict[str, dict[str, dict]]:
     """The single-frame references on the protocol windows: ``segment(frame)`` (full-model trainIds of a frame;
     resized nearest-neighbour to the ground truth when their sizes differ) of the newest observed frame
     (:data:`SF_COPY_LAST`) and of the target (:data:`SF_ORACLE`), as ``{row: {horizon: metrics}}`` like
-    :func:`evaluate_protocol`."""
+    :func:`evaluate_protocol`. Given ``image_of(frame)`` (RGB), also :data:`FLOW`: the labels of frame t carried on
+    along the flow from t back to t-3P, as the forecast node's ``flow`` method does."""
     from swiftcast.data.transforms import resize_label
+    from swiftcast.forecast.motion import FlowExtrapolation
     from swiftcast.metrics import ConfusionMeter
 
     windows = {h: protocol_window(get_horizon(h), target_index) for h in horizons}
-    meters = {(row, h): ConfusionMeter() for row in (SF_ORACLE, SF_COPY_LAST) for h in windows}
+    rows = (SF_ORACLE, SF_COPY_LAST) + ((FLOW,) if image_of is not None else ())
+    meters = {(row, h): ConfusionMeter() for row in rows for h in windows}
+    flow = FlowExtrapolation(flow_preset) if image_of is not None else None
     counted = 0
     for seq in tqdm(list(sequences), desc="single frame", unit="seq", disable=not progress, leave=False):
         if len(seq.frames) <= target_index or min(min(w.inputs) for w in windows.values()) < 0:
@@ -148,8 +160,15 @@ def single_frame_rows(
 
         target, truth = labels_of(seq.frames[target_index]), torch.from_numpy(label)
         for h, window in windows.items():
+            last = labels_of(seq.frames[window.last])
             meters[SF_ORACLE, h].update(target, truth)
-            meters[SF_COPY_LAST, h].update(labels_of(seq.frames[window.last]), truth)
+            meters[SF_COPY_LAST, h].update(last, truth)
+            if flow is not None:
+                past = window.inputs[-2]  # t-3P
+                motion = flow.motion(image_of(seq.frames[window.last]), image_of(seq.frames[past]),
+                                     window.last - past)
+                ahead = flow.forecast(last.numpy(), motion, window.target - window.last)
+                meters[FLOW, h].update(torch.from_numpy(ahead), truth)
         counted += 1
     if counted == 0:
         raise DataError(f"no sequence has the {target_index + 1} frames the forecasting protocol needs")
@@ -248,6 +267,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", help="feature cache (default: <data>/.cache/features)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--flow-preset", choices=tuple(FLOW_PRESETS), default="ultrafast",
+                        help="DIS optical-flow preset of the 'Flow extrapolation' row (default: ultrafast, as the "
+                             "forecast node)")
+    parser.add_argument("--no-flow", action="store_true", help="leave out the 'Flow extrapolation' row")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -315,8 +338,12 @@ def main(args: argparse.Namespace) -> int:
         """The full single-frame model's trainIds of a frame (what the semseg node publishes for it)."""
         return segmenter(feature_set.dataset.load(index[frame.stem])[0], want_features=False).labels
 
+    def image_of(frame: Frame) -> np.ndarray:
+        return feature_set.dataset.load(index[frame.stem])[0]
+
     single = single_frame_rows(feature_set.sequences, feature_set.label, segment, args.horizons,
-                               progress=not args.quiet)
+                               progress=not args.quiet, image_of=None if args.no_flow else image_of,
+                               flow_preset=args.flow_preset)
     results = {**{k: results[k] for k in (ORACLE, COPY_LAST)}, **single,
                **{k: v for k, v in results.items() if k not in (ORACLE, COPY_LAST)}}
     n = next(iter(next(iter(results.values())).values()))["num_sequences"]
