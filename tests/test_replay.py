@@ -305,7 +305,7 @@ def test_forecasts_scored_at_target_time_next_to_copy_last(tmp_path, with_truth)
 
     info = inspect_bag(bag)
     truth = read_label_maps(info)
-    metrics = score(load_outputs(tmp_path / "outputs.mcap"), truth)
+    metrics = score(load_outputs(tmp_path / "outputs.mcap"), truth).metrics
 
     gt = {stamp_of(m): label_array(m) for _, m in read_topic(bag, "/camera/labels")} if with_truth else own
     assert metrics["reference"] == ("ground_truth" if with_truth else "single_frame")

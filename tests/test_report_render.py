@@ -3,6 +3,7 @@ shows content, and every figure it references is inlined."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import cv2
@@ -12,12 +13,13 @@ from replay_bags import write_camera_bag, write_recording
 
 from swiftcast.replay.bag import inspect_bag, read_label_maps
 from swiftcast.replay.report import write_metrics, write_report
-from swiftcast.replay.score import load_outputs, score
+from swiftcast.replay.score import score_recording
 from swiftcast.replay.screenshot import find_chromium, render_png
 
 
 @pytest.fixture(scope="module")
-def report_dir(tmp_path_factory):
+def scored_drive(tmp_path_factory):
+    """(out folder, score, input info, run) of a recording written here."""
     tmp = tmp_path_factory.mktemp("report")
     bag = tmp / "drive"
     stamps = write_camera_bag(bag, frames=24, size=(48, 96))
@@ -40,11 +42,16 @@ def report_dir(tmp_path_factory):
     write_recording(out / "outputs.mcap", stamps, own, forecasts)
     info = inspect_bag(bag)
     labels = read_label_maps(info)
-    outputs = load_outputs(out / "outputs.mcap")
-    metrics = score(outputs, labels)
-    write_metrics(out, metrics)
+    scored = score_recording(out / "outputs.mcap", labels)
+    write_metrics(out, scored.metrics)
     run = {"status": "ok", "rate": 1.0, "bag": {"description": info.describe(), "path": str(bag)}}
-    write_report(out, metrics, outputs, info, labels, run)
+    return out, scored, info, run
+
+
+@pytest.fixture(scope="module")
+def report_dir(scored_drive):
+    out, scored, info, run = scored_drive
+    write_report(out, scored, info, run)
     return out
 
 
@@ -68,3 +75,14 @@ def test_report_renders_in_headless_chromium(report_dir, tmp_path):
     assert shot.std() > 20
     colours = np.unique(shot.reshape(-1, 3) // 32, axis=0)
     assert len(colours) > 30
+
+
+def test_report_draws_from_the_score_alone(scored_drive, tmp_path):
+    """The page needs no recording (everything comes from the score) and shows text from a bag as text."""
+    _, scored, info, run = scored_drive
+    odd = "<script>alert('x')</script> & co"
+    scored = dataclasses.replace(scored, metrics={**scored.metrics, "diagnostics": {odd: {"model": odd}}})
+    page = write_report(tmp_path, scored, info, {**run, "status": "stack_died", "message": odd}).read_text()
+    assert not (tmp_path / "outputs.mcap").exists()
+    assert "<script>" not in page and page.count("&lt;script&gt;") == 3
+    assert "Partial result (stack_died)" in page and "No /diagnostics messages" not in page

@@ -125,7 +125,7 @@ def replay(
         check_checkpoint(checkpoint)
     # imported once the bag is known to be good: a user mistake is reported before torch/matplotlib load
     from swiftcast.replay.report import write_metrics, write_report
-    from swiftcast.replay.score import check_ground_truth, load_outputs, score
+    from swiftcast.replay.score import check_ground_truth, score_recording
 
     truth = read_label_maps(info)
     if truth:
@@ -144,8 +144,9 @@ def replay(
     import torch  # the confusion matrices use torch: one thread is ~15x faster than two fighting a busy CPU
 
     torch.set_num_threads(1)
-    outputs = load_outputs(out / "outputs.mcap", namespace)
-    metrics = score(outputs, truth, None if tolerance_ms is None else int(tolerance_ms * 1e6))
+    tolerance_ns = None if tolerance_ms is None else int(tolerance_ms * 1e6)
+    scored = score_recording(out / "outputs.mcap", truth, namespace, tolerance_ns)
+    metrics = scored.metrics
     run_info = {
         "status": run.status,
         "message": run.message,
@@ -164,7 +165,7 @@ def replay(
     }
     metrics["run"] = run_info
     write_metrics(out, metrics)
-    report = write_report(out, metrics, outputs, info, truth, run_info)
+    report = write_report(out, scored, info, run_info)
     say(f"scored and reported in {time.monotonic() - t0:.1f} s")
     return ReplayResult(metrics=metrics, report=report, run=run, info=info)
 

@@ -4,18 +4,21 @@
 attached to a CI run; the same figures are also written as PNGs under ``figures/`` for slides and the README.
 The page leads with what a person asks first (is it accurate, does the forecast beat copy-last, how fast, did it
 drop frames, did anything go wrong), then shows frames so the numbers can be believed.
+
+Everything drawn comes from one :class:`~swiftcast.replay.score.ReplayScore`: the report scores nothing and reads
+no recording again. The page's layout and wording live in ``templates/report.html`` (Jinja2).
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import json
 import math
 from pathlib import Path
 from typing import Any, Sequence
 
 import cv2
+import jinja2
 import matplotlib
 
 matplotlib.use("Agg")
@@ -26,13 +29,15 @@ from PIL import Image as PILImage  # noqa: E402
 from swiftcast.data.labels import CLASS_COLORS_RGB, CLASS_NAMES, MOVING_TRAIN_IDS, colorize_train_ids  # noqa: E402
 from swiftcast.replay.bag import BagInfo, PackedLabels  # noqa: E402
 from swiftcast.replay.frames import open_frames  # noqa: E402
-from swiftcast.replay.score import Outputs, StampIndex, latency_series  # noqa: E402
+from swiftcast.replay.score import Matches, ReplayScore  # noqa: E402
 
 NS = 1_000_000_000
 MAX_TILE_WIDTH = 384  # pixels per image in strips
 GIF_PANEL_WIDTH = 320
 GIF_MAX_FRAMES = 120
 STRIP_ROWS = 4
+#: the figures a page shows (``render_html``'s keys), in the order they are drawn
+FIGURES = ("per_class", "latency_hist", "latency_timeline", "strips", "legend", "animation")
 
 
 def write_metrics(out_dir: Path, metrics: dict) -> Path:
@@ -95,8 +100,7 @@ def plot_per_class(metrics: dict, path: Path) -> Path | None:
     return _save(fig, path)
 
 
-def plot_latency_hist(outputs: Outputs, metrics: dict, path: Path) -> Path | None:
-    series = latency_series(outputs)
+def plot_latency_hist(series: dict[str, list[tuple[float, float]]], metrics: dict, path: Path) -> Path | None:
     if not any(series.values()):
         return None
     fig, ax = plt.subplots(figsize=(7, 3.4))
@@ -124,8 +128,10 @@ def _series_label(name: str, metrics: dict) -> str:
     return f"forecast {horizon_label(h, name)}" if h else f"forecast {name}"
 
 
-def plot_latency_timeline(outputs: Outputs, metrics: dict, path: Path) -> Path | None:
-    series = latency_series(outputs)
+def plot_latency_timeline(
+    series: dict[str, list[tuple[float, float]]], matches: Matches, metrics: dict, path: Path
+) -> Path | None:
+    outputs = matches.outputs
     if not outputs.played:
         return None
     t0 = min(outputs.played.values())
@@ -168,67 +174,48 @@ def _confidence_tile(confidence: np.ndarray, width: int) -> np.ndarray:
     return cv2.applyColorMap(confidence, cv2.COLORMAP_INFERNO)[..., ::-1]
 
 
-class _Lookup:
-    """The label maps a report draws, found by stamp (nearest within the scoring tolerance)."""
-
-    def __init__(self, outputs: Outputs, truth: dict[int, PackedLabels], tolerance_ns: int) -> None:
-        self.outputs, self.truth, self.tol = outputs, truth, tolerance_ns
-        self.own = {s: v[1] for s, v in outputs.labels.items() if s in outputs.played}
-        self.own_index, self.truth_index = StampIndex(list(self.own)), StampIndex(list(truth))
-        self.by_source = {name: {f.source_ns: f for f in items} for name, items in outputs.forecasts.items()}
-        self.by_target = {name: StampIndex([f.target_ns for f in items]) for name, items in outputs.forecasts.items()}
-        self.target_map = {name: {f.target_ns: f for f in items} for name, items in outputs.forecasts.items()}
-
-    def reference(self, t: int) -> tuple[np.ndarray | None, str]:
-        if self.truth:
-            s = self.truth_index.nearest(t, self.tol)
-            return (self.truth[s].unpack() if s is not None else None), "ground truth"
-        s = self.own_index.nearest(t, self.tol)
-        return (self.own[s].unpack() if s is not None else None), "own labels"
-
-
-def pick_strip_sources(lookup: _Lookup, horizons: Sequence[str], rows: int = STRIP_ROWS) -> list[int]:
+def pick_strip_sources(matches: Matches, horizons: Sequence[str], rows: int = STRIP_ROWS) -> list[int]:
     """Source frames, spread over the drive, that have labels and a forecast for every horizon (if any)."""
-    candidates = sorted(lookup.own)
+    candidates = sorted(matches.own)
     if horizons:
-        full = [s for s in candidates if all(s in lookup.by_source.get(h, {}) for h in horizons)]
-        candidates = full or [s for s in candidates if any(s in lookup.by_source.get(h, {}) for h in horizons)] or candidates
+        full = [s for s in candidates if all(s in matches.by_source.get(h, {}) for h in horizons)]
+        candidates = full or [s for s in candidates if any(s in matches.by_source.get(h, {}) for h in horizons)] or candidates
     if len(candidates) <= rows:
         return candidates
     idx = np.linspace(0, len(candidates) - 1, rows + 2)[1:-1].round().astype(int)
     return [candidates[i] for i in idx]
 
 
-def plot_strips(lookup: _Lookup, frames: dict[int, np.ndarray], sources: list[int], horizons: list[tuple[str, float]],
+def plot_strips(matches: Matches, frames: dict[int, np.ndarray], sources: list[int], horizons: list[tuple[str, float]],
                 path: Path) -> Path | None:
     """Rows of camera | labels | forecast +h | reference at t+h ... for a few source frames."""
     if not sources:
         return None
     cols: list[str] = ["camera (t)", "labels (t)"]
-    with_confidence = any(s in lookup.outputs.confidence for s in sources)
+    with_confidence = any(s in matches.outputs.confidence for s in sources)
     if with_confidence:
         cols.append("confidence (t)")
     for name, ms in horizons:
-        cols += [f"forecast t+{ms:.0f} ms", f"{'GT' if lookup.truth else 'own labels'} t+{ms:.0f} ms"]
-    if not horizons and lookup.truth:
+        cols += [f"forecast t+{ms:.0f} ms", f"{'GT' if matches.truth else 'own labels'} t+{ms:.0f} ms"]
+    if not horizons and matches.truth:
         cols.append("ground truth (t)")
-    t0 = min(lookup.outputs.played) if lookup.outputs.played else 0  # drive time: stamps, not wall time
+    t0 = min(matches.outputs.played) if matches.outputs.played else 0  # drive time: stamps, not wall time
     cells: list[list[np.ndarray | None]] = []
     for s in sources:
         row: list[np.ndarray | None] = [
             _tile(frames[s], MAX_TILE_WIDTH) if s in frames else None,
-            _labels_tile(lookup.own[s].unpack(), MAX_TILE_WIDTH),
+            _labels_tile(matches.own[s].unpack(), MAX_TILE_WIDTH),
         ]
         if with_confidence:
-            conf = lookup.outputs.confidence.get(s)
+            conf = matches.outputs.confidence.get(s)
             row.append(_confidence_tile(conf.unpack(), MAX_TILE_WIDTH) if conf is not None else None)
         for name, _ in horizons:
-            f = lookup.by_source.get(name, {}).get(s)
+            f = matches.by_source.get(name, {}).get(s)
             row.append(_labels_tile(f.labels.unpack(), MAX_TILE_WIDTH) if f else None)
-            ref = lookup.reference(f.target_ns)[0] if f else None
+            ref = matches.reference(f.target_ns) if f else None
             row.append(_labels_tile(ref, MAX_TILE_WIDTH) if ref is not None else None)
-        if not horizons and lookup.truth:
-            ref = lookup.reference(s)[0]
+        if not horizons and matches.truth:
+            ref = matches.reference(s)
             row.append(_labels_tile(ref, MAX_TILE_WIDTH) if ref is not None else None)
         cells.append(row)
     shape = next(c.shape for r in cells for c in r if c is not None)
@@ -261,7 +248,7 @@ def plot_legend(path: Path) -> Path:
     return _save(fig, path)
 
 
-def make_overlay_animation(lookup: _Lookup, frames: dict[int, np.ndarray], stamps: list[int], horizon: str | None,
+def make_overlay_animation(matches: Matches, frames: dict[int, np.ndarray], stamps: list[int], horizon: str | None,
                            path: Path, fps: float) -> Path | None:
     """GIF: camera + labels overlay, next to camera + the forecast made ``horizon`` earlier for this instant."""
     if not stamps:
@@ -271,10 +258,9 @@ def make_overlay_animation(lookup: _Lookup, frames: dict[int, np.ndarray], stamp
         if s not in frames:
             continue
         cam = frames[s]
-        panels = [_overlay_panel(cam, lookup.own.get(s), "now: segmentation" if s in lookup.own else "now: dropped")]
+        panels = [_overlay_panel(cam, matches.own.get(s), "now: segmentation" if s in matches.own else "now: dropped")]
         if horizon is not None:
-            target_stamp = lookup.by_target[horizon].nearest(s, lookup.tol)
-            f = lookup.target_map[horizon].get(target_stamp) if target_stamp is not None else None
+            f = matches.forecast_for(horizon, s)
             ms = f.horizon_ns / 1e6 if f else 0
             title = f"forecast made {ms:.0f} ms earlier" if f else "forecast: none yet"
             panels.append(_overlay_panel(cam, f.labels if f else None, title))
@@ -313,19 +299,6 @@ def _data_uri(path: Path | None) -> str:
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
 
 
-def _img(path: Path | None, alt: str, out_dir: Path) -> str:
-    if path is None:
-        return ""
-    rel = path.relative_to(out_dir).as_posix()
-    return f'<figure><img src="{_data_uri(path)}" alt="{html.escape(alt)}" data-file="{rel}"><figcaption>{html.escape(alt)}</figcaption></figure>'
-
-
-def _table(header: Sequence[str] | None, rows: Sequence[Sequence[Any]], cls: str = "") -> str:
-    head = "<thead><tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in header) + "</tr></thead>" if header else ""
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table class="{cls}">{head}<tbody>{body}</tbody></table>'
-
-
 def summary_rows(metrics: dict) -> list[list[str]]:
     """The headline table: rows = single frame and each horizon; forecast next to copy-last (as printed too)."""
     rows = []
@@ -341,194 +314,125 @@ def summary_rows(metrics: dict) -> list[list[str]]:
     return rows
 
 
-CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
-main{max-width:1180px;margin:0 auto;padding:18px 24px 60px}
-h1{font-size:22px;margin:6px 0 2px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
-.sub{color:#666;font-size:13px;margin-bottom:12px}
-.banner{padding:10px 14px;border-radius:6px;margin:12px 0;font-size:14px}
-.ok{background:#e6f4ea;border:1px solid #9bd3a8}.warn{background:#fff4e5;border:1px solid #f0c36d}
-.bad{background:#fdecea;border:1px solid #f5a9a0}
-.cards{display:flex;flex-wrap:wrap;gap:10px;margin:10px 0}
-.card{background:#fff;border:1px solid #e2e2e2;border-radius:8px;padding:10px 14px;min-width:150px}
-.card .v{font-size:24px;font-weight:600}.card .k{font-size:12px;color:#666}
-table{border-collapse:collapse;background:#fff;font-size:13px;margin:6px 0}
-th,td{border:1px solid #e2e2e2;padding:4px 9px;text-align:right}th{background:#f0f0f0}
-td:first-child,th:first-child{text-align:left}
-table.kv td{text-align:left;vertical-align:top}table.kv td:first-child{font-weight:600;white-space:nowrap}
-figure{margin:10px 0;background:#fff;border:1px solid #e2e2e2;border-radius:6px;padding:8px;display:inline-block;max-width:100%}
-figure img{max-width:100%;height:auto;display:block}figcaption{font-size:12px;color:#666;margin-top:4px}
-.grid2{display:flex;flex-wrap:wrap;gap:10px}.note{font-size:13px;color:#444}
-code{background:#f0f0f0;padding:1px 4px;border-radius:3px;font-size:12px}
-details{margin:8px 0}summary{cursor:pointer;color:#335}
-"""
-
-
-def render_html(out_dir: Path, metrics: dict, run: dict, figures: dict[str, Path | None]) -> str:
-    frames, lat, thr = metrics["frames"], metrics["latency_ms"], metrics["throughput_hz"]
-    status = run.get("status", "ok")
-    bag = run.get("bag", {})
-    esc = html.escape
-    # status banner
-    notes = []
-    if status == "ok":
-        banner = f'<div class="banner ok">Replay completed: {frames["published"]} frames played, {frames["answered"]} answered by the stack.</div>'
-    else:
-        banner = f'<div class="banner bad"><b>Partial result ({esc(status)}).</b> {esc(run.get("message", ""))}</div>'
-    if metrics.get("recording_error"):
-        notes.append(f"The recording could not be read to the end ({esc(metrics['recording_error'])}); the numbers cover what was read.")
-    if metrics["reference"] != "ground_truth":
-        notes.append("This bag has <b>no ground truth</b>: single-frame accuracy cannot be measured, and forecasts (and "
-                     "copy-last) are scored against the stack's <b>own single-frame segmentation</b> of the target frame "
-                     "(consistency, not accuracy).")
-    if not metrics.get("horizons"):
-        notes.append("No forecasts were received: the stack ran without forecast models (or they never had enough "
-                     "history), so only single-frame results are shown.")
-    if run.get("message") and status == "ok":
-        notes.append(esc(run["message"]))
-    note_html = "".join(f'<div class="banner warn">{n}</div>' for n in notes)
-
-    # headline cards
-    lab = lat.get("labels") or {}
+def _cards(metrics: dict) -> list[tuple[str, str]]:
+    """(what, value) of the headline cards."""
+    frames, lab = metrics["frames"], metrics["latency_ms"].get("labels") or {}
     cards = [("single-frame mIoU", pct(metrics.get("miou")) + ("%" if metrics.get("miou") is not None else "")),
              ("single-frame mIoU-MO", pct(metrics.get("miou_mo")) + ("%" if metrics.get("miou_mo") is not None else ""))]
-    for name, h in metrics.get("horizons", {}).items():
+    for h in metrics.get("horizons", {}).values():
         f, c = h.get("forecast") or {}, h.get("copy_last") or {}
         cards.append((f"forecast +{h['horizon_ms']:.0f} ms mIoU (copy-last)", f"{pct(f.get('miou'))} ({pct(c.get('miou'))})"))
     cards += [("latency p50 / p99", f"{lab['p50']:.0f} / {lab['p99']:.0f} ms" if lab else "n/a"),
               ("frames dropped", f"{frames['dropped']} / {frames['published']}")]
-    cards_html = '<div class="cards">' + "".join(
-        f'<div class="card"><div class="v">{esc(v)}</div><div class="k">{esc(k)}</div></div>' for k, v in cards) + "</div>"
+    return cards
 
-    ref_name = "ground truth" if metrics["reference"] == "ground_truth" else "own single-frame labels"
-    if metrics.get("horizons"):
-        accuracy = _table(["", "mIoU %", "mIoU-MO %", "copy-last mIoU %", "copy-last mIoU-MO %", "frames scored"],
-                          summary_rows(metrics))
-        accuracy += (f'<p class="note">Forecasts are scored against the {ref_name} of their <b>target</b> time (nearest '
-                     f"stamp within {metrics['tolerance_ms']:.0f} ms); copy-last uses the single-frame labels of the same "
-                     "source frame against the same target, so the two columns compare like for like. mIoU-MO = mean IoU "
-                     "over the 8 moving-object classes (person … bicycle).</p>")
-    else:
-        rows = [[r[0], r[1], r[2], r[5]] for r in summary_rows(metrics)]
-        accuracy = _table(["", "mIoU %", "mIoU-MO %", "frames scored"], rows)
-        accuracy += ('<p class="note">Single-frame labels vs the ground truth of the same frame (nearest stamp within '
-                     f"{metrics['tolerance_ms']:.0f} ms). mIoU-MO = mean IoU over the 8 moving-object classes (person … "
-                     "bicycle).</p>")
-    for name, h in metrics.get("horizons", {}).items():
-        now = h.get("single_frame_at_target")
-        if now:
-            accuracy += (f'<p class="note">{esc(horizon_label(h, name))}: the single-frame model itself scores '
-                         f"{pct(now['miou'])} mIoU on those target frames (an upper bound for the forecast).</p>")
 
-    lat_rows = []
-    for name, p in lat.items():
-        if p:
-            lat_rows.append([esc(_series_label(name, metrics)), p["n"], p["p50"], p["p90"], p["p99"], p["max"],
-                             f"{thr.get(name) or 0:.2f}"])
-    timing = _table(["output", "messages", "p50 ms", "p90 ms", "p99 ms", "max ms", "rate Hz"], lat_rows)
-    timing += (f'<p class="note">Input played at {thr.get("input") or 0:.2f} Hz; {frames["dropped"]} of '
-               f'{frames["published"]} frames ({pct(frames.get("drop_rate"))}%) were dropped by the stack (no labels '
-               "came back: the node always takes the newest frame, so a slow model drops rather than queues). Latency = "
-               "camera frame published → output received, both timed in the replay process.</p>")
-    used = run.get("rate_used")
-    if used is not None and used < 0.999:
-        why = ("each frame was sent only once the stack had answered the previous one (--rate auto), so this machine "
-               "processed every frame; at the recorded rate a slower CPU drops frames instead"
-               if run.get("rate") == "auto" else f"--rate {esc(str(run.get('rate')))}")
-        timing += (f'<p class="note">The drive played at <b>{used:.2f}× real time</b>: {why}. Latencies are then the '
-                   "stack's own time per frame, without queueing.</p>")
-
-    per_class_rows = []
+def _per_class(metrics: dict) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the per-class table: single frame, then forecast and copy-last per horizon."""
     sf = metrics.get("single_frame")
     hz = list(metrics.get("horizons", {}).items())
+    rows = []
     for cname in CLASS_NAMES:
-        row = [esc(cname), pct(sf["per_class"].get(cname)) if sf else "n/a"]
+        row = [cname, pct(sf["per_class"].get(cname)) if sf else "n/a"]
         for _, h in hz:
             for key in ("forecast", "copy_last"):
                 row.append(pct(h[key]["per_class"].get(cname)) if h.get(key) else "n/a")
-        per_class_rows.append(row)
-    per_class_header = ["class", "single frame"] + [f"{lbl} {n}" for n, _ in hz for lbl in ("forecast", "copy-last")]
-    per_class = _table(per_class_header, per_class_rows)
+        rows.append(row)
+    header = ["class", "single frame"] + [f"{lbl} {n}" for n, _ in hz for lbl in ("forecast", "copy-last")]
+    return header, rows
 
-    diag = metrics.get("diagnostics") or {}
-    diag_html = "".join(
-        f"<h3 style='font-size:14px'>{esc(name)}</h3>" + _table(None, [[esc(k), esc(v)] for k, v in values.items()], "kv")
-        for name, values in diag.items()
-    ) or '<p class="note">No /diagnostics messages were recorded.</p>'
 
-    run_rows = [[esc(k), esc(str(v))] for k, v in (
+def _run_rows(metrics: dict, run: dict) -> list[list[str]]:
+    bag = run.get("bag", {})
+    return [[k, str(v)] for k, v in (
         ("bag", bag.get("description", "")), ("command", run.get("command", "")),
-        ("status", status), ("stack exit", run.get("stack_exit")), ("ROS domain", run.get("domain_id")),
-        ("playback rate", f"{run.get('rate')} (used: {run.get('rate_used')}x the recorded rate)"), ("wall time", f"{run.get('wall_time_s', 0):.1f} s"),
+        ("status", run.get("status", "ok")), ("stack exit", run.get("stack_exit")), ("ROS domain", run.get("domain_id")),
+        ("playback rate", f"{run.get('rate')} (used: {run.get('rate_used')}x the recorded rate)"),
+        ("wall time", f"{run.get('wall_time_s', 0):.1f} s"),
         ("models", ", ".join(f"{t}: {m}" for t, m in metrics.get("model_ids", {}).items()) or "n/a"),
         ("recorded topics", ", ".join(f"{t} ({n})" for t, n in metrics.get("recorded_topics", {}).items())),
         ("warm-up latency", run.get("warmup_latency_ms")),
     )]
 
-    fig = lambda key, alt: _img(figures.get(key), alt, out_dir)  # noqa: E731
-    conf_note = (", its confidence (255 x the highest class probability; dark = unsure)"
-                 if any(t.endswith("/semseg/confidence") for t in metrics.get("recorded_topics", {})) else "")
-    strip_note = (f"Each row: the camera frame at t, the stack's labels at t{conf_note}, and for each horizon the forecast made at "
-                  f"t for t+h next to the {ref_name} at t+h." if metrics.get("horizons") else
-                  f"Each row: the camera frame at t, the stack's labels at t{conf_note}"
-                  + (" and the ground truth at t." if metrics["reference"] == "ground_truth" else "."))
-    gif = figures.get("animation")
-    title = f"SwiftCast replay — {esc(Path(bag.get('path', 'bag')).name)}"
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>
-<body><main>
-<h1>{title}</h1>
-<div class="sub">{esc(bag.get("description", ""))}</div>
-{banner}{note_html}{cards_html}
-<h2>Accuracy</h2>{accuracy}
-{fig("per_class", "Per-class IoU")}
-<h2>Frames</h2>
-<p class="note">{strip_note}</p>
-{fig("strips", "camera | labels | forecasts | reference at the target time")}
-{fig("legend", "class colours")}
-{('<figure><img src="' + _data_uri(gif) + '" alt="animated overlay" data-file="' + gif.relative_to(out_dir).as_posix() + '"><figcaption>The drive: segmentation now (left) and, right, the forecast made earlier for this instant</figcaption></figure>') if gif else ''}
-<h2>Latency and throughput</h2>{timing}
-<div class="grid2">{fig("latency_hist", "Latency histogram")}{fig("latency_timeline", "Latency over the drive (red: frames dropped)")}</div>
-<h2>Per-class IoU %</h2>{per_class}
-<h2>Run</h2>{_table(None, run_rows, "kv")}
-<details><summary>Node diagnostics (last values)</summary>{diag_html}</details>
-<p class="note">Files next to this page: <code>metrics.json</code>, <code>outputs.mcap</code> (everything the stack
-published, with receive times), <code>figures/</code>, <code>logs/</code>.</p>
-</main></body></html>
-"""
+
+#: autoescaped: every value reaches the page as text, whatever a bag's topic names or a node's diagnostics hold
+_PAGES = jinja2.Environment(
+    loader=jinja2.PackageLoader("swiftcast.replay", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 
 
-def write_report(
-    out_dir: Path,
-    metrics: dict,
-    outputs: Outputs,
-    info: BagInfo,
-    truth: dict[int, PackedLabels],
-    run: dict,
-) -> Path:
+def render_html(out_dir: Path, metrics: dict, run: dict, figures: dict[str, Path | None]) -> str:
+    """The page (``templates/report.html``) for these metrics, with the figures inlined."""
+    frames, lat, thr = metrics["frames"], metrics["latency_ms"], metrics["throughput_hz"]
+    bag = run.get("bag", {})
+    horizons = []
+    for name, h in metrics.get("horizons", {}).items():
+        now = h.get("single_frame_at_target")
+        horizons.append({"label": horizon_label(h, name), "upper_bound": pct(now["miou"]) if now else None})
+    summary = summary_rows(metrics)
+    if not horizons:
+        summary = [[r[0], r[1], r[2], r[5]] for r in summary]
+    per_class_header, per_class_rows = _per_class(metrics)
+    return _PAGES.get_template("report.html").render(
+        bag_name=Path(bag.get("path", "bag")).name,
+        description=bag.get("description", ""),
+        status=run.get("status", "ok"),
+        message=run.get("message", ""),
+        frames=frames,
+        recording_error=metrics.get("recording_error"),
+        ground_truth=metrics["reference"] == "ground_truth",
+        ref_name="ground truth" if metrics["reference"] == "ground_truth" else "own single-frame labels",
+        tolerance_ms=metrics["tolerance_ms"],
+        horizons=horizons,
+        cards=_cards(metrics),
+        summary=summary,
+        has_confidence=any(t.endswith("/semseg/confidence") for t in metrics.get("recorded_topics", {})),
+        latency_rows=[[_series_label(name, metrics), p["n"], p["p50"], p["p90"], p["p99"], p["max"],
+                       f"{thr.get(name) or 0:.2f}"] for name, p in lat.items() if p],
+        input_hz=thr.get("input") or 0,
+        drop_pct=pct(frames.get("drop_rate")),
+        rate=run.get("rate"),
+        rate_used=run.get("rate_used"),
+        per_class_header=per_class_header,
+        per_class_rows=per_class_rows,
+        run_rows=_run_rows(metrics, run),
+        diagnostics=[(name, [[k, v] for k, v in values.items()])
+                     for name, values in (metrics.get("diagnostics") or {}).items()],
+        figures={key: _figure(figures.get(key), out_dir) for key in FIGURES},
+    )
+
+
+def _figure(path: Path | None, out_dir: Path) -> dict[str, str] | None:
+    return {"src": _data_uri(path), "file": path.relative_to(out_dir).as_posix()} if path is not None else None
+
+
+def write_report(out_dir: Path, scored: ReplayScore, info: BagInfo, run: dict) -> Path:
     """Figures, the animation and report.html in ``out_dir``; returns the page's path."""
     out_dir = Path(out_dir)
     figdir = out_dir / "figures"
     figdir.mkdir(parents=True, exist_ok=True)
-    tol = int(metrics["tolerance_ms"] * 1e6)
-    lookup = _Lookup(outputs, truth, tol)
+    metrics, matches = scored.metrics, scored.matches
     horizons = [(name, h["horizon_ms"]) for name, h in metrics.get("horizons", {}).items()]
-    sources = pick_strip_sources(lookup, [n for n, _ in horizons])
-    played = sorted(outputs.played)
+    sources = pick_strip_sources(matches, [n for n, _ in horizons])
+    played = sorted(matches.outputs.played)
     step = max(1, math.ceil(len(played) / GIF_MAX_FRAMES))
     gif_stamps = played[::step]
     frames = dict(open_frames(info).frames_at(set(sources) | set(gif_stamps)))
     figures: dict[str, Path | None] = {
         "per_class": plot_per_class(metrics, figdir / "per_class_iou.png"),
-        "latency_hist": plot_latency_hist(outputs, metrics, figdir / "latency_hist.png"),
-        "latency_timeline": plot_latency_timeline(outputs, metrics, figdir / "latency_timeline.png"),
-        "strips": plot_strips(lookup, frames, sources, horizons, figdir / "strips.png"),
+        "latency_hist": plot_latency_hist(scored.latency, metrics, figdir / "latency_hist.png"),
+        "latency_timeline": plot_latency_timeline(scored.latency, matches, metrics, figdir / "latency_timeline.png"),
+        "strips": plot_strips(matches, frames, sources, horizons, figdir / "strips.png"),
         "legend": plot_legend(figdir / "legend.png"),
     }
     fps = (info.rate_hz or 17.0) / step  # the drive at its recorded speed
     longest = horizons[-1][0] if horizons else None
-    figures["animation"] = make_overlay_animation(lookup, frames, gif_stamps, longest, figdir / "overlay.gif", fps)
+    figures["animation"] = make_overlay_animation(matches, frames, gif_stamps, longest, figdir / "overlay.gif", fps)
     page = out_dir / "report.html"
     page.write_text(render_html(out_dir, metrics, run, figures))
     return page

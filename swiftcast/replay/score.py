@@ -11,7 +11,9 @@ Everything is computed from ``outputs.mcap`` (written by ``bag_replay``) and the
   forecasts count from their source frame;
 * frames dropped: played frames the stack never answered with labels; throughput: answers per second.
 
-The confusion matrices come from :mod:`swiftcast.metrics` like every other evaluation in SwiftCast.
+The confusion matrices come from :mod:`swiftcast.metrics` like every other evaluation in SwiftCast. A replay is
+scored once (:func:`score_recording`); the :class:`ReplayScore` it returns carries the metrics together with the
+recording indexed by stamp, which is all the report draws from.
 """
 
 from __future__ import annotations
@@ -132,6 +134,37 @@ class StampIndex:
         return best
 
 
+class Matches:
+    """The recording indexed by stamp, built once: what scoring pairs is what the report draws."""
+
+    def __init__(self, outputs: Outputs, truth: dict[int, PackedLabels], tolerance_ns: int) -> None:
+        self.outputs, self.truth, self.tolerance_ns = outputs, truth, tolerance_ns
+        #: the single-frame labels of the played frames (warm-up answers are not part of the drive)
+        self.own = {s: v[1] for s, v in outputs.labels.items() if s in outputs.played}
+        self.own_index, self.truth_index = StampIndex(list(self.own)), StampIndex(list(truth))
+        self.by_source = {name: {f.source_ns: f for f in items} for name, items in outputs.forecasts.items()}
+        self._by_target = {name: {f.target_ns: f for f in items} for name, items in outputs.forecasts.items()}
+        self._target_index = {name: StampIndex(list(by)) for name, by in self._by_target.items()}
+
+    def own_stamp(self, t: int) -> int | None:
+        """The played frame with labels nearest to ``t``, within the tolerance."""
+        return self.own_index.nearest(t, self.tolerance_ns)
+
+    def reference(self, t: int) -> np.ndarray | None:
+        """What a prediction for time ``t`` is scored against: the ground truth, else the stack's own labels."""
+        if self.truth:
+            s = self.truth_index.nearest(t, self.tolerance_ns)
+            return self.truth[s].unpack() if s is not None else None
+        s = self.own_stamp(t)
+        return self.own[s].unpack() if s is not None else None
+
+    def forecast_for(self, horizon: str, t: int) -> Forecast | None:
+        """The ``horizon`` forecast whose target is nearest to ``t``, within the tolerance."""
+        index = self._target_index.get(horizon)
+        target = index.nearest(t, self.tolerance_ns) if index is not None else None
+        return self._by_target[horizon][target] if target is not None else None
+
+
 def default_tolerance_ns(frame_stamps: Sequence[int]) -> int:
     """Stamps match when closer than 40 % of the median frame period (at most 25 ms)."""
     if len(frame_stamps) < 2:
@@ -207,26 +240,49 @@ def _rate_hz(times_ns: Sequence[int]) -> float | None:
     return round((len(times_ns) - 1) / span, 3) if span > 0 else None
 
 
+@dataclass
+class ReplayScore:
+    """One replay scored: the metrics (``metrics.json``) and the matched recording they came from, so the report
+    draws exactly what was scored without reading or matching anything again."""
+
+    metrics: dict[str, Any]
+    matches: Matches
+    latency: dict[str, list[tuple[float, float]]]  # per output: (publish time s, latency ms), see latency_series
+
+    @property
+    def outputs(self) -> Outputs:
+        return self.matches.outputs
+
+
+def score_recording(
+    path: str | Path,
+    truth: dict[int, PackedLabels],
+    namespace: str = "/perception",
+    tolerance_ns: int | None = None,
+) -> ReplayScore:
+    """Read ``outputs.mcap`` once and score it (what ``swiftcast replay`` does after the play)."""
+    return score(load_outputs(path, namespace), truth, tolerance_ns)
+
+
 def score(
     outputs: Outputs,
     truth: dict[int, PackedLabels],
     tolerance_ns: int | None = None,
     class_names: Sequence[str] = CLASS_NAMES,
-) -> dict[str, Any]:
+) -> ReplayScore:
     """All metrics of one replay (JSON-ready; keys described in the module docstring)."""
     played = outputs.played
     tolerance_ns = default_tolerance_ns(list(played)) if tolerance_ns is None else tolerance_ns
     has_truth = bool(truth)
-    truth_index = StampIndex(list(truth))
-    own = {s: v for s, v in outputs.labels.items() if s in played}
-    own_index = StampIndex(list(own))
+    m = Matches(outputs, truth, tolerance_ns)
+    own = m.own
 
     # single frame vs ground truth at the same stamp
     single = _Meter()
     for stamp in sorted(own):
-        gt = truth_index.nearest(stamp, tolerance_ns)
+        gt = m.truth_index.nearest(stamp, tolerance_ns)
         if gt is not None:
-            single.add(own[stamp][1].unpack(), truth[gt].unpack())
+            single.add(own[stamp].unpack(), truth[gt].unpack())
     single_summary = single.summary(class_names)
 
     # forecasts per horizon, paired with copy-last (and, with ground truth, the single-frame labels at the target)
@@ -238,13 +294,8 @@ def score(
             if f.source_ns not in played:
                 skipped["not_played"] += 1
                 continue
-            if has_truth:
-                ref_stamp = truth_index.nearest(f.target_ns, tolerance_ns)
-                ref = truth[ref_stamp].unpack() if ref_stamp is not None else None
-            else:
-                ref_stamp = own_index.nearest(f.target_ns, tolerance_ns)
-                ref = own[ref_stamp][1].unpack() if ref_stamp is not None else None
-            source = own_index.nearest(f.source_ns, tolerance_ns)
+            ref = m.reference(f.target_ns)
+            source = m.own_stamp(f.source_ns)
             if ref is None:
                 skipped["no_reference"] += 1
                 continue
@@ -252,11 +303,11 @@ def score(
                 skipped["no_source_labels"] += 1
                 continue
             fc.add(f.labels.unpack(), ref)
-            cl.add(own[source][1].unpack(), ref)
+            cl.add(own[source].unpack(), ref)
             if has_truth:
-                at_target = own_index.nearest(f.target_ns, tolerance_ns)
+                at_target = m.own_stamp(f.target_ns)
                 if at_target is not None:
-                    now.add(own[at_target][1].unpack(), ref)
+                    now.add(own[at_target].unpack(), ref)
         horizons[name] = {
             "horizon_ms": round(_median_horizon(items) / 1e6, 1),
             "reference": "ground_truth" if has_truth else "single_frame",
@@ -271,8 +322,9 @@ def score(
         }
 
     # latency, drops, throughput
-    latency = {"labels": percentiles([(recv - played[s]) / 1e6 for s, (recv, _) in own.items()])}
-    throughput = {"input": _rate_hz(list(played.values())), "labels": _rate_hz([recv for recv, _ in own.values()])}
+    received = {s: recv for s, (recv, _) in outputs.labels.items() if s in played}
+    latency = {"labels": percentiles([(recv - played[s]) / 1e6 for s, recv in received.items()])}
+    throughput = {"input": _rate_hz(list(played.values())), "labels": _rate_hz(list(received.values()))}
     for name, items in outputs.forecasts.items():
         mine = [f for f in items if f.source_ns in played]
         latency[name] = percentiles([(f.received_ns - played[f.source_ns]) / 1e6 for f in mine])
@@ -304,7 +356,7 @@ def score(
     }
     if outputs.error:
         metrics["recording_error"] = outputs.error
-    return metrics
+    return ReplayScore(metrics=metrics, matches=m, latency=latency_series(outputs))
 
 
 def _median_horizon(items: Sequence[Forecast]) -> float:

@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, fields as dataclass_fields
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -389,18 +390,16 @@ def run(args: argparse.Namespace, stop: threading.Event, emit: Callable[[dict], 
     summary: dict[str, Any] = {"bag": str(source), "topic": args.topic, "rate": args.rate, "status": "ok"}
     camera = open_camera(args)
     try:
-        msgtype, total = camera.msgtype, camera.total
-        summary.update(msgtype=msgtype, frames_total=total)
-        first_raw, first_stamp, end_stamp = camera.first_raw, camera.first_stamp, camera.end_stamp
+        summary.update(msgtype=camera.msgtype, frames_total=camera.total)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         recorder = McapRecorder(args.out)
-        node = ReplayNode(args, msgtype, recorder, emit)
+        node = ReplayNode(args, camera.msgtype, recorder, emit)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         spinner = threading.Thread(target=executor.spin, daemon=True)
         spinner.start()
         try:
-            _play(args, camera, node, first_raw, first_stamp, end_stamp, total, stop, emit, summary)
+            BagPlayer(PlayOptions.from_args(args), camera, node, stop, emit, summary).play()
         finally:
             node.recording = False
             executor.shutdown(timeout_sec=2.0)
@@ -422,106 +421,169 @@ def _wait(condition: Callable[[], bool], timeout: float, stop: threading.Event, 
     return True
 
 
-def _play(args, camera, node, first_raw, first_stamp, end_stamp, total, stop, emit, summary) -> None:  # noqa: PLR0913
-    # 1. the stack is up: our camera has a subscriber and every answer/wait topic a publisher
-    emit({"event": "waiting", "what": "stack"})
-    wait_topics = [args.answer_topic, *args.wait_topic]
+@dataclass
+class PlayOptions:
+    """The command-line options that pace the play: what marks the stack ready, the warm-up, the rate, the drain."""
 
-    def stack_ready() -> bool:
-        return (
-            node.camera_pub.get_subscription_count() >= 1
-            and all(node.publisher_count(t) for t in wait_topics)
-            and all(node.other_subscribers(t) for t in args.wait_subscribed)
-        )
+    publish_topic: str
+    answer_topic: str
+    wait_topic: list[str]
+    wait_subscribed: list[str]
+    stack_timeout: float
+    answer_timeout: float
+    answer_wait: float
+    warmup: int
+    rate: float | str
+    drain: float
+    max_drain: float
 
-    ok = _wait(stack_ready, args.stack_timeout, stop)
-    if not ok:
-        if not stop.is_set():
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> PlayOptions:
+        return cls(**{f.name: getattr(args, f.name) for f in dataclass_fields(cls)})
+
+
+class BagPlayer:
+    """One play of ``camera`` into the stack, in four steps: wait for the stack, warm it up, play the drive, drain.
+
+    Each step notes in ``summary`` how it went; a step that fails sets ``status`` and ``message`` and ends the play
+    (the recording made so far is still closed and scored by the caller).
+    """
+
+    def __init__(
+        self,
+        options: PlayOptions,
+        camera: Camera,
+        node: ReplayNode,
+        stop: threading.Event,
+        emit: Callable[[dict], None],
+        summary: dict[str, Any],
+    ) -> None:
+        self.options, self.camera, self.node = options, camera, node
+        self.stop, self.emit, self.summary = stop, emit, summary
+
+    def play(self) -> None:
+        if not self.wait_for_stack():
+            return
+        time.sleep(0.5)  # let the discovery of the other direction settle (late joiners miss the first message)
+        if not self.warm_up():
+            return
+        self.drive()
+        self.drain()
+
+    def wait_for_stack(self) -> bool:
+        """The stack is up: our camera has a subscriber and every answer/wait topic a publisher."""
+        opts, node = self.options, self.node
+        self.emit({"event": "waiting", "what": "stack"})
+        wait_topics = [opts.answer_topic, *opts.wait_topic]
+
+        def stack_ready() -> bool:
+            return (
+                node.camera_pub.get_subscription_count() >= 1
+                and all(node.publisher_count(t) for t in wait_topics)
+                and all(node.other_subscribers(t) for t in opts.wait_subscribed)
+            )
+
+        if _wait(stack_ready, opts.stack_timeout, self.stop):
+            return True
+        if not self.stop.is_set():
             missing = [t for t in wait_topics if not node.publisher_count(t)]
-            unsubscribed = [t for t in args.wait_subscribed if not node.other_subscribers(t)]
-            what = f"no subscriber on {args.publish_topic}" if not node.camera_pub.get_subscription_count() else ""
+            unsubscribed = [t for t in opts.wait_subscribed if not node.other_subscribers(t)]
+            what = f"no subscriber on {opts.publish_topic}" if not node.camera_pub.get_subscription_count() else ""
             what = what or (f"no publisher on {', '.join(missing)}" if missing else "")
             what = what or f"nothing subscribed to {', '.join(unsubscribed)}"
-            summary.update(status="no_stack", message=f"the stack did not come up within {args.stack_timeout:g} s ({what})")
+            self.summary.update(
+                status="no_stack", message=f"the stack did not come up within {opts.stack_timeout:g} s ({what})"
+            )
         else:
-            summary.update(status="interrupted", message="stopped while waiting for the stack")
-        return
-    time.sleep(0.5)  # let the discovery of the other direction settle (late joiners miss the first message)
+            self.summary.update(status="interrupted", message="stopped while waiting for the stack")
+        return False
 
-    # 2. warm-up: copies of the first frame stamped away from the drive, one at a time, until each is answered
-    base = first_stamp - 10_000_000_000 if first_stamp >= 20_000_000_000 else end_stamp + 10_000_000_000
-    warmup = []
-    for k in range(args.warmup):
-        stamp = base + k * 1_000_000
-        node.ignored_stamps.add(stamp)
-        raw = with_header_stamp(first_raw, stamp)
-        deadline = time.monotonic() + (args.answer_timeout if k == 0 else args.answer_timeout / 2)
-        sent, sends = None, 0
-        while node.answer_time(stamp) is None and time.monotonic() < deadline and not stop.is_set():
-            sent = node.publish_frame(raw, stamp, -1, record=False)
-            sends += 1
-            _wait(lambda s=stamp: node.answer_time(s) is not None, 2.0, stop)  # best effort: resend if lost
-        answered = node.answer_time(stamp)
-        if answered is None:
-            if stop.is_set():
-                summary.update(status="interrupted", message="stopped during warm-up")
-            else:
-                summary.update(
-                    status="no_answer",
-                    message=f"the stack did not answer a warm-up frame on {args.answer_topic} within "
-                    f"{args.answer_timeout:g} s",
-                )
-            return
-        # a resent frame's answer may belong to an earlier copy: its latency is not a measurement
-        warmup.append(round((answered - sent) / 1e6, 2) if sends == 1 else None)
-        emit({"event": "warmup", "index": k, "latency_ms": warmup[-1]})
-    summary["warmup_latency_ms"] = warmup
-    lockstep = args.rate == AUTO
-    rate = 1.0 if lockstep else args.rate
+    def warm_up(self) -> bool:
+        """Copies of the first frame stamped away from the drive, one at a time, until each is answered: proves the
+        whole path works and keeps one-off start-up costs out of the measured latencies."""
+        opts, node, camera, stop = self.options, self.node, self.camera, self.stop
+        if camera.first_stamp >= 20_000_000_000:
+            base = camera.first_stamp - 10_000_000_000
+        else:
+            base = camera.end_stamp + 10_000_000_000
+        warmup = []
+        for k in range(opts.warmup):
+            stamp = base + k * 1_000_000
+            node.ignored_stamps.add(stamp)
+            raw = with_header_stamp(camera.first_raw, stamp)
+            deadline = time.monotonic() + (opts.answer_timeout if k == 0 else opts.answer_timeout / 2)
+            sent, sends = None, 0
+            while node.answer_time(stamp) is None and time.monotonic() < deadline and not stop.is_set():
+                sent = node.publish_frame(raw, stamp, -1, record=False)
+                sends += 1
+                _wait(lambda s=stamp: node.answer_time(s) is not None, 2.0, stop)  # best effort: resend if lost
+            answered = node.answer_time(stamp)
+            if answered is None:
+                if stop.is_set():
+                    self.summary.update(status="interrupted", message="stopped during warm-up")
+                else:
+                    self.summary.update(
+                        status="no_answer",
+                        message=f"the stack did not answer a warm-up frame on {opts.answer_topic} within "
+                        f"{opts.answer_timeout:g} s",
+                    )
+                return False
+            # a resent frame's answer may belong to an earlier copy: its latency is not a measurement
+            warmup.append(round((answered - sent) / 1e6, 2) if sends == 1 else None)
+            self.emit({"event": "warmup", "index": k, "latency_ms": warmup[-1]})
+        self.summary["warmup_latency_ms"] = warmup
+        return True
 
-    # 3. the drive, at the recorded rate x --rate (auto: also never before the previous frame was answered)
-    node.recording = True
-    summary["play_started_ns"] = time.time_ns()
-    published, previous, first_pub, first_log, last_log, last_pub = 0, None, None, None, None, None
-    stopped = False
-    for index, (log_ns, raw) in enumerate(camera.messages()):
-        if previous is not None:
-            prev_stamp, prev_log, prev_pub = previous
-            if lockstep:  # the recorded spacing, but never before the previous frame was answered (bounded wait)
-                due = prev_pub + (log_ns - prev_log) / 1e9
-                _wait(lambda s=prev_stamp: node.answer_time(s) is not None, args.answer_wait, stop, poll=0.002)
-            else:  # the recorded schedule, scaled: a late frame does not shift the ones after it
-                due = first_pub + (log_ns - first_log) / 1e9 / rate
-            delay = due - time.monotonic()
-            if stop.is_set() or (delay > 0 and stop.wait(delay)):
-                stopped = True
-        if stopped or stop.is_set():
-            summary.update(status="interrupted", message=f"stopped after {published} of {total} frames")
-            break
-        stamp = header_stamp_ns(raw)
-        node.mark_played(stamp)  # before publishing: the answer may come back before publish() returns
-        node.publish_frame(raw, stamp, index, record=True)
-        now = time.monotonic()
-        previous = (stamp, log_ns, now)
-        first_pub, first_log = (now, log_ns) if first_pub is None else (first_pub, first_log)
-        last_pub, last_log = now, log_ns
-        published += 1
-        emit({"event": "progress", "published": published, "total": total, "answered": node.answered_count()})
-    if published > 1 and last_pub > first_pub:
-        summary["rate_used"] = round((last_log - first_log) / 1e9 / (last_pub - first_pub), 4)
-    emit({"event": "rate", "rate": summary.get("rate_used")})
-    summary["play_finished_ns"] = time.time_ns()
-    summary["frames_published"] = published
+    def drive(self) -> None:
+        """The drive, at the recorded rate x ``--rate`` (auto: also never before the previous frame was answered)."""
+        opts, node, stop, summary = self.options, self.node, self.stop, self.summary
+        lockstep = opts.rate == AUTO
+        rate = 1.0 if lockstep else opts.rate
+        total = self.camera.total
+        node.recording = True
+        summary["play_started_ns"] = time.time_ns()
+        published, previous, first_pub, first_log, last_log, last_pub = 0, None, None, None, None, None
+        stopped = False
+        for index, (log_ns, raw) in enumerate(self.camera.messages()):
+            if previous is not None:
+                prev_stamp, prev_log, prev_pub = previous
+                if lockstep:  # the recorded spacing, but never before the previous frame was answered (bounded wait)
+                    due = prev_pub + (log_ns - prev_log) / 1e9
+                    _wait(lambda s=prev_stamp: node.answer_time(s) is not None, opts.answer_wait, stop, poll=0.002)
+                else:  # the recorded schedule, scaled: a late frame does not shift the ones after it
+                    due = first_pub + (log_ns - first_log) / 1e9 / rate
+                delay = due - time.monotonic()
+                if stop.is_set() or (delay > 0 and stop.wait(delay)):
+                    stopped = True
+            if stopped or stop.is_set():
+                summary.update(status="interrupted", message=f"stopped after {published} of {total} frames")
+                break
+            stamp = header_stamp_ns(raw)
+            node.mark_played(stamp)  # before publishing: the answer may come back before publish() returns
+            node.publish_frame(raw, stamp, index, record=True)
+            now = time.monotonic()
+            previous = (stamp, log_ns, now)
+            first_pub, first_log = (now, log_ns) if first_pub is None else (first_pub, first_log)
+            last_pub, last_log = now, log_ns
+            published += 1
+            self.emit({"event": "progress", "published": published, "total": total, "answered": node.answered_count()})
+        if published > 1 and last_pub > first_pub:
+            summary["rate_used"] = round((last_log - first_log) / 1e9 / (last_pub - first_pub), 4)
+        self.emit({"event": "rate", "rate": summary.get("rate_used")})
+        summary["play_finished_ns"] = time.time_ns()
+        summary["frames_published"] = published
 
-    # 4. drain: wait until the outputs go quiet (forecasts come after the labels of their source frame)
-    last_pub = time.time_ns()
-    _wait(
-        lambda: (time.time_ns() - max(node.last_output_ns, last_pub)) / 1e9 > args.drain,
-        args.max_drain,
-        stop,
-        poll=0.1,
-    )
-    summary["frames_answered"] = node.answered_count()
+    def drain(self) -> None:
+        """Wait until the outputs go quiet: forecasts come after the labels of their source frame."""
+        node = self.node
+        last_pub = time.time_ns()
+        _wait(
+            lambda: (time.time_ns() - max(node.last_output_ns, last_pub)) / 1e9 > self.options.drain,
+            self.options.max_drain,
+            self.stop,
+            poll=0.1,
+        )
+        self.summary["frames_answered"] = node.answered_count()
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
