@@ -3,12 +3,12 @@ uint8 cache, in one run.
 
     python benchmarks/bench_train.py [--model swiftnet_efflite0] [--steps 8] [--data DIR] [--json OUT]
 
-Each configuration runs the real training step (forward, cross-entropy, backward, Adam) on batches of 8 random
-256x256 crops produced by the real loader (one worker process, as ``swiftcast train`` uses on 2 cores) and reports
-images/s and the share of step time the main process spent waiting for the next batch. bf16 rows run only where
-the CPU has bf16 matrix instructions (AMX or AVX512-BF16); elsewhere the fp32 path is what ``--precision auto``
-picks and the table says so. The configurations are interleaved step by step in rounds, so a busy machine slows
-all of them alike; the ratios are the result, the absolute numbers belong to the CPU named in the output.
+Each configuration runs the training step of ``swiftcast train`` (forward, cross-entropy, backward, Adam) on batches
+of 8 random 256x256 crops produced by the real loader (one worker process, as ``swiftcast train`` uses on 2 cores)
+and reports images/s and the share of step time the main process spent waiting for the next batch. bf16 rows run
+only where the CPU has bf16 matrix instructions (AMX or AVX512-BF16); elsewhere the fp32 path is what ``--precision
+auto`` picks and the table says so. The configurations are interleaved step by step in rounds, so a busy machine
+slows all of them alike; the ratios are the result, the absolute numbers belong to the CPU named in the output.
 """
 
 from __future__ import annotations
@@ -70,27 +70,18 @@ class Config:
 
     def step(self, timed: bool) -> None:
         import torch
-        import torch.nn.functional as F
 
-        from swiftcast.hardware import autocast
+        from swiftcast.train.segmentation import segmentation_step
 
         t0 = time.perf_counter()
         batch = next(self.loader)
         t1 = time.perf_counter()
-        images = batch["image"]
-        if self.precision == "bf16":
-            images = images.contiguous(memory_format=torch.channels_last)
-        with autocast(torch.device("cpu"), self.precision):
-            logits = self.model(images)
-        loss = F.cross_entropy(logits.float(), batch["label"], ignore_index=255)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        segmentation_step(self.model, self.optimizer, batch, torch.device("cpu"), self.precision)
         t2 = time.perf_counter()
         if timed:
             self.wait_s += t1 - t0
             self.step_s += t2 - t0
-            self.images += len(images)
+            self.images += len(batch["image"])
 
     def result(self) -> dict:
         return {"images_per_s": self.images / self.step_s, "s_per_step": self.step_s * 8 / max(self.images, 1),

@@ -28,7 +28,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -38,8 +37,9 @@ from swiftcast.data.transforms import labels_at_size
 from swiftcast.runtime.paths import DEFAULT_SEGMENTATION_CHECKPOINT
 from swiftcast.errors import SwiftcastError
 from swiftcast.forecast.protocol import FRAME_RATE_HZ, HORIZONS, INPUT_OFFSETS, get_horizon
-from swiftcast.hardware import TRAIN_PRECISIONS, autocast, resolve_precision
+from swiftcast.hardware import TRAIN_PRECISIONS, resolve_precision
 from swiftcast.models.upsample import size_at_stride
+from swiftcast.train import loop
 
 METHODS = ("conv_f2f", "deform_f2f8", "f2mf")
 #: options that define the run; ``--resume`` refuses to continue with different values
@@ -90,8 +90,6 @@ def _hparams(args: argparse.Namespace) -> dict:
 
 
 def main(args: argparse.Namespace) -> int:
-    from swiftcast.train import loop
-
     started = time.time()
     out = Path(args.out)
     if args.threads:
@@ -131,29 +129,112 @@ def _build(args: argparse.Namespace, seg_id: str, device: torch.device):
 
 
 def _run(args: argparse.Namespace, info, out: Path, started: float) -> int:
-    from torch.nn.parallel import DistributedDataParallel
-
-    from swiftcast.data.cityscapes import has_split
-    from swiftcast.data.transforms import label_to_tensor
-    from swiftcast.eval.forecast import COPY_LAST, ORACLE, copy_last, evaluate_protocol, gap_closed, oracle
     from swiftcast.forecast.decoder import load_forecast_decoder
-    from swiftcast.forecast.features import load_features, load_segmenter
-    from swiftcast.eval.forecast import FineMethod
-    from swiftcast.forecast.forecaster import decode_labels, fine_decoder, method_label, predict_features, predict_fine
+    from swiftcast.forecast.features import load_segmenter
+    from swiftcast.forecast.forecaster import fine_decoder, method_label
     from swiftcast.forecast.protocol import sample_windows
-    from swiftcast.train import loop
 
     horizon = get_horizon(args.horizon)
     torch.manual_seed(args.seed)
     segmenter = load_segmenter(args.seg_model, str(info.device))
-    seg_id, input_size = segmenter.model_id, segmenter.input_size
+    input_size = segmenter.input_size
     decoder, _ = load_forecast_decoder(segmenter.checkpoint, info.device)
-    net, init_config = _build(args, seg_id, info.device)
+    net, init_config = _build(args, segmenter.model_id, info.device)
     precision = resolve_precision(getattr(args, "precision", "fp32"), info.device)
     # F2MF forecasts labels from frame t's single-frame labels: its -FT and its validation need them
     fine = bool(getattr(net, "needs_last_labels", False))
+    train_set, val_set = _features(args, info, segmenter, horizon, fine)
 
-    # features: the main process extracts (and caches) them, the others then read the cache
+    samples = [(i, w) for i, s in enumerate(train_set.sequences)
+               for w in sample_windows(len(s.frames), horizon, args.samples_per_seq)]
+    # features stay float16 in memory (a split is small); on a GPU they all move there once
+    store = [s.features.to(info.device) for s in train_set.sequences] if info.device.type == "cuda" else \
+        [s.features for s in train_set.sequences]
+    last_store = [s.labels.to(info.device) if s.labels is not None else None for s in train_set.sequences]
+    label_cache: dict[str, torch.Tensor] = {}
+    loss_size = size_at_stride(input_size, decoder.output_stride) if args.finetune else None
+
+    net.to(info.device).train()
+    optimizer = torch.optim.Adam(
+        [{"params": list(net.parameters()), "lr": args.lr, "initial_lr": args.lr, "weight_decay": args.wd}],
+        betas=(0.9, 0.99),
+    )
+    run = loop.start_run(out, started, args, RUN_DEFINING, net, optimizer)
+    loss_curve = loop.LossCurve(list(run.saved.get("loss_curve", [])), args.iters)
+    model = loop.wrap_ddp(net, info)
+    label = method_label({"method": args.method, "training": {"finetune": args.finetune,
+                                                               "samples_per_seq": args.samples_per_seq}})
+
+    def step(batch_ids: list[tuple[int, int]]) -> float:
+        batch = [samples[i] for i, _ in batch_ids]
+        past = torch.stack([store[i][list(w.inputs)] for i, w in batch]).to(info.device).float()
+        n, p, c, h, w_ = past.shape
+        past = past.reshape(n, p * c, h, w_)
+
+        def forward() -> torch.Tensor:
+            if args.finetune and fine:  # F2MF: the fine-level forecast (warped labels of frame t + F2F)
+                last = torch.stack([last_store[i][w.last] for i, w in batch])
+                probs = model(past, last_fine=last, decode=fine_decoder(decoder, input_size))
+                return torch.log(probs.float().clamp_min(1e-6))
+            if args.finetune:
+                # channels-last: the decoder's convolutions (forward and input gradient) run ~1.2-1.4x faster
+                return decoder(model(past).contiguous(memory_format=torch.channels_last), out_size=input_size,
+                               upsample_logits=False)
+            return model(past)
+
+        def loss_of(scores: torch.Tensor) -> torch.Tensor:
+            if not args.finetune:
+                return F.mse_loss(scores, torch.stack([store[i][w.target] for i, w in batch]).to(info.device).float())
+            labels = _target_labels(train_set, batch, loss_size, label_cache, info.device)
+            # log-probabilities for F2MF (its blend is a probability), logits for the others
+            loss_fn = F.nll_loss if fine else F.cross_entropy
+            return loss_fn(scores, labels, ignore_index=IGNORE_ID) if (labels != IGNORE_ID).any() \
+                else scores.sum() * 0.0
+
+        return loop.train_step(optimizer, forward, loss_of, info.device, precision)
+
+    def validate(it: int) -> dict | None:
+        loop.sync_buffers(net)  # collective (every rank), before rank 0 scores
+        if val_set is None:
+            return None
+        return _validate(net, decoder, val_set, horizon, label, fine, input_size, info.device, it)
+
+    def checkpoint(it: int, val: dict | None) -> None:
+        loop.sync_buffers(net)  # collective: every rank takes part, only rank 0 writes
+        if info.is_main:
+            state = run.state(it, optimizer, _hparams(args), loss_curve=loss_curve.points)
+            config = _config(args, info, run, segmenter, train_set, init_config, label=label, precision=precision,
+                             loss=_loss_text(loss_size, fine), num_samples=len(samples),
+                             loss_curve=loss_curve.points, iteration=it, val=val)
+            loop.write_checkpoint_dir(out, net, config, state)
+
+    if info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        print(f"training {label} for {horizon.name} term (t+{horizon.frames}) on {len(samples)} windows of "
+              f"{len(train_set.sequences)} sequences, features {tuple(train_set.feature_shape)}, {args.iters} "
+              f"iterations of {args.batch_size}x{info.world_size}, {'cross-entropy' if args.finetune else 'MSE'}, "
+              f"{precision}")
+    end = min(args.iters, args.stop_at) if args.stop_at else args.iters
+    sampler = loop.StreamBatchSampler(len(samples), args.batch_size, end, run.start_iter, args.seed,
+                                      info.rank, info.world_size)
+    done = loop.run_loop(run, sampler, step, optimizer, info, total_iters=args.iters, end=end, min_lr=args.min_lr,
+                         validate=validate, checkpoint=checkpoint, val_every=args.val_every,
+                         save_every=args.save_every, desc="train-forecast", loss_digits=4, loss_curve=loss_curve)
+    if done.iteration == args.iters and info.is_main:
+        last_val, points = done.last_val, loss_curve.points
+        print(json.dumps({"final_loss": points[-1][1] if points else None,
+                          "val_miou": last_val[label]["miou"] if last_val else None,
+                          "gap_closed": last_val["gap_closed_miou"] if last_val else None}))
+    return 0
+
+
+def _features(args: argparse.Namespace, info, segmenter, horizon, fine: bool) -> tuple:
+    """The cached features of the train split and (on the main process, unless --no-val) of the val split.
+
+    The main process extracts and caches them, the others then read the cache."""
+    from swiftcast.data.cityscapes import has_split
+    from swiftcast.forecast.features import load_features
+
     need = -min(INPUT_OFFSETS) + horizon.frames + 1
     train_labels = fine and args.finetune
     if info.is_main:
@@ -166,218 +247,104 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> int:
     val_set = None
     if not args.no_val and has_split(args.data, "val", "leftImg8bit_sequence") and info.is_main:
         val_set = load_features(args.data, "val", segmenter, args.cache_dir, with_labels=fine)
+    return train_set, val_set
 
-    samples = [(i, w) for i, s in enumerate(train_set.sequences)
-               for w in sample_windows(len(s.frames), horizon, args.samples_per_seq)]
-    # features stay float16 in memory (a split is small); on a GPU they all move there once
-    store = [s.features.to(info.device) for s in train_set.sequences] if info.device.type == "cuda" else \
-        [s.features for s in train_set.sequences]
-    last_store = [s.labels.to(info.device) if s.labels is not None else None for s in train_set.sequences]
-    label_cache: dict[str, torch.Tensor] = {}
-    loss_size = size_at_stride(input_size, decoder.output_stride) if args.finetune else None
 
-    def target_labels(batch: list[tuple[int, object]]) -> torch.Tensor:
-        out_labels = []
-        for i, w in batch:
-            frame = train_set.sequences[i].frames[w.target]
-            lab = label_cache.get(frame.stem)
-            if lab is None:
-                lab = label_to_tensor(labels_at_size(train_set.label(frame), loss_size))
-                if len(label_cache) < 8192:
-                    label_cache[frame.stem] = lab
-            out_labels.append(lab)
-        return torch.stack(out_labels).to(info.device, non_blocking=True)
+def _target_labels(train_set, batch: list[tuple[int, object]], loss_size: tuple[int, int],
+                   cache: dict[str, torch.Tensor], device: torch.device) -> torch.Tensor:
+    """Ground truth of the batch's target frames at the loss size (decoded once, up to 8192 frames kept)."""
+    from swiftcast.data.transforms import label_to_tensor
 
-    net.to(info.device).train()
-    optimizer = torch.optim.Adam(
-        [{"params": list(net.parameters()), "lr": args.lr, "initial_lr": args.lr, "weight_decay": args.wd}],
-        betas=(0.9, 0.99),
-    )
-    start_iter, history, wall_before, commands, loss_curve = 0, [], 0.0, [loop.command_line()], []
-    if args.resume:
-        state = loop.restore_run(out, args, RUN_DEFINING, net, optimizer)
-        start_iter, history = int(state["iteration"]), list(state.get("history", []))
-        loss_curve = list(state.get("loss_curve", []))
-        wall_before, commands = float(state.get("wall_time_s", 0.0)), list(state.get("commands", [])) + commands
+    out_labels = []
+    for i, w in batch:
+        frame = train_set.sequences[i].frames[w.target]
+        lab = cache.get(frame.stem)
+        if lab is None:
+            lab = label_to_tensor(labels_at_size(train_set.label(frame), loss_size))
+            if len(cache) < 8192:
+                cache[frame.stem] = lab
+        out_labels.append(lab)
+    return torch.stack(out_labels).to(device, non_blocking=True)
 
-    model = net
-    if info.distributed:
-        model = DistributedDataParallel(net, device_ids=[info.device.index] if info.device.type == "cuda" else None)
 
-    label = method_label({"method": args.method, "training": {"finetune": args.finetune,
-                                                               "samples_per_seq": args.samples_per_seq}})
+def _validate(net: torch.nn.Module, decoder: torch.nn.Module, val_set, horizon, label: str, fine: bool,
+              input_size: tuple[int, int], device: torch.device, it: int) -> dict:
+    """The protocol score of ``net`` on the val split next to oracle and copy-last, as the model card keeps it."""
+    from swiftcast.eval.forecast import COPY_LAST, ORACLE, FineMethod, copy_last, evaluate_protocol, gap_closed, oracle
+    from swiftcast.forecast.forecaster import decode_labels, predict_features, predict_fine
 
-    def validate(it: int) -> dict | None:
-        loop.sync_buffers(net)  # collective (every rank), before rank 0 scores
-        if val_set is None:
-            return None
-        net.eval()
+    net.eval()
 
-        def run(features: torch.Tensor, window) -> torch.Tensor:
-            past = features[list(window.inputs)].unsqueeze(0).to(info.device)
-            return predict_features(net, past)[0]
+    def run(features: torch.Tensor, window) -> torch.Tensor:
+        past = features[list(window.inputs)].unsqueeze(0).to(device)
+        return predict_features(net, past)[0]
 
-        def run_fine(seq, window) -> torch.Tensor:
-            past = seq.features[list(window.inputs)].float().unsqueeze(0).to(info.device)
-            last = seq.labels[window.last].unsqueeze(0).to(info.device)
-            return predict_fine(net, decoder, past, last, input_size)
+    def run_fine(seq, window) -> torch.Tensor:
+        past = seq.features[list(window.inputs)].float().unsqueeze(0).to(device)
+        last = seq.labels[window.last].unsqueeze(0).to(device)
+        return predict_fine(net, decoder, past, last, input_size)
 
-        ours = FineMethod(run_fine) if fine else run
-        methods = {ORACLE: {horizon.name: oracle}, COPY_LAST: {horizon.name: copy_last}, label: {horizon.name: ours}}
-        results = evaluate_protocol(val_set.sequences, val_set.label,
-                                    lambda f, size: decode_labels(decoder, f.to(info.device), input_size, size)[0],
-                                    methods, progress=False)
-        net.train()
-        summary = {"iteration": it, "num_sequences": results[label][horizon.name]["num_sequences"],
-                   "gap_closed_miou": _finite(gap_closed(results, label, horizon.name)),
-                   "gap_closed_miou_mo": _finite(gap_closed(results, label, horizon.name, "miou_mo"))}
-        for name, per_h in results.items():
-            summary[name] = {k: per_h[horizon.name][k] for k in ("miou", "miou_mo", "per_class")}
-        r, c, o = (summary[n] for n in (label, COPY_LAST, ORACLE))
-        tqdm.write(f"iter {it}: val mIoU {label} {_pct(r['miou'])} (copy-last {_pct(c['miou'])}, oracle "
-                   f"{_pct(o['miou'])}, gap closed {summary['gap_closed_miou']}); mIoU-MO {_pct(r['miou_mo'])}")
-        return summary
+    ours = FineMethod(run_fine) if fine else run
+    methods = {ORACLE: {horizon.name: oracle}, COPY_LAST: {horizon.name: copy_last}, label: {horizon.name: ours}}
+    results = evaluate_protocol(val_set.sequences, val_set.label,
+                                lambda f, size: decode_labels(decoder, f.to(device), input_size, size)[0],
+                                methods, progress=False)
+    net.train()
+    summary = {"iteration": it, "num_sequences": results[label][horizon.name]["num_sequences"],
+               "gap_closed_miou": _finite(gap_closed(results, label, horizon.name)),
+               "gap_closed_miou_mo": _finite(gap_closed(results, label, horizon.name, "miou_mo"))}
+    for name, per_h in results.items():
+        summary[name] = {k: per_h[horizon.name][k] for k in ("miou", "miou_mo", "per_class")}
+    r, c, o = (summary[n] for n in (label, COPY_LAST, ORACLE))
+    tqdm.write(f"iter {it}: val mIoU {label} {_pct(r['miou'])} (copy-last {_pct(c['miou'])}, oracle "
+               f"{_pct(o['miou'])}, gap closed {summary['gap_closed_miou']}); mIoU-MO {_pct(r['miou_mo'])}")
+    return summary
 
-    def config_for(it: int, val: dict | None) -> dict:
-        return {
-            "kind": "forecaster",
-            "architecture": args.method,
-            "method": args.method,
-            "name": label,
-            "horizon": horizon.name,
-            "horizon_frames": horizon.frames,
-            "horizon_ms": round(horizon.milliseconds, 1),
-            "frame_rate_hz": FRAME_RATE_HZ,
-            "input_offsets": list(INPUT_OFFSETS),
-            "feature_model_id": seg_id,
-            "feature_shape": list(train_set.feature_shape),
-            "input_size": list(input_size),
-            "seg_model": str(args.seg_model),
-            "training": {
-                "command": commands[0],
-                "resumed_with": commands[1:],
-                "seed": args.seed,
-                "finetune": bool(args.finetune),
-                "init": {"path": str(args.init), "model_id": init_config.get("model_id"),
-                         "training": init_config.get("training")} if args.init else None,
-                "loss": _loss_text(loss_size, fine),
-                "precision": precision,
-                "samples_per_seq": args.samples_per_seq,
-                "num_samples": len(samples),
-                "data": {"root": str(Path(args.data).resolve()), "split": "train",
-                         "num_sequences": len(train_set.sequences), "feature_cache": str(train_set.cache_file)},
-                "hardware": loop.hardware_description(info),
-                "wall_time_s": round(wall_before + time.time() - started, 1),
-                "iteration": it,
-                "total_iters": args.iters,
-                "batch_size": args.batch_size * info.world_size,
-                "optimizer": {"name": "Adam", "betas": [0.9, 0.99], "lr": args.lr, "weight_decay": args.wd,
-                              "schedule": f"cosine per iteration to {args.min_lr}"},
-                "loss_curve": loss_curve,
-                "val_history": history,
-            },
-            "metrics": {"val": val} if val else {},
-        }
 
-    def checkpoint(it: int, val: dict | None) -> None:
-        loop.sync_buffers(net)  # collective: every rank takes part, only rank 0 writes
-        if not info.is_main:
-            return
-        state = {"iteration": it, "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
-                 "hparams": _hparams(args), "history": history, "loss_curve": loss_curve,
-                 "wall_time_s": wall_before + time.time() - started, "commands": commands}
-        loop.write_checkpoint_dir(out, net, config_for(it, val), state)
-
-    if info.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        print(f"training {label} for {horizon.name} term (t+{horizon.frames}) on {len(samples)} windows of "
-              f"{len(train_set.sequences)} sequences, features {tuple(train_set.feature_shape)}, {args.iters} "
-              f"iterations of {args.batch_size}x{info.world_size}, {'cross-entropy' if args.finetune else 'MSE'}, "
-              f"{precision}")
-    end = min(args.iters, args.stop_at) if args.stop_at else args.iters
-    sampler = loop.StreamBatchSampler(len(samples), args.batch_size, end, start_iter, args.seed,
-                                      info.rank, info.world_size)
-    last_val = history[-1] if history else None
-    pbar = tqdm(total=args.iters, initial=start_iter, desc="train-forecast", disable=not info.is_main,
-                dynamic_ncols=True)
-    smooth, it, window_losses = None, start_iter, []
-    stop = loop.StopRequest(enabled=not info.distributed)  # Ctrl-C / SIGTERM: finish the step, save, exit
-    try:
-        for batch_ids in sampler:
-            loop.set_learning_rates(optimizer, it, args.iters, args.min_lr)
-            batch = [samples[i] for i, _ in batch_ids]
-            past = torch.stack([store[i][list(w.inputs)] for i, w in batch]).to(info.device).float()
-            n, p, c, h, w_ = past.shape
-            past = past.reshape(n, p * c, h, w_)
-            with autocast(info.device, precision):
-                if args.finetune and fine:  # F2MF: the fine-level forecast (warped labels of frame t + F2F)
-                    last = torch.stack([last_store[i][w.last] for i, w in batch])
-                    probs = model(past, last_fine=last, decode=fine_decoder(decoder, input_size))
-                    scores = torch.log(probs.float().clamp_min(1e-6))
-                elif args.finetune:
-                    # channels-last: the decoder's convolutions (forward and input gradient) run ~1.2-1.4x faster
-                    scores = decoder(model(past).contiguous(memory_format=torch.channels_last),
-                                     out_size=input_size, upsample_logits=False)
-                else:
-                    pred = model(past)
-            if args.finetune:
-                labels = target_labels(batch)
-                scores = scores.float()
-                # log-probabilities for F2MF (its blend is a probability), logits for the others
-                loss_fn = F.nll_loss if fine else F.cross_entropy
-                loss = loss_fn(scores, labels, ignore_index=IGNORE_ID) if (labels != IGNORE_ID).any() \
-                    else scores.sum() * 0.0
-            else:
-                target = torch.stack([store[i][w.target] for i, w in batch]).to(info.device).float()
-                loss = F.mse_loss(pred.float(), target)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            it += 1
-            value = float(loss.detach())
-            window_losses.append(value)
-            smooth = value if smooth is None else 0.9 * smooth + 0.1 * value
-            if len(window_losses) == 50 or it == args.iters:  # a compact loss curve for the model card
-                loss_curve.append([it, round(sum(window_losses) / len(window_losses), 6)])
-                window_losses = []
-            pbar.set_postfix(loss=f"{smooth:.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
-            pbar.update(1)
-            if args.val_every and it % args.val_every == 0 and it < args.iters:
-                last_val = validate(it)
-                if last_val is not None:
-                    history.append(last_val)
-            if args.save_every and it % args.save_every == 0 and it < args.iters:
-                checkpoint(it, last_val)
-                loop.barrier()
-            if stop.requested:
-                break
-    finally:
-        pbar.close()
-        stop.restore()
-
-    if it < args.iters:  # --stop-at or Ctrl-C / SIGTERM: a resumable checkpoint, then out
-        if window_losses:
-            loss_curve.append([it, round(sum(window_losses) / len(window_losses), 6)])
-        checkpoint(it, last_val)
-        loop.barrier()
-        if info.is_main:
-            print(f"stopped at iteration {it} of {args.iters}; saved {out} - continue with the same command plus "
-                  "--resume")
-        return 0
-
-    if not history or history[-1].get("iteration") != args.iters:
-        final = validate(args.iters)
-        if final is not None:
-            history.append(final)
-            last_val = final
-    checkpoint(args.iters, last_val)
-    loop.barrier()
-    if info.is_main:
-        print(f"saved {out} after {args.iters} iterations ({wall_before + time.time() - started:.0f} s in all)")
-        print(json.dumps({"final_loss": loss_curve[-1][1] if loss_curve else None,
-                          "val_miou": last_val[label]["miou"] if last_val else None,
-                          "gap_closed": last_val["gap_closed_miou"] if last_val else None}))
-    return 0
+def _config(args: argparse.Namespace, info, run: loop.RunRecord, segmenter, train_set, init_config: dict, *,
+            label: str, precision: str, loss: str, num_samples: int, loss_curve: list, iteration: int,
+            val: dict | None) -> dict:
+    """The checkpoint's config.json at ``iteration``: what the forecaster reads and predicts, how it was trained."""
+    horizon = get_horizon(args.horizon)
+    return {
+        "kind": "forecaster",
+        "architecture": args.method,
+        "method": args.method,
+        "name": label,
+        "horizon": horizon.name,
+        "horizon_frames": horizon.frames,
+        "horizon_ms": round(horizon.milliseconds, 1),
+        "frame_rate_hz": FRAME_RATE_HZ,
+        "input_offsets": list(INPUT_OFFSETS),
+        "feature_model_id": segmenter.model_id,
+        "feature_shape": list(train_set.feature_shape),
+        "input_size": list(segmenter.input_size),
+        "seg_model": str(args.seg_model),
+        "training": {
+            "command": run.commands[0],
+            "resumed_with": run.commands[1:],
+            "seed": args.seed,
+            "finetune": bool(args.finetune),
+            "init": {"path": str(args.init), "model_id": init_config.get("model_id"),
+                     "training": init_config.get("training")} if args.init else None,
+            "loss": loss,
+            "precision": precision,
+            "samples_per_seq": args.samples_per_seq,
+            "num_samples": num_samples,
+            "data": {"root": str(Path(args.data).resolve()), "split": "train",
+                     "num_sequences": len(train_set.sequences), "feature_cache": str(train_set.cache_file)},
+            "hardware": loop.hardware_description(info),
+            "wall_time_s": round(run.wall_time_s(), 1),
+            "iteration": iteration,
+            "total_iters": args.iters,
+            "batch_size": args.batch_size * info.world_size,
+            "optimizer": {"name": "Adam", "betas": [0.9, 0.99], "lr": args.lr, "weight_decay": args.wd,
+                          "schedule": f"cosine per iteration to {args.min_lr}"},
+            "loss_curve": loss_curve,
+            "val_history": run.history,
+        },
+        "metrics": {"val": val} if val else {},
+    }
 
 
 def _loss_text(loss_size: tuple[int, int] | None, fine: bool) -> str:

@@ -1,5 +1,6 @@
 """Pieces every training command shares: process-group set-up, a resumable sample stream, the cosine schedule,
-safe training-state files and a description of the hardware for checkpoint configs.
+the optimisation step and the iteration loop around it, safe training-state files and a description of the
+hardware for checkpoint configs.
 
 Training is counted in iterations. Each rank reads an endless stream of samples: epoch ``e`` is a
 :class:`~torch.utils.data.DistributedSampler` shard shuffled with ``seed + e``, and batch ``i`` is stream positions
@@ -17,18 +18,20 @@ import shlex
 import shutil
 import signal
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DistributedSampler, Sampler
+from tqdm import tqdm
 
 from swiftcast.errors import CheckpointError, SwiftcastError
-from swiftcast.hardware import cpu_description, resolve_device
+from swiftcast.hardware import autocast, cpu_description, resolve_device
 
 STATE_FILE = "train_state.pt"
 
@@ -83,6 +86,15 @@ def sync_buffers(model: nn.Module) -> None:
         if buf.is_floating_point():
             dist.all_reduce(buf.data)
             buf.data.div_(world)
+
+
+def wrap_ddp(model: nn.Module, info: DistInfo) -> nn.Module:
+    """``model`` wrapped for DDP gradient exchange under torchrun, else ``model`` itself."""
+    if not info.distributed:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
 
 
 def shutdown_distributed() -> None:
@@ -182,6 +194,160 @@ def cosine_lr(base_lr: float, iteration: int, total_iters: int, min_lr: float = 
 def set_learning_rates(optimizer: torch.optim.Optimizer, iteration: int, total_iters: int, min_lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = cosine_lr(group["initial_lr"], iteration, total_iters, min_lr)
+
+
+def train_step(optimizer: torch.optim.Optimizer, forward: Callable[[], torch.Tensor],
+               loss_of: Callable[[torch.Tensor], torch.Tensor], device: torch.device, precision: str) -> float:
+    """One optimisation step; returns the loss.
+
+    Only ``forward()`` runs under autocast: ``loss_of`` gets its output in fp32, because a loss reduced over many
+    pixels in bf16 loses the precision its gradient needs.
+    """
+    with autocast(device, precision):
+        output = forward()
+    loss = loss_of(output.float())
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+class LossCurve:
+    """The mean training loss of every ``every`` iterations: a loss curve small enough for the model card."""
+
+    def __init__(self, points: list, total_iters: int, every: int = 50) -> None:
+        self.points, self.total_iters, self.every = points, total_iters, every
+        self._window: list[float] = []
+
+    def add(self, iteration: int, loss: float) -> None:
+        self._window.append(loss)
+        if len(self._window) == self.every or iteration == self.total_iters:
+            self.flush(iteration)
+
+    def flush(self, iteration: int) -> None:
+        """Close the current window early (a stop), so a resumed run does not lose its losses."""
+        if self._window:
+            self.points.append([iteration, round(sum(self._window) / len(self._window), 6)])
+            self._window = []
+
+
+# --- runs ----------------------------------------------------------------------------------------------------------
+@dataclass
+class RunRecord:
+    """What a run carries over ``--resume``: where it goes on from, its validations, its wall time and the commands
+    that made it (all of them end up in the checkpoint's training record)."""
+
+    out: Path
+    started: float  # time.time() when this process began
+    start_iter: int = 0
+    history: list[dict] = field(default_factory=list)  # validations so far
+    wall_before: float = 0.0  # seconds the earlier processes of this run took
+    commands: list[str] = field(default_factory=list)
+    saved: dict = field(default_factory=dict)  # the training state resumed from ({} for a new run)
+
+    def wall_time_s(self) -> float:
+        return self.wall_before + time.time() - self.started
+
+    def state(self, iteration: int, optimizer: torch.optim.Optimizer, hparams: dict, **extra: Any) -> dict:
+        """The resumable training state at ``iteration`` (``extra``: command-specific entries)."""
+        return {"iteration": iteration, "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
+                "hparams": hparams, "history": self.history, **extra, "wall_time_s": self.wall_time_s(),
+                "commands": self.commands}
+
+
+def start_run(out: Path, started: float, args: Any, run_defining: Sequence[str], model: nn.Module,
+              optimizer: torch.optim.Optimizer, decoder: nn.Module | None = None) -> RunRecord:
+    """The record of a new run, or with ``args.resume`` of the run saved in ``out``, loaded into ``model``,
+    ``decoder`` and ``optimizer`` (see :func:`restore_run`)."""
+    run = RunRecord(out, started, commands=[command_line()])
+    if args.resume:
+        state = restore_run(out, args, run_defining, model, optimizer, decoder)
+        run.start_iter, run.history, run.saved = int(state["iteration"]), list(state.get("history", [])), state
+        run.wall_before = float(state.get("wall_time_s", 0.0))
+        run.commands = list(state.get("commands", [])) + run.commands
+    return run
+
+
+@dataclass
+class LoopEnd:
+    iteration: int  # the last iteration done (== total_iters when the run is complete)
+    interrupted: bool  # stopped by Ctrl-C / SIGTERM (a resumable checkpoint was saved)
+    last_val: dict | None  # the latest validation
+
+
+def run_loop(
+    run: RunRecord,
+    batches: Iterable,
+    step: Callable[[Any], float],
+    optimizer: torch.optim.Optimizer,
+    info: DistInfo,
+    *,
+    total_iters: int,
+    end: int,
+    min_lr: float,
+    validate: Callable[[int], dict | None],
+    checkpoint: Callable[[int, dict | None], None],
+    val_every: int,
+    save_every: int,
+    desc: str,
+    loss_digits: int = 3,
+    loss_curve: LossCurve | None = None,
+) -> LoopEnd:
+    """Train iterations ``run.start_iter .. end-1`` with ``step(batch) -> loss``, one batch of ``batches`` each.
+
+    Sets the cosine learning rate before every step, validates every ``val_every`` and checkpoints every
+    ``save_every`` iterations, and turns the first Ctrl-C / SIGTERM into a stop after the current step. A run that
+    ends before ``total_iters`` (a stop, ``--stop-at``) saves a resumable checkpoint; a complete one validates
+    (unless it just did) and saves the final checkpoint. ``validate`` and ``checkpoint`` are called on every rank.
+    """
+    history, last_val = run.history, (run.history[-1] if run.history else None)
+    pbar = tqdm(total=total_iters, initial=run.start_iter, desc=desc, disable=not info.is_main, dynamic_ncols=True)
+    smooth, it = None, run.start_iter
+    stop = StopRequest(enabled=not info.distributed)  # under torchrun every rank would have to agree to stop
+    try:
+        for batch in batches:
+            set_learning_rates(optimizer, it, total_iters, min_lr)
+            loss = step(batch)
+            it += 1
+            if loss_curve is not None:
+                loss_curve.add(it, loss)
+            smooth = loss if smooth is None else 0.9 * smooth + 0.1 * loss
+            pbar.set_postfix(loss=f"{smooth:.{loss_digits}f}", lr=f"{optimizer.param_groups[-1]['lr']:.2e}")
+            pbar.update(1)
+            if val_every and it % val_every == 0 and it < total_iters:
+                last_val = validate(it)
+                if last_val is not None:
+                    history.append(last_val)
+            if save_every and it % save_every == 0 and it < total_iters:
+                checkpoint(it, last_val)
+                barrier()
+            if stop.requested:
+                break
+    finally:
+        pbar.close()
+        stop.restore()
+
+    if it < total_iters:
+        if it < end and not stop.requested:
+            raise SwiftcastError(f"data loader stopped at iteration {it} of {total_iters}")
+        if loss_curve is not None:
+            loss_curve.flush(it)
+        checkpoint(it, last_val)
+        barrier()
+        if info.is_main:
+            print(f"stopped at iteration {it} of {total_iters}; saved {run.out} - continue with the same command "
+                  "plus --resume")
+        return LoopEnd(it, stop.requested, last_val)
+    if not history or history[-1].get("iteration") != total_iters:
+        final = validate(total_iters)
+        if final is not None:
+            history.append(final)
+            last_val = final
+    checkpoint(total_iters, last_val)
+    barrier()
+    if info.is_main:
+        print(f"saved {run.out} after {total_iters} iterations ({run.wall_time_s():.0f} s in all)")
+    return LoopEnd(total_iters, False, last_val)
 
 
 # --- training state ------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -22,7 +23,8 @@ from tqdm import tqdm
 from swiftcast.data.labels import CLASS_NAMES, IGNORE_ID, NUM_CLASSES
 from swiftcast.data.transforms import AUGMENTATIONS
 from swiftcast.errors import DataError, SwiftcastError
-from swiftcast.hardware import TRAIN_PRECISIONS, autocast, default_workers, resolve_precision
+from swiftcast.hardware import TRAIN_PRECISIONS, default_workers, resolve_precision
+from swiftcast.train import loop
 from swiftcast.train.losses import LOSS_DESCRIPTIONS, LOSSES, segmentation_loss
 
 #: options that define the run; ``--resume`` refuses to continue with different values
@@ -164,8 +166,6 @@ def main(args: argparse.Namespace) -> int:
 
 def run_training(args: argparse.Namespace) -> TrainResult:
     """Train as ``swiftcast train`` does (``args`` from its parser) and return the model - also on every DDP rank."""
-    from swiftcast.train import loop
-
     started = time.time()
     out = Path(args.out)
     if args.threads:
@@ -196,28 +196,115 @@ def run_training(args: argparse.Namespace) -> TrainResult:
 
 
 def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], started: float) -> TrainResult:
-    from torch.nn.parallel import DistributedDataParallel
     from torch.utils.data import DataLoader, Subset
 
-    from swiftcast.data.cityscapes import CityscapesDataset, collate, has_split
-    from swiftcast.data.transforms import (CITYSCAPES_MEAN, CITYSCAPES_STD, EvalTransform, PhotometricAugment,
-                                           TrainTransform, parse_size)
+    from swiftcast.data.cityscapes import collate
     from swiftcast.eval.evaluate import evaluate_model
     from swiftcast.forecast.decoder import SkiplessSegmentation
-    from swiftcast.train import loop
 
     torch.manual_seed(args.seed)
     model, decoder, init_config = _build(args, info)
+    precision = resolve_precision(getattr(args, "precision", "fp32"), info.device)
+    loss_name = getattr(args, "loss", "ce")
+    data = _data(args, info, model, init_config, scale)
+    train_set, val_set, total = data.train, data.val, data.total
 
-    # input size / normalisation: given, else inherited from --init, else the data's native size
+    # what is trained: the model, or under --stage decoder the decoder on the frozen model's features (whose
+    # train() keeps the model in eval mode)
+    trained = model if decoder is None else SkiplessSegmentation(model, decoder)
+    trained.to(info.device)
+    if precision == "bf16":  # oneDNN's bf16 convolutions (and cuDNN's) are fastest in NHWC
+        trained.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(_param_groups(trained, args), betas=(0.9, 0.99))
+    run = loop.start_run(out, started, args, RUN_DEFINING, model, optimizer, decoder)
+    net = loop.wrap_ddp(trained, info)
+
+    workers = default_workers() if args.workers is None else args.workers
+    end = min(total, args.stop_at) if args.stop_at else total
+    sampler = loop.StreamBatchSampler(len(train_set), args.batch_size, end, run.start_iter, args.seed,
+                                      info.rank, info.world_size)
+    loader = DataLoader(train_set, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
+                        worker_init_fn=loop.ignore_stop_signals)
+
+    def step(batch: dict) -> float:
+        return segmentation_step(net, optimizer, batch, info.device, precision, loss_name)
+
+    def validate(it: int) -> dict | None:
+        if val_set is None:
+            return None
+        loop.sync_buffers(trained)
+        indices = list(range(len(val_set)))[: args.val_max_images or None]
+        shard = Subset(val_set, indices[info.rank :: info.world_size])
+        val_loader = DataLoader(shard, batch_size=1, num_workers=workers, collate_fn=collate,
+                                worker_init_fn=loop.ignore_stop_signals)
+        head = "skipless" if args.stage == "decoder" else "full"
+        meter = evaluate_model(trained, val_loader, info.device, head, progress=info.is_main, desc=f"val @{it}")
+        meter.all_reduce()
+        metrics = {k: v for k, v in meter.summary().items() if k != "confusion"}
+        metrics.update(iteration=it, head=head, num_images=len(indices))
+        trained.train()  # under --stage decoder the frozen model stays in eval mode
+        if info.is_main:
+            tqdm.write(f"iter {it}: val mIoU {_pct(metrics['miou'])}  mIoU-MO {_pct(metrics['miou_mo'])}")
+        return metrics
+
+    def checkpoint(it: int, val: dict | None) -> None:
+        loop.sync_buffers(trained)  # collective: every rank takes part, only rank 0 writes
+        if info.is_main:
+            state = run.state(it, optimizer, _hparams(args))
+            config = _config(args, info, run, data, model, init_config, precision, it, val)
+            loop.write_checkpoint_dir(out, model, config, state, decoder)
+
+    if info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        arch, crop, size = model.swiftcast_spec["architecture"], data.crop, data.size
+        print(f"training {arch} ({args.stage}) on {len(train_set)} images, {total} iterations of "
+              f"{args.batch_size}x{info.world_size} crops {crop[0]}x{crop[1]} (input {size[0]}x{size[1]}), "
+              f"{torch.get_num_threads()} threads, {workers} loader workers, {precision}")
+    trained.train()  # under --stage decoder the frozen model stays in eval mode
+    done = loop.run_loop(run, loader, step, optimizer, info, total_iters=total, end=end, min_lr=args.min_lr,
+                         validate=validate, checkpoint=checkpoint, val_every=args.val_every,
+                         save_every=args.save_every, desc="train")
+    if done.iteration == total and info.is_main and done.last_val is not None:
+        print(json.dumps({"val_miou": done.last_val["miou"], "val_miou_mo": done.last_val["miou_mo"]}))
+    return TrainResult(model, done.iteration, total, done.interrupted, out)
+
+
+def segmentation_step(net: nn.Module, optimizer: torch.optim.Optimizer, batch: dict, device: torch.device,
+                      precision: str, loss: str = "ce") -> float:
+    """One training step on a loader batch (``image``, ``label``), as ``swiftcast train`` and its benchmark take it;
+    returns the loss."""
+    images = batch["image"].to(device, non_blocking=True)
+    labels = batch["label"].to(device, non_blocking=True)
+    if precision == "bf16":  # the layout the model was put in
+        images = images.contiguous(memory_format=torch.channels_last)
+    return loop.train_step(optimizer, lambda: net(images),
+                           lambda logits: segmentation_loss(loss, logits, labels, IGNORE_ID), device, precision)
+
+
+@dataclass
+class _Data:
+    train: Any  # CityscapesDataset of the train split, augmented
+    val: Any  # of the val split, or None (none there, or no ground truth)
+    size: tuple[int, int]  # model input size
+    crop: tuple[int, int]
+    norm: dict  # input normalisation: mean, std
+    scale: tuple[float, float]  # random scale range
+    total: int  # training length in iterations
+
+
+def _data(args: argparse.Namespace, info, model: nn.Module, init_config: dict, scale: tuple[float, float]) -> _Data:
+    """The splits as the run sees them. The input size is given, else inherited from --init, else the data's native
+    size; the normalisation is what the backbone's pre-trained weights expect."""
+    from swiftcast.data.cityscapes import CityscapesDataset, has_split
+    from swiftcast.data.transforms import (CITYSCAPES_MEAN, CITYSCAPES_STD, EvalTransform, PhotometricAugment,
+                                           TrainTransform, parse_size)
+
     backbone = getattr(model, "backbone", None)
-    norm = init_config.get("normalization") or {  # what the backbone's pre-trained weights expect
+    norm = init_config.get("normalization") or {
         "mean": list(getattr(backbone, "input_mean", CITYSCAPES_MEAN)),
         "std": list(getattr(backbone, "input_std", CITYSCAPES_STD)),
     }
-    precision = resolve_precision(getattr(args, "precision", "fp32"), info.device)
     augment = getattr(args, "augment", "basic")
-    loss_name = getattr(args, "loss", "ce")
     train_set = CityscapesDataset(args.data, "train", frames=args.frames)
     if args.size:
         size = parse_size(args.size)
@@ -249,171 +336,52 @@ def _run(args: argparse.Namespace, info, out: Path, scale: tuple[float, float], 
                 print(f"no validation: {exc}")
     elif info.is_main:
         print(f"no validation: {args.data} has no val split")
+    return _Data(train_set, val_set, size, crop, norm, scale, total)
 
-    # what is trained: the model, or under --stage decoder the decoder on the frozen model's features (whose
-    # train() keeps the model in eval mode)
-    trained = model if decoder is None else SkiplessSegmentation(model, decoder)
-    trained.to(info.device)
-    if precision == "bf16":  # oneDNN's bf16 convolutions (and cuDNN's) are fastest in NHWC
-        trained.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(_param_groups(trained, args), betas=(0.9, 0.99))
 
-    start_iter, history, wall_before, commands = 0, [], 0.0, [loop.command_line()]
-    if args.resume:
-        state = loop.restore_run(out, args, RUN_DEFINING, model, optimizer, decoder)
-        start_iter, history = int(state["iteration"]), list(state.get("history", []))
-        wall_before, commands = float(state.get("wall_time_s", 0.0)), list(state.get("commands", [])) + commands
-
-    net = trained
-    if info.distributed:
-        net = DistributedDataParallel(net, device_ids=[info.device.index] if info.device.type == "cuda" else None)
-
-    workers = default_workers() if args.workers is None else args.workers
-    end = min(total, args.stop_at) if args.stop_at else total
-    sampler = loop.StreamBatchSampler(len(train_set), args.batch_size, end, start_iter, args.seed,
-                                      info.rank, info.world_size)
-    loader = DataLoader(train_set, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
-                        worker_init_fn=loop.ignore_stop_signals)
-
-    def validate(it: int) -> dict | None:
-        if val_set is None:
-            return None
-        loop.sync_buffers(trained)
-        indices = list(range(len(val_set)))[: args.val_max_images or None]
-        shard = Subset(val_set, indices[info.rank :: info.world_size])
-        val_loader = DataLoader(shard, batch_size=1, num_workers=workers, collate_fn=collate,
-                                worker_init_fn=loop.ignore_stop_signals)
-        head = "skipless" if args.stage == "decoder" else "full"
-        meter = evaluate_model(trained, val_loader, info.device, head, progress=info.is_main, desc=f"val @{it}")
-        meter.all_reduce()
-        metrics = {k: v for k, v in meter.summary().items() if k != "confusion"}
-        metrics.update(iteration=it, head=head, num_images=len(indices))
-        trained.train()  # under --stage decoder the frozen model stays in eval mode
-        if info.is_main:
-            tqdm.write(f"iter {it}: val mIoU {_pct(metrics['miou'])}  mIoU-MO {_pct(metrics['miou_mo'])}")
-        return metrics
-
-    def config_for(it: int, val: dict | None) -> dict:
-        metrics = dict(init_config.get("metrics") or {}) if args.stage == "decoder" else {}
-        if val is not None:
-            metrics["val_skipless" if args.stage == "decoder" else "val"] = val
-        return {
-            "kind": "segmentation",
-            "architecture": init_config.get("architecture", args.model),
-            "arch_kwargs": model.swiftcast_spec["arch_kwargs"],
-            "num_classes": NUM_CLASSES,
-            "class_names": list(CLASS_NAMES),
-            "input_size": list(size),
-            "normalization": {"mean": list(norm["mean"]), "std": list(norm["std"])},
-            "training": {
-                "command": commands[0],
-                "resumed_with": commands[1:],
-                "stage": args.stage,
-                "init": {"path": str(args.init), "model_id": init_config.get("model_id"),
-                         "training": init_config.get("training")} if args.init else None,
-                "seed": args.seed,
-                "data": {"train": train_set.describe(), "val": val_set.describe() if val_set else None},
-                "hardware": loop.hardware_description(info),
-                "wall_time_s": round(wall_before + time.time() - started, 1),
-                "iteration": it,
-                "total_iters": total,
-                "batch_size": args.batch_size * info.world_size,
-                "crop": list(crop),
-                "scale_range": list(scale),
-                "flip": not args.no_flip,
-                "optimizer": {"name": "Adam", "betas": [0.9, 0.99], "lr": args.lr,
-                              "backbone_lr_ratio": args.backbone_lr_ratio, "weight_decay": args.wd,
-                              "backbone_weight_decay": args.backbone_wd,
-                              "schedule": f"cosine per iteration to {args.min_lr}"},
-                "backbone_weights": args.backbone_weights,
-                "precision": precision,
-                "augment": augment,
-                "loss": f"{LOSS_DESCRIPTIONS[loss_name]}, ignore {IGNORE_ID}",
-                "val_history": history,
-            },
-            "metrics": metrics,
-        }
-
-    def checkpoint(it: int, val: dict | None) -> None:
-        loop.sync_buffers(trained)  # collective: every rank takes part, only rank 0 writes
-        if not info.is_main:
-            return
-        state = {
+def _config(args: argparse.Namespace, info, run: loop.RunRecord, data: _Data, model: nn.Module, init_config: dict,
+            precision: str, it: int, val: dict | None) -> dict:
+    """The checkpoint's config.json at iteration ``it``: what the model is and how it was trained."""
+    metrics = dict(init_config.get("metrics") or {}) if args.stage == "decoder" else {}
+    if val is not None:
+        metrics["val_skipless" if args.stage == "decoder" else "val"] = val
+    norm = data.norm
+    return {
+        "kind": "segmentation",
+        "architecture": init_config.get("architecture", args.model),
+        "arch_kwargs": model.swiftcast_spec["arch_kwargs"],
+        "num_classes": NUM_CLASSES,
+        "class_names": list(CLASS_NAMES),
+        "input_size": list(data.size),
+        "normalization": {"mean": list(norm["mean"]), "std": list(norm["std"])},
+        "training": {
+            "command": run.commands[0],
+            "resumed_with": run.commands[1:],
+            "stage": args.stage,
+            "init": {"path": str(args.init), "model_id": init_config.get("model_id"),
+                     "training": init_config.get("training")} if args.init else None,
+            "seed": args.seed,
+            "data": {"train": data.train.describe(), "val": data.val.describe() if data.val else None},
+            "hardware": loop.hardware_description(info),
+            "wall_time_s": round(run.wall_time_s(), 1),
             "iteration": it,
-            "optimizer": optimizer.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "hparams": _hparams(args),
-            "history": history,
-            "wall_time_s": wall_before + time.time() - started,
-            "commands": commands,
-        }
-        loop.write_checkpoint_dir(out, model, config_for(it, val), state, decoder)
-
-    if info.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        arch = model.swiftcast_spec["architecture"]
-        print(f"training {arch} ({args.stage}) on {len(train_set)} images, {total} iterations of "
-              f"{args.batch_size}x{info.world_size} crops {crop[0]}x{crop[1]} (input {size[0]}x{size[1]}), "
-              f"{torch.get_num_threads()} threads, {workers} loader workers, {precision}")
-    trained.train()  # under --stage decoder the frozen model stays in eval mode
-    last_val = history[-1] if history else None
-    pbar = tqdm(total=total, initial=start_iter, desc="train", disable=not info.is_main, dynamic_ncols=True)
-    smooth = None
-    it = start_iter
-    stop = loop.StopRequest(enabled=not info.distributed)  # Ctrl-C / SIGTERM: finish the step, save, exit
-    try:
-        for batch in loader:
-            loop.set_learning_rates(optimizer, it, total, args.min_lr)
-            images = batch["image"].to(info.device, non_blocking=True)
-            labels = batch["label"].to(info.device, non_blocking=True)
-            if precision == "bf16":
-                images = images.contiguous(memory_format=torch.channels_last)
-            with autocast(info.device, precision):
-                logits = net(images)
-            logits = logits.float()
-            loss = segmentation_loss(loss_name, logits, labels, IGNORE_ID)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            it += 1
-            value = float(loss.detach())
-            smooth = value if smooth is None else 0.9 * smooth + 0.1 * value
-            pbar.set_postfix(loss=f"{smooth:.3f}", lr=f"{optimizer.param_groups[-1]['lr']:.2e}")
-            pbar.update(1)
-            if args.val_every and it % args.val_every == 0 and it < total:
-                last_val = validate(it)
-                if last_val is not None:
-                    history.append(last_val)
-            if args.save_every and it % args.save_every == 0 and it < total:
-                checkpoint(it, last_val)
-                loop.barrier()
-            if stop.requested:
-                break
-    finally:
-        pbar.close()
-        stop.restore()
-
-    if it < total:
-        if not (stop.requested or it == end):
-            raise SwiftcastError(f"data loader stopped at iteration {it} of {total}")
-        checkpoint(it, last_val)
-        loop.barrier()
-        if info.is_main:
-            print(f"stopped at iteration {it} of {total}; saved {out} - continue with the same command plus --resume")
-        return TrainResult(model, it, total, stop.requested, out)
-    if not history or history[-1].get("iteration") != total:
-        final = validate(total)
-        if final is not None:
-            history.append(final)
-            last_val = final
-    checkpoint(total, last_val)
-    loop.barrier()
-    if info.is_main:
-        elapsed = wall_before + time.time() - started
-        print(f"saved {out} after {total} iterations ({elapsed:.0f} s in all)")
-        if last_val is not None:
-            print(json.dumps({"val_miou": last_val["miou"], "val_miou_mo": last_val["miou_mo"]}))
-    return TrainResult(model, total, total, False, out)
+            "total_iters": data.total,
+            "batch_size": args.batch_size * info.world_size,
+            "crop": list(data.crop),
+            "scale_range": list(data.scale),
+            "flip": not args.no_flip,
+            "optimizer": {"name": "Adam", "betas": [0.9, 0.99], "lr": args.lr,
+                          "backbone_lr_ratio": args.backbone_lr_ratio, "weight_decay": args.wd,
+                          "backbone_weight_decay": args.backbone_wd,
+                          "schedule": f"cosine per iteration to {args.min_lr}"},
+            "backbone_weights": args.backbone_weights,
+            "precision": precision,
+            "augment": getattr(args, "augment", "basic"),
+            "loss": f"{LOSS_DESCRIPTIONS[getattr(args, 'loss', 'ce')]}, ignore {IGNORE_ID}",
+            "val_history": run.history,
+        },
+        "metrics": metrics,
+    }
 
 
 def _pct(v: float | None) -> str:
