@@ -213,7 +213,7 @@ def test_train_mse_finetune_eval_and_card(world: dict, capsys) -> None:
     assert "F2MF" in rows and "F2MF-FT" in rows
     result = json.loads(out_json.read_text())
     assert set(result["results"]) == {"Oracle", "Copy last", "Oracle (single frame)", "Copy last (single frame)",
-                                      "F2MF", "F2MF-FT"}
+                                      "Flow extrapolation", "F2MF", "F2MF-FT"}
     assert len(result["results"]["F2MF"]["short"]["per_class"]) == 19
 
     from swiftcast.model_card import render_forecaster_card
