@@ -184,3 +184,37 @@ def test_semseg_precision_values_are_accepted(ros, value):
         assert not result.successful and "auto, fp32, int8" in result.reason, result.reason
     finally:
         node.destroy_node()
+
+
+def test_core_setup_errors_become_messages_naming_the_parameters(tmp_path):
+    """The core runtimes refuse settings with a SetupError naming them; the node's error names the same parameters."""
+    pytest.importorskip("rclpy")
+    from swiftcast.errors import SetupError
+    from swiftcast.runtime.segmenter import Segmenter
+
+    try:
+        from swiftcast_ros.params import parameter_error
+    except ImportError:
+        pytest.skip("ros2_ws not built / not on the path (run via make test)")
+    settings = {"checkpoint": str(tmp_path / "missing"), "device": "cpu", "backend": "torch", "precision": "int8",
+                "input_size": [], "feature_dtype": "float16", "num_threads": 1}
+    assert set(settings) == set(Segmenter.SETTINGS)
+    with pytest.raises(SetupError) as err:
+        Segmenter.from_settings(settings)
+    assert err.value.settings == ("precision",)
+    assert str(parameter_error(err.value, settings)).startswith("parameter 'precision' = 'int8': precision int8 needs")
+    with pytest.raises(SetupError) as err:
+        Segmenter.from_settings({**settings, "precision": "fp32"})
+    assert err.value.settings == ("checkpoint",)
+    both = parameter_error(SetupError(("backend", "precision"), "no export"), settings)
+    assert str(both) == "parameters 'backend' = 'torch', 'precision' = 'int8': no export"
+
+
+def test_an_update_clearing_an_array_parameter_reads_as_its_default():
+    specs = _specs("semseg_node")
+    from rclpy.parameter import Parameter
+    from swiftcast_ros.params import updated_values
+
+    update = [Parameter("input_size", Parameter.Type.NOT_SET), Parameter("overlay_alpha", value=0.3),
+              Parameter("not_ours", value=1)]
+    assert updated_values(specs, update) == {"input_size": [], "overlay_alpha": 0.3}

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from swiftcast.data.labels import IGNORE_ID, NUM_CLASSES
-from swiftcast.errors import DataError, SwiftcastError
+from swiftcast.errors import DataError, SetupError, SwiftcastError
 from swiftcast.forecast.forecaster import SemanticForecaster, default_forecaster
 from swiftcast.forecast.history import FeatureHistory
 from swiftcast.forecast.online import ConsistencyScorer
@@ -65,14 +65,6 @@ def check_forecaster_setting(value: str) -> None:
 def check_models_dir(value: str) -> None:
     if not value.strip():
         raise ValueError("empty; give the folder 'auto' searches (e.g. models)")
-
-
-class SetupError(SwiftcastError):
-    """A setting that cannot work; ``setting`` names it (the forecast node's parameter of the same name)."""
-
-    def __init__(self, setting: str, message: str) -> None:
-        super().__init__(message)
-        self.setting = setting
 
 
 class LabelError(DataError):
@@ -217,6 +209,18 @@ class ForecastRuntime:
         self._early_labels: dict[int, np.ndarray] = {}  # labels whose features are not there yet
         self._ready: Intake | None = None  # completed by add_labels, for take_ready
         self._complete_ns: int | None = None  # the newest frame with features and labels
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], log: Callable[[str], None] | None = None,
+                      warn: Callable[[str], None] | None = None) -> "ForecastRuntime":
+        """A runtime configured by the forecast node's parameters (same names; times in seconds)."""
+        s = settings
+        return cls(
+            s["checkpoint"], s["horizons"], {h: s[f"{h}_checkpoint"] for h in HORIZONS}, models_dir=s["models_dir"],
+            device=s["device"], backend=s["backend"], num_threads=s["num_threads"],
+            period_ns=round(s["frame_period_s"] * NS), tolerance_ns=round(s["match_tolerance_s"] * NS),
+            max_gap_ns=round(s["max_gap_s"] * NS), max_history=s["max_history"], decode_scale=s["decode_scale"],
+            max_output_pixels=s["max_output_pixels"], score=s["score"], log=log, warn=warn)
 
     # --- models ------------------------------------------------------------------------------------------------
     def _load_forecaster(self, name: str, value: str | os.PathLike[str], models_dir: str | os.PathLike[str],

@@ -22,13 +22,14 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 import torch
 
+from swiftcast.data.labels import CLASS_NAMES
 from swiftcast.data.transforms import CITYSCAPES_MEAN, CITYSCAPES_STD, normalize_rgb, resize_label, resize_rgb
-from swiftcast.errors import CheckpointError, SwiftcastError
+from swiftcast.errors import CheckpointError, SetupError, SwiftcastError
 from swiftcast.hardware import resolve_device
 from swiftcast.runtime.features import FEATURE_DTYPES
 from swiftcast.runtime.images import ColorImage
@@ -222,6 +223,10 @@ class Segmenter:
             what ``precision: auto`` chose.
     """
 
+    #: what :meth:`from_settings` reads: a change to any of these needs a new Segmenter
+    SETTINGS: tuple[str, ...] = ("checkpoint", "device", "backend", "precision", "input_size", "feature_dtype",
+                                 "num_threads")
+
     def __init__(
         self,
         checkpoint: str | os.PathLike[str],
@@ -289,6 +294,24 @@ class Segmenter:
             dummy = np.zeros((*self.input_size, 3), np.uint8)
             self(dummy)
 
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], log: Callable[[str], None] | None = None) -> "Segmenter":
+        """A segmenter configured by the semseg node's parameters (the names of :data:`SETTINGS`; an empty
+        ``input_size`` = the checkpoint's). A failure raises :class:`SetupError` naming the setting(s) to fix."""
+        s = settings
+        try:
+            check_precision(s["backend"], s["precision"])
+        except SwiftcastError as exc:
+            raise SetupError("precision", str(exc)) from None
+        try:
+            return cls(s["checkpoint"], device=s["device"], input_size=list(s["input_size"]) or None,
+                       backend=s["backend"], precision=s["precision"], feature_dtype=s["feature_dtype"],
+                       num_threads=s["num_threads"], log=log)
+        except CheckpointError as exc:
+            raise SetupError("checkpoint", str(exc)) from None
+        except SwiftcastError as exc:  # the ONNX export / runtime of the chosen backend
+            raise SetupError(("backend", "precision"), str(exc)) from None
+
     # --- what a checkpoint tells the outside world -------------------------------------------------------------
     @property
     def model_id(self) -> str:
@@ -297,6 +320,28 @@ class Segmenter:
     @property
     def class_names(self) -> list[str]:
         return list(self.config.get("class_names") or [])
+
+    @property
+    def label_names(self) -> list[str]:
+        """The class table to publish: the checkpoint's class names, else the Cityscapes trainId names."""
+        return self.class_names or list(CLASS_NAMES)
+
+    def describe(self) -> str:
+        """One line: the model, its input size, device, backend and precision (the node's ready line)."""
+        h, w = self.input_size
+        return (f"model {self.model_id or '?'} at {h}x{w} on {self.device} "
+                f"({self.backend_name} {self.precision})")
+
+    def diagnostics(self) -> dict[str, str]:
+        """Key/values for /diagnostics: what runs, and why this precision."""
+        return {
+            "model_id": self.model_id,
+            "checkpoint": self.checkpoint,
+            "input_size": "x".join(map(str, self.input_size)),
+            "device": str(self.device),
+            "backend": f"{self.backend_name} {self.precision}",
+            "precision": f"{self.requested_precision} -> {self.precision} ({self.precision_reason})",
+        }
 
     @property
     def feature_shape(self) -> tuple[int, int, int]:

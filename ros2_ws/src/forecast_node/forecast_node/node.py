@@ -24,7 +24,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from builtin_interfaces.msg import Duration, Time
 from rcl_interfaces.msg import ParameterType, SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -33,29 +32,31 @@ from std_msgs.msg import Float32, Header
 from swiftcast_msgs.msg import FeatureMap, SemanticForecast
 
 from swiftcast.data.labels import colorize_train_ids
-from swiftcast.errors import DataError
+from swiftcast.errors import DataError, SetupError
 from swiftcast.forecast.forecaster import FORECAST_BACKENDS
 from swiftcast.forecast.protocol import FRAME_RATE_HZ, HORIZONS
-from swiftcast.forecast.runtime import AUTO, ForecastRuntime, Intake, SetupError
+from swiftcast.forecast.runtime import AUTO, ForecastRuntime, Intake
 from swiftcast.forecast.runtime import check_forecaster_setting, check_horizons, check_models_dir
-from swiftcast.runtime.paths import DEFAULT_SEGMENTATION_CHECKPOINT
+from swiftcast.hardware import resolve_device
 from swiftcast.runtime.features import FeatureError
 from swiftcast.runtime.images import DEFAULT_MAX_PIXELS
-from swiftcast.runtime.paths import check_checkpoint_parameter
-from swiftcast.hardware import resolve_device
-from swiftcast_ros.conversions import array_to_image_msg, features_from_msg, image_msg_to_array
-from swiftcast_ros.health import FrameStats, HealthReporter
-from swiftcast_ros.params import ParameterError, ParamSpec, declare_parameters, validate_update
+from swiftcast.runtime.paths import DEFAULT_SEGMENTATION_CHECKPOINT, check_checkpoint_parameter
+from swiftcast_ros.conversions import array_to_image_msg, features_from_msg, forecast_msg, image_msg_to_array
+from swiftcast_ros.conversions import ns_to_stamp, stamp_to_ns
+from swiftcast_ros.frames import FrameLoop
+from swiftcast_ros.health import HealthReporter
+from swiftcast_ros.params import ParamSpec, declare_parameters, parameter_error, updated_values, validate_update
 from swiftcast_ros.qos import OUTPUT_QOS
-from swiftcast_ros.throttle import ThrottledLog
-from swiftcast_ros.worker import NewestFrameWorker
 
-NS = 1_000_000_000
+#: the publishers of one horizon <h>: kind -> (message type, topic suffix after forecast/<h>)
+OUTPUTS: dict[str, tuple[type, str]] = {"labels": (Image, "/labels"), "overlay": (Image, "/overlay"),
+                                        "forecast": (SemanticForecast, ""), "score": (Float32, "/consistency")}
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("checkpoint", DEFAULT_SEGMENTATION_CHECKPOINT,
               "Segmentation checkpoint the features come from: its skip-less decoder turns forecast features into "
-              "labels, and features of any other model are rejected.", check=check_checkpoint_parameter, read_only=True),
+              "labels, and features of any other model are rejected.", check=check_checkpoint_parameter,
+              read_only=True),
     ParamSpec("horizons", list(HORIZONS), "Horizons to forecast (short = t+3 frames, about 180 ms; mid = t+9 "
               "frames, about 540 ms, at frame_period_s).", check=check_horizons,
               type=ParameterType.PARAMETER_STRING_ARRAY, read_only=True),
@@ -98,45 +99,24 @@ PARAMS: tuple[ParamSpec, ...] = (
 )
 
 
-def stamp_ns(stamp: Time) -> int:
-    return int(stamp.sec) * NS + int(stamp.nanosec)
-
-
-def to_time(ns: int) -> Time:
-    return Time(sec=int(ns // NS), nanosec=int(ns % NS))
-
-
 class ForecastNode(Node):
     """See the module docstring; raises ParameterError for a bad parameter (the entry wrapper prints it)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("forecast", **kwargs)
         p = self.params = declare_parameters(self, PARAMS)
-        self.stats = FrameStats()
-        # rclpy refuses two severities from one call site (ThrottledLog's emit line): give each its own line
         logger = self.get_logger()
-        self._warn = ThrottledLog(lambda text: logger.warning(text), period_s=5.0)
-        self._info = ThrottledLog(lambda text: logger.info(text), period_s=5.0)
         try:
-            self.runtime = ForecastRuntime(
-                p["checkpoint"], p["horizons"], {h: p[f"{h}_checkpoint"] for h in HORIZONS}, models_dir=p["models_dir"],
-                device=p["device"], backend=p["backend"], num_threads=p["num_threads"],
-                period_ns=round(p["frame_period_s"] * NS), tolerance_ns=round(p["match_tolerance_s"] * NS),
-                max_gap_ns=round(p["max_gap_s"] * NS), max_history=p["max_history"], decode_scale=p["decode_scale"],
-                max_output_pixels=p["max_output_pixels"], score=p["score"], log=logger.info, warn=logger.warning)
+            self.runtime = ForecastRuntime.from_settings(p, log=logger.info, warn=logger.warning)
         except SetupError as exc:
-            raise ParameterError(f"parameter '{exc.setting}' = {p.get(exc.setting)!r}: {exc}") from None
+            raise parameter_error(exc, p) from None
+        self.frames: FrameLoop[tuple[Header, Intake, float]] = FrameLoop(self, self._process, "features", "forecast")
         self.pubs = {h.name: {kind: self.create_publisher(msg_type, f"forecast/{h.name}{suffix}", OUTPUT_QOS)
-                              for kind, msg_type, suffix in (("labels", Image, "/labels"), ("overlay", Image, "/overlay"),
-                                                             ("forecast", SemanticForecast, ""),
-                                                             ("score", Float32, "/consistency"))}
-                     for h in self.runtime.horizons}
-        self.worker: NewestFrameWorker[tuple[Header, Intake, float]] = NewestFrameWorker(
-            self._process, self._on_worker_error, name="forecast-worker")
+                              for kind, (msg_type, suffix) in OUTPUTS.items()} for h in self.runtime.horizons}
         if self.runtime.horizons and (p["score"] or self.runtime.needs_labels):
             self.create_subscription(Image, "semseg/labels", self._on_labels, OUTPUT_QOS)
         self.sub = self.create_subscription(FeatureMap, "semseg/features", self._on_features, OUTPUT_QOS)
-        self.health = HealthReporter(self, self.stats, timings=("forecast_ms", "latency_ms"),
+        self.health = HealthReporter(self, self.frames.stats, timings=("forecast_ms", "latency_ms"),
                                      diagnostics_period_s=p["diagnostics_period_s"], log_period_s=p["log_period_s"],
                                      extra=self.runtime.diagnostics, hardware_id=str(self.runtime.device))
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -145,45 +125,39 @@ class ForecastNode(Node):
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         result = validate_update(PARAMS, params)
         if result.successful:
-            self.params.update({p.name: p.value for p in params if p.name in self.params})
+            self.params.update(updated_values(PARAMS, params))
             self.runtime.max_output_pixels = self.params["max_output_pixels"]
         return result
 
     # --- input -------------------------------------------------------------------------------------------------
     def _on_features(self, msg: FeatureMap) -> None:
         """Check and store (cheap, in the executor); the forecast itself runs on the worker thread."""
-        self.stats.count("frames_in")
+        self.frames.arrived()
         received = time.monotonic()
         if not self.runtime.horizons:
             return
         try:
             self.runtime.check_model_id(msg.model_id)
-            intake = self.runtime.add_features(stamp_ns(msg.header.stamp), features_from_msg(msg),
+            intake = self.runtime.add_features(stamp_to_ns(msg.header.stamp), features_from_msg(msg),
                                                (msg.image_height, msg.image_width))
         except FeatureError as exc:
-            self.stats.reject(exc.reason)
-            self._warn.warn(exc.reason, f"features rejected ({exc.reason}): {exc}")
+            self.frames.reject(exc.reason, exc)
             return
         self._take(msg.header, intake, received)
 
     def _take(self, header: Header, intake: Intake, received: float) -> None:
         """Report what the runtime made of a frame; a complete one goes to the worker."""
         for event in intake.events:
-            if event.counter:
-                self.stats.count(event.counter)
-            if event.text and event.key:
-                self._info.warn(event.key, event.text)
-            elif event.text:
-                self.get_logger().info(event.text)
-        if intake.past is not None and self.worker.submit((header, intake, received)):
-            self.stats.count("frames_dropped")
+            self.frames.report(event.counter, event.text, event.key)
+        if intake.past is not None:
+            self.frames.submit((header, intake, received))
 
     def _on_labels(self, msg: Image) -> None:
         try:
-            changed = self.runtime.add_labels(stamp_ns(msg.header.stamp), image_msg_to_array(msg))
+            changed = self.runtime.add_labels(stamp_to_ns(msg.header.stamp), image_msg_to_array(msg))
         except (ValueError, DataError) as exc:  # bad reference labels only cost the online score: counted apart
-            self.stats.count("labels_rejected")
-            self._warn.warn("labels", f"semseg/labels skipped: {exc}")
+            self.frames.stats.count("labels_rejected")
+            self.frames.warn.warn("labels", f"semseg/labels skipped: {exc}")
             return
         for name in changed:
             self._publish_score(name)
@@ -197,34 +171,23 @@ class ForecastNode(Node):
         want_overlay = self.params["publish_overlay"]
         for f in self.runtime.forecast(intake, confidence=self.params["publish_confidence"]):
             pubs = self.pubs[f.horizon]
-            out_header = Header(stamp=to_time(f.target_ns), frame_id=header.frame_id)
-            labels_msg = array_to_image_msg(f.labels, out_header)
-            pubs["labels"].publish(labels_msg)
-            forecast = SemanticForecast(header=out_header, source_stamp=header.stamp, labels=labels_msg,
-                                        horizon=Duration(sec=f.offset_ns // NS, nanosec=f.offset_ns % NS),
-                                        model_id=f.model_id)
-            if f.confidence is not None:
-                forecast.confidence = array_to_image_msg(f.confidence, out_header)
+            out_header = Header(stamp=ns_to_stamp(f.target_ns), frame_id=header.frame_id)
+            forecast = forecast_msg(f.labels, f.confidence, out_header, header.stamp, f.offset_ns, f.model_id)
+            pubs["labels"].publish(forecast.labels)
             pubs["forecast"].publish(forecast)
             if want_overlay and pubs["overlay"].get_subscription_count() > 0:
                 pubs["overlay"].publish(array_to_image_msg(colorize_train_ids(f.labels), out_header, "bgr8"))
             if f.scored:
                 self._publish_score(f.horizon)
-        self.stats.count("frames_out")
-        self.stats.observe("forecast_ms", (time.perf_counter() - t0) * 1e3)
-        self.stats.observe("latency_ms", (time.monotonic() - received) * 1e3)
+        self.frames.done(forecast_ms=(time.perf_counter() - t0) * 1e3, latency_ms=(time.monotonic() - received) * 1e3)
 
     def _publish_score(self, horizon: str) -> None:
         miou = self.runtime.consistency(horizon)
         if miou is not None:
             self.pubs[horizon]["score"].publish(Float32(data=float(miou)))
 
-    def _on_worker_error(self, exc: BaseException) -> None:
-        self.stats.count("errors")
-        self._warn.warn(f"error:{type(exc).__name__}", f"forecast failed: {type(exc).__name__}: {exc}")
-
     def close(self) -> None:
-        self.worker.stop()
+        self.frames.stop()
 
 
 if __name__ == "__main__":

@@ -9,5 +9,6 @@ node needs on the ROS side, once:
 - :mod:`swiftcast_ros.health`       frame counters, latency windows, /diagnostics and the periodic log line
 - :mod:`swiftcast_ros.throttle`     throttled warnings that count what they suppress
 - :mod:`swiftcast_ros.worker`       a worker thread that always takes the newest frame (stale ones dropped)
+- :mod:`swiftcast_ros.frames`       counters, throttled log lines and that worker around a node's per-frame work
 - :mod:`swiftcast_ros.entry`        ``main()`` wrapper: init, spin, clean shutdown, one-line startup errors
 """

@@ -1,4 +1,4 @@
-"""numpy <-> messages (no cv_bridge here: it does not exist for these wheels).
+"""numpy <-> messages, stamps <-> nanoseconds (no cv_bridge here: it does not exist for these wheels).
 
 Incoming buffers are validated by ``swiftcast.runtime`` (ImageError / FeatureError with a ``reason``); outgoing
 arrays are packed with ``tobytes()`` (assigning an ndarray to ``msg.data`` is ~100x slower in rclpy).
@@ -6,12 +6,13 @@ arrays are packed with ``tobytes()`` (assigning an ndarray to ``msg.data`` is ~1
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
+from builtin_interfaces.msg import Duration, Time
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import ColorRGBA, Header
-from swiftcast_msgs.msg import FeatureMap, LabelInfo
+from swiftcast_msgs.msg import FeatureMap, LabelInfo, SemanticForecast
 
 from swiftcast.runtime.features import decode_features, encode_features
 from swiftcast.runtime.images import DEFAULT_MAX_PIXELS, ColorImage, decode_compressed, decode_raw
@@ -25,6 +26,34 @@ def image_msg_to_color(msg: Image, max_pixels: int = DEFAULT_MAX_PIXELS) -> Colo
 def compressed_msg_to_color(msg: CompressedImage, max_pixels: int = DEFAULT_MAX_PIXELS) -> ColorImage:
     """A decoded sensor_msgs/CompressedImage (JPEG/PNG), size-checked before decoding."""
     return decode_compressed(msg.format, msg.data, max_pixels)
+
+
+#: a camera message -> validated colour image, refusing frames over ``max_pixels`` (ImageError)
+CameraDecoder = Callable[[Any, int], ColorImage]
+
+
+def camera_input(topic: str, transport: str) -> tuple[str, type, CameraDecoder]:
+    """(topic, message type, decoder) of a camera subscription: sensor_msgs/Image on ``topic``, or with transport
+    ``compressed`` sensor_msgs/CompressedImage on ``<topic>/compressed`` (image_transport's convention)."""
+    if transport == "compressed":
+        return topic.rstrip("/") + "/compressed", CompressedImage, compressed_msg_to_color
+    return topic, Image, image_msg_to_color
+
+
+NS = 1_000_000_000
+
+
+def stamp_to_ns(stamp: Time) -> int:
+    """builtin_interfaces/Time -> integer nanoseconds (exact: stamps are compared and keyed by it)."""
+    return int(stamp.sec) * NS + int(stamp.nanosec)
+
+
+def ns_to_stamp(ns: int) -> Time:
+    return Time(sec=int(ns // NS), nanosec=int(ns % NS))
+
+
+def ns_to_duration(ns: int) -> Duration:
+    return Duration(sec=int(ns // NS), nanosec=int(ns % NS))
 
 
 def array_to_image_msg(array: np.ndarray, header: Header, encoding: str | None = None) -> Image:
@@ -73,6 +102,17 @@ def features_to_msg(
 def features_from_msg(msg: FeatureMap, check_finite: bool = True) -> np.ndarray:
     """Validated (C, h, w) array of a FeatureMap (FeatureError naming the problem otherwise)."""
     return decode_features(msg.channels, msg.height, msg.width, msg.dtype, msg.data, check_finite)
+
+
+def forecast_msg(labels: np.ndarray, confidence: np.ndarray | None, header: Header, source_stamp: Time,
+                 horizon_ns: int, model_id: str) -> SemanticForecast:
+    """A SemanticForecast stamped ``header`` (the target time): mono8 trainIds, the confidence when given, the
+    stamp of the frame it was made from and the horizon."""
+    msg = SemanticForecast(header=header, source_stamp=source_stamp, labels=array_to_image_msg(labels, header),
+                           horizon=ns_to_duration(horizon_ns), model_id=model_id)
+    if confidence is not None:
+        msg.confidence = array_to_image_msg(confidence, header)
+    return msg
 
 
 def label_info_msg(

@@ -9,7 +9,7 @@ its value and what is allowed; the entry wrapper prints it and exits non-zero. L
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 from rcl_interfaces.msg import SetParametersResult
@@ -21,7 +21,7 @@ from rclpy.exceptions import (
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from swiftcast.errors import SwiftcastError
+from swiftcast.errors import SetupError, SwiftcastError
 
 _TYPE_NAMES = {
     ParameterType.PARAMETER_BOOL: "a bool (true/false)",
@@ -107,6 +107,12 @@ def _error(spec: ParamSpec, value: Any, problem: str) -> ParameterError:
     return ParameterError(f"parameter '{spec.name}' = {value!r}: {problem}")
 
 
+def parameter_error(exc: SetupError, values: Mapping[str, Any]) -> ParameterError:
+    """A core runtime's refusal of its settings, as the one-line error naming the node parameter(s) to fix."""
+    named = ", ".join(f"'{name}' = {values.get(name)!r}" for name in exc.settings)
+    return ParameterError(f"parameter{'s' if len(exc.settings) > 1 else ''} {named}: {exc}")
+
+
 def declare_parameters(node: Node, specs: Iterable[ParamSpec]) -> dict[str, Any]:
     """Declare every spec on ``node`` and return the validated values; ParameterError on the first bad one."""
     values: dict[str, Any] = {}
@@ -143,3 +149,11 @@ def validate_update(specs: Iterable[ParamSpec], params: Sequence[Parameter]) -> 
         if problem:
             return SetParametersResult(successful=False, reason=str(_error(spec, value, problem)))
     return SetParametersResult(successful=True)
+
+
+def updated_values(specs: Iterable[ParamSpec], params: Sequence[Parameter]) -> dict[str, Any]:
+    """The values an accepted update sets, by name; a parameter reset to NOT_SET (an array parameter cleared)
+    reads as its default, as it does at start."""
+    by_name = {s.name: s for s in specs}
+    return {p.name: p.value if p.type_ != Parameter.Type.NOT_SET else by_name[p.name].default
+            for p in params if p.name in by_name}
