@@ -41,9 +41,9 @@ _OMP_SET_BY_USER = not passive_openmp()
 import numpy as np  # noqa: E402
 
 from swiftcast.data.transforms import parse_size  # noqa: E402
+from swiftcast.orchestration.rosenv import child_env, loopback_settings, node_executable  # noqa: E402
 from swiftcast.runtime.images import ColorImage  # noqa: E402
 from swiftcast.runtime.paths import launch_dir  # noqa: E402
-from swiftcast.runtime.rosenv import child_env, loopback_settings, node_executable  # noqa: E402
 
 
 class RssSampler(threading.Thread):
@@ -96,9 +96,9 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict:
     from swiftcast_ros.probe import RosProbe
     from swiftcast_ros.qos import OUTPUT_QOS, SENSOR_QOS
 
+    from swiftcast.orchestration.stack import Stack
+    from swiftcast.orchestration.stack_description import resolve
     from swiftcast.runtime.segmenter import Segmenter
-    from swiftcast.runtime.stack import Stack
-    from swiftcast.runtime.stack_description import resolve
 
     h, w = args.size
     values = {"input_size": f"{h}x{w}", "params_file": args.params}
@@ -111,7 +111,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict:
     if not _OMP_SET_BY_USER:
         env.pop("OMP_WAIT_POLICY", None)  # the nodes run as users run them
     semseg = next(n for n in nodes if n.name == "semseg")
-    runtime = {**_semseg_params(semseg.params_files[0]), **semseg.parameters}
+    runtime = {**_semseg_params(semseg.params_files), **semseg.parameters}
     checkpoint = runtime["checkpoint"]
 
     rng = np.random.default_rng(0)
@@ -223,14 +223,14 @@ def _stdout_to(file):
             os.close(copy)
 
 
-def _semseg_params(params_file: str) -> dict:
-    """The semseg node's parameters in a stack parameter file (checkpoint, backend, precision, ...)."""
-    import yaml
+def _semseg_params(params_files: list[str]) -> dict:
+    """The semseg node's parameters from the stack's parameter files, loaded in order (checkpoint, backend, ...)."""
+    from swiftcast.orchestration.parameters import merge_parameter_files, node_parameters
 
-    for key, node in yaml.safe_load(Path(params_file).read_text()).items():
-        if key.endswith("semseg") and "checkpoint" in (node.get("ros__parameters") or {}):
-            return dict(node["ros__parameters"])
-    raise SystemExit(f"bench_load: no semseg checkpoint in {params_file}")
+    params = node_parameters(merge_parameter_files(params_files), "semseg")
+    if "checkpoint" not in params:
+        raise SystemExit(f"bench_load: no semseg checkpoint in {' + '.join(params_files)}")
+    return params
 
 
 def _last_statuses(messages) -> dict[str, dict[str, str]]:

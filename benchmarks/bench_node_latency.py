@@ -39,8 +39,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script or as benchmarks.bench_node_latency
 from benchmarks._common import percentile as _percentile, random_checkpoint  # noqa: E402
 from swiftcast.data.transforms import parse_size  # noqa: E402
+from swiftcast.orchestration.rosenv import child_env, loopback_settings, node_executable  # noqa: E402
 from swiftcast.runtime.images import ColorImage  # noqa: E402
-from swiftcast.runtime.rosenv import child_env, loopback_settings, node_executable  # noqa: E402
 from swiftcast.runtime.segmenter import Segmenter  # noqa: E402
 
 

@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO))  # `python benchmarks/soak.py` as well as `python 
 
 from benchmarks._common import rss_mb, stamp_cpu  # noqa: E402
 from swiftcast.data.transforms import parse_size  # noqa: E402
-from swiftcast.runtime.rosenv import child_env, loopback_settings  # noqa: E402
+from swiftcast.orchestration.rosenv import child_env, loopback_settings  # noqa: E402
 
 NS = 1_000_000_000
 ERROR_PATTERNS = re.compile(r"Traceback|\[ERROR\]|\bfailed\b|Exception", re.IGNORECASE)

@@ -3,7 +3,7 @@
     ros2 launch launch/perception.launch.py camera_topic:=/front/image_raw params_file:=params/jetson.yaml
 
 Which nodes run, with which parameter file, overrides and remaps is not written here: it comes from
-``swiftcast.runtime.stack_description``, the same description ``swiftcast stack`` starts on machines without
+``swiftcast.orchestration.stack_description``, the same description ``swiftcast stack`` starts on machines without
 ``ros2 launch`` (a test checks that both produce the same nodes). Launch arguments: see
 ``ros2 launch launch/perception.launch.py --show-args``.
 """
@@ -19,10 +19,10 @@ from launch_ros.actions import Node
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 try:
-    from swiftcast.runtime import stack_description as stack
+    from swiftcast.orchestration import stack_description as stack
 except ImportError:  # a source checkout that is not pip-installed: the package sits next to launch/
     sys.path.insert(0, os.path.dirname(HERE))
-    from swiftcast.runtime import stack_description as stack
+    from swiftcast.orchestration import stack_description as stack
 
 
 def _nodes(context, *args, **kwargs):

@@ -33,7 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train-forecast": ("swiftcast.train.forecast", "train a feature-to-feature forecaster"),
     "eval-forecast": ("swiftcast.eval.forecast", "the forecasting protocol of Šarić et al. (GCPR 2019), short and mid term, on a val split"),
     "explain-forecast": ("swiftcast.eval.explain", "gradient explanation of one forecast pixel"),
-    "stack": ("swiftcast.runtime.stack", "start the semseg and forecast nodes (no ros2 launch needed)"),
+    "stack": ("swiftcast.orchestration.stack", "start the semseg and forecast nodes (no ros2 launch needed)"),
     "replay": ("swiftcast.replay.cli", "replay a bag, a video or an image folder through the live stack and score it"),
     "bag-from-video": ("swiftcast.replay.video_bag", "write a video or an image folder as an mcap bag (camera + info)"),
     "segment": ("swiftcast.runtime.segment", "segment images, image folders and videos (labels, overlays, confidence)"),

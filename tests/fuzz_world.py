@@ -48,7 +48,7 @@ SETTLED = {"raw": ("frames_out", "frames_rejected", "frames_dropped", "errors"),
 
 
 def _forecast_command(*ros_args: str) -> list[str]:
-    from swiftcast.runtime.rosenv import node_executable
+    from swiftcast.orchestration.rosenv import node_executable
 
     return [str(node_executable("forecast_node", "forecast_node")), "--ros-args", "-r", "__node:=forecast",
             "-r", "__ns:=/fzfc", *ros_args]

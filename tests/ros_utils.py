@@ -29,7 +29,7 @@ from typing import Any, Iterable, Sequence
 
 import pytest
 
-from swiftcast.runtime.rosenv import child_env, loopback_settings, node_executable
+from swiftcast.orchestration.rosenv import child_env, loopback_settings, node_executable
 
 try:  # the in-process participant is shared with benchmarks and tools
     from swiftcast_ros.probe import Collector, RosProbe, stamp_is  # noqa: F401

@@ -20,7 +20,8 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
-from swiftcast.runtime import stack_description
+from swiftcast.orchestration import stack_description
+from swiftcast.orchestration.parameters import merge_parameter_files
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
@@ -190,7 +191,7 @@ def test_entrypoint_launches_the_repository_stack_with_its_parameter_files(image
         assert arg in declared, f"entrypoint passes unknown launch argument {arg}"
     # the parameter file's checkpoint resolves inside the image ($SWIFTCAST_HOME = the checkout)
     assert df.env["SWIFTCAST_HOME"] == str(APP)
-    params = yaml.safe_load((ROOT / "launch" / PARAMS[name]).read_text())
+    params = merge_parameter_files(stack_description.params_layers(PARAMS[name], ROOT / "launch"))
     for node in params.values():
         checkpoint = node["ros__parameters"]["checkpoint"]
         assert APP / checkpoint / "config.json" in files, f"{name}: {checkpoint} is not in the image"

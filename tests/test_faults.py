@@ -102,7 +102,7 @@ def test_oversized_inputs_are_refused_before_allocation():
 @pytest.mark.ros
 def test_forecast_node_refuses_bad_model_files_with_one_line(models, tmp_path):
     require_ros()
-    from swiftcast.runtime.rosenv import node_executable
+    from swiftcast.orchestration.rosenv import node_executable
 
     seg, short = models["seg"], models["short"]
     missing = tmp_path / "no_such_model"

@@ -34,7 +34,7 @@ NS = 1_000_000_000
 
 
 def forecast_command(*ros_args: str) -> list[str]:
-    from swiftcast.runtime.rosenv import node_executable
+    from swiftcast.orchestration.rosenv import node_executable
 
     return [str(node_executable("forecast_node", "forecast_node")), "--ros-args", "-r", "__node:=forecast",
             "-r", "__ns:=/perception", *ros_args]

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from swiftcast.runtime import stack_description as stack
-from swiftcast.runtime.rosenv import node_executable
+from swiftcast.orchestration import stack_description as stack
+from swiftcast.orchestration.rosenv import node_executable
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = REPO / "launch" / "perception.launch.py"
@@ -146,7 +146,9 @@ def test_launch_file_and_runner_start_the_same_nodes(launch_file, case):
         assert semseg["namespace"] == "/vehicle"
         assert semseg["parameters"] == {"checkpoint": "/data/ckpt/rn18", "input_size": [256, 512]}
         assert ("/camera/image_raw", "/front/image_raw") in semseg["remaps"]
-        assert semseg["params_files"] == [str(REPO / "launch" / "params" / "jetson.yaml")]
+        # the profile amends the full parameter file: both load, perception.yaml first
+        assert semseg["params_files"] == [str(REPO / "launch" / "params" / name) for name in ("perception.yaml",
+                                                                                           "jetson.yaml")]
 
 
 def test_launch_arguments_and_rviz(launch_file):
@@ -165,6 +167,38 @@ def test_launch_argument_errors_name_the_argument():
         stack.resolve({"input_size": "big"}, REPO / "launch")
     with pytest.raises(ValueError, match="camera"):
         stack.resolve({"camera": "/x"}, REPO / "launch")
+
+
+def test_profiles_hold_only_what_differs_from_the_stack_parameters(tmp_path):
+    """A profile (params/jetson.yaml) sets nothing the base file already sets to the same value, loads after it
+    however it is named, and a replay's derived parameter file carries the merged values."""
+    from swiftcast.orchestration.parameters import merge_parameter_files, node_parameters
+    from swiftcast.orchestration.replay_runner import write_params
+
+    launch = REPO / "launch"
+    base = yaml.safe_load((launch / "params" / "perception.yaml").read_text())
+    for profile in stack.PARAMS_PROFILES:
+        content = yaml.safe_load((launch / profile).read_text())
+        for key, section in content.items():
+            for name, value in section["ros__parameters"].items():
+                assert base[key]["ros__parameters"].get(name) != value, f"{profile}: {key} {name} repeats the base"
+        for value in (profile, str(launch / profile)):
+            assert stack.params_layers(value, launch) == [str(launch / "params" / "perception.yaml"),
+                                                           str(launch / profile)]
+    assert stack.params_layers("params/perception.yaml", launch) == [str(launch / "params" / "perception.yaml")]
+    own = tmp_path / "own.yaml"
+    own.write_text("/**/semseg:\n  ros__parameters:\n    device: cpu\n")
+    assert stack.params_layers(str(own), launch) == [str(own)]  # any other file is complete on its own
+
+    jetson = merge_parameter_files(stack.params_layers("params/jetson.yaml", launch))
+    semseg, forecast = node_parameters(jetson, "semseg"), node_parameters(jetson, "forecast")
+    assert semseg["input_size"] == [256, 512] and semseg["device"] == "cuda" and semseg["log_period_s"] == 10.0
+    assert semseg["checkpoint"] == base["/**/semseg"]["ros__parameters"]["checkpoint"]  # from the base file
+    assert forecast["frame_period_s"] == base["/**/forecast"]["ros__parameters"]["frame_period_s"]
+    info = types.SimpleNamespace(transport="raw")
+    derived = yaml.safe_load(write_params("params/jetson.yaml", info, tmp_path / "replay.yaml").read_text())
+    assert node_parameters(derived, "semseg") == {**semseg, "input_transport": "raw"}
+    assert node_parameters(derived, "forecast") == forecast
 
 
 @pytest.mark.parametrize("params_file", ["perception.yaml", "jetson.yaml"])

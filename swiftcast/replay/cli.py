@@ -20,7 +20,7 @@ from typing import Callable
 from swiftcast.errors import DataError
 from swiftcast.replay.bag import BagInfo, read_label_maps
 from swiftcast.replay.frames import inspect_input
-from swiftcast.replay.runner import ReplayRun, params_source, run_replay
+from swiftcast.orchestration.replay_runner import ReplayRun, params_source, run_replay
 from swiftcast.runtime.paths import resolve_user_path
 
 #: what a replay writes into DIR (removed first when DIR is reused)

@@ -57,10 +57,9 @@ def default_checkpoint() -> str:
     """The semseg ``checkpoint`` of the stack's default parameter file (follows it when the default model changes)."""
     import yaml
 
-    from swiftcast.runtime.paths import launch_dir
-    from swiftcast.runtime.stack_description import defaults, resolve_params_file
+    from swiftcast.runtime.paths import STACK_PARAMS_FILE, launch_dir
 
-    path = Path(resolve_params_file(defaults()["params_file"], launch_dir()))
+    path = launch_dir() / STACK_PARAMS_FILE
     try:
         content = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:

@@ -7,7 +7,7 @@ thread, with collectors that wait for specific messages. Used by tests/ros_utils
         probe.wait_for_subscribers(pub)
         out = probe.publish_until(pub, msg, lambda: labels.wait_for(stamp_is(7), 0))
 
-The process must use the same DDS transport settings as the nodes (see swiftcast.runtime.rosenv).
+The process must use the same DDS transport settings as the nodes (see swiftcast.orchestration.rosenv).
 """
 
 from __future__ import annotations

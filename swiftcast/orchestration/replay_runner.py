@@ -20,20 +20,35 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import yaml
 from tqdm import tqdm
 
 from swiftcast.errors import SwiftcastError
-from swiftcast.replay.bag import BagInfo
-from swiftcast.runtime.paths import launch_dir, resolve_user_path
-from swiftcast.runtime.rosenv import child_env, node_executable
-from swiftcast.runtime.stack import die_with_parent, describe_exit
-from swiftcast.runtime.stack_description import resolve, resolve_params_file
+from swiftcast.orchestration.parameters import merge_parameter_files, node_name
+from swiftcast.orchestration.rosenv import child_env, node_executable
+from swiftcast.orchestration.stack import describe_exit, die_with_parent
+from swiftcast.orchestration.stack_description import params_layers, resolve, resolve_params_file
+from swiftcast.runtime.paths import STACK_PARAMS_FILE, launch_dir, resolve_user_path
 
 PLAYER = ("swiftcast_tools", "bag_replay")
-DEFAULT_PARAMS = "params/perception.yaml"
+
+
+class ReplayInput(Protocol):
+    """What the processes need to know about the input (:class:`swiftcast.replay.bag.BagInfo` provides it)."""
+
+    path: Path
+    storage: str  # mcap | sqlite3 | video | images
+    camera_topic: str
+    frames: int
+    fps: float | None
+
+    @property
+    def is_footage(self) -> bool: ...
+
+    @property
+    def transport(self) -> str: ...  # the semseg node's input_transport: raw | compressed
 
 
 @dataclass
@@ -61,7 +76,7 @@ def default_domain_id() -> int:
     return 1 + os.getpid() % 100
 
 
-def camera_topic_for(info: BagInfo) -> tuple[str, str]:
+def camera_topic_for(info: ReplayInput) -> tuple[str, str]:
     """(stack ``camera_topic``, topic the player publishes on). Compressed input is ``<camera_topic>/compressed``
     (image_transport's convention, what the semseg node subscribes to)."""
     topic = info.camera_topic
@@ -73,7 +88,7 @@ def camera_topic_for(info: BagInfo) -> tuple[str, str]:
 
 def params_source(base: str | None) -> Path:
     """The parameter file ``--params`` names (default launch/params/perception.yaml); SwiftcastError if missing."""
-    source = Path(resolve_params_file(base or DEFAULT_PARAMS, launch_dir()))
+    source = Path(resolve_params_file(base or STACK_PARAMS_FILE, launch_dir()))
     if base and not source.is_file():
         source = resolve_user_path(base)
     if not source.is_file():
@@ -81,23 +96,17 @@ def params_source(base: str | None) -> Path:
     return source
 
 
-def write_params(base: str | None, info: BagInfo, path: Path) -> Path:
-    """The stack's parameter file for this bag: ``base`` (default launch/params/perception.yaml) with
-    ``input_transport`` set to what the bag holds."""
-    source = params_source(base)
-    try:
-        content = yaml.safe_load(source.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise SwiftcastError(f"parameter file {source} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(content, dict):
-        raise SwiftcastError(f"parameter file {source} must map node names to 'ros__parameters'")
-    keys = [k for k in content if str(k).rstrip("/").rsplit("/", 1)[-1] == "semseg"] or ["/**/semseg"]
+def write_params(base: str | None, info: ReplayInput, path: Path) -> Path:
+    """The stack's parameter file for this input: ``base`` (default launch/params/perception.yaml; a profile
+    merged onto the file it amends) with ``input_transport`` set to what the input holds."""
+    layers = params_layers(str(params_source(base)), launch_dir())
+    content = merge_parameter_files(layers)
+    keys = [k for k in content if node_name(k) == "semseg"] or ["/**/semseg"]
     for key in keys:
-        section = content.setdefault(key, {}) or {}
-        content[key] = section
-        section.setdefault("ros__parameters", {})["input_transport"] = info.transport
+        content.setdefault(key, {"ros__parameters": {}})["ros__parameters"]["input_transport"] = info.transport
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"# derived from {source} by swiftcast replay\n" + yaml.safe_dump(content, sort_keys=False))
+    derived = " + ".join(layers)
+    path.write_text(f"# derived from {derived} by swiftcast replay\n" + yaml.safe_dump(content, sort_keys=False))
     return path
 
 
@@ -142,7 +151,7 @@ def _tail(path: Path, lines: int = 3) -> str:
 
 
 def run_replay(
-    info: BagInfo,
+    info: ReplayInput,
     out_dir: Path,
     *,
     rate: float | str = 1.0,

@@ -1,9 +1,9 @@
 """``swiftcast stack``: start the perception nodes as separate processes, as ``ros2 launch`` would.
 
-The nodes, parameter files and remaps come from :mod:`swiftcast.runtime.stack_description`, the same description
-``launch/perception.launch.py`` reads. Each node runs as ``ros2_ws/install/lib/<pkg>/<exe> --ros-args ...`` in its
-own session (so a terminal Ctrl-C reaches only the runner, which then stops the nodes in order) and dies with the
-runner if the runner is killed.
+The nodes, parameter files and remaps come from :mod:`swiftcast.orchestration.stack_description`, the same
+description ``launch/perception.launch.py`` reads. Each node runs as ``ros2_ws/install/lib/<pkg>/<exe> --ros-args
+...`` in its own session (so a terminal Ctrl-C reaches only the runner, which then stops the nodes in order) and dies
+with the runner if the runner is killed.
 
 Stopping: SIGINT or SIGTERM -> every node gets SIGTERM (rclpy shuts down cleanly on it; a node still starting up
 ends without a KeyboardInterrupt traceback, which SIGINT would print), then SIGKILL after a timeout; exit status 0.
@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Mapping, Sequence, TextIO
 
 from swiftcast.errors import SwiftcastError
+from swiftcast.orchestration.rosenv import child_env, node_executable
+from swiftcast.orchestration.stack_description import LAUNCH_ARGUMENTS, ResolvedNode, resolve
 from swiftcast.runtime.paths import launch_dir, resolve_user_path
-from swiftcast.runtime.rosenv import child_env, node_executable
-from swiftcast.runtime.stack_description import LAUNCH_ARGUMENTS, ResolvedNode, resolve
 
 #: exit status of a node that refused to start (bad parameter/checkpoint): restarting cannot help
 EXIT_USAGE = 2
@@ -77,8 +77,8 @@ class Stack:
     """The running nodes. ``start()``, then ``wait()``/``poll()``, then ``stop()`` (or use it as a context manager).
 
     Args:
-        nodes: resolved nodes (:func:`swiftcast.runtime.stack_description.resolve`).
-        env: environment of the children (default :func:`swiftcast.runtime.rosenv.child_env`).
+        nodes: resolved nodes (:func:`swiftcast.orchestration.stack_description.resolve`).
+        env: environment of the children (default :func:`swiftcast.orchestration.rosenv.child_env`).
         restart: restart a node that exits on its own, at most ``max_restarts`` times each.
         stdout: where the runner's own status lines go.
     """

@@ -4,11 +4,14 @@ namespace, with which parameter file, parameter overrides and remaps, and the la
 Two readers, so they cannot drift apart (``tests/test_launch_description.py`` checks it):
 
 - ``launch/perception.launch.py`` turns :func:`resolve` into ``launch_ros.actions.Node`` actions (real ROS installs);
-- ``swiftcast stack`` (:mod:`swiftcast.runtime.stack`) turns it into ``install/lib/<pkg>/<exe> --ros-args ...``
+- ``swiftcast stack`` (:mod:`swiftcast.orchestration.stack`) turns it into ``install/lib/<pkg>/<exe> --ros-args ...``
   processes (here, where ``ros2 launch`` does not exist).
 
 Adding a node = one :class:`NodeEntry` in :data:`NODES` (plus its launch arguments, if it has overrides).
-Pure standard library: the launch file imports this under the system Python of a ROS install.
+Parameter files are layered: a profile in :data:`PARAMS_PROFILES` holds only what differs from
+``launch/params/perception.yaml`` and is loaded after it (:func:`params_layers`), so a new parameter or default is
+written once. Standard library and :mod:`swiftcast.runtime.paths` only: the launch file imports this under the
+system Python of a ROS install.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
+
+from swiftcast.runtime.paths import STACK_PARAMS_FILE
 
 
 @dataclass(frozen=True)
@@ -97,9 +102,9 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument("namespace", "/perception", "Namespace of all SwiftCast nodes."),
     LaunchArgument(
         "params_file",
-        "params/perception.yaml",
+        STACK_PARAMS_FILE,
         "Parameter file for all nodes (absolute, relative to the current directory, or to launch/; "
-        "params/jetson.yaml is the embedded profile).",
+        "params/jetson.yaml is the embedded profile, loaded on top of params/perception.yaml).",
     ),
     LaunchArgument("camera_topic", "/camera/image_raw", "Camera image topic (compressed input: <topic>/compressed)."),
     LaunchArgument("semseg_checkpoint", "", "Segmentation checkpoint folder (empty: the parameter file's)."),
@@ -132,6 +137,10 @@ NODES: tuple[NodeEntry, ...] = (
     ),
 )
 
+#: Profiles (relative to launch/) that only amend :data:`~swiftcast.runtime.paths.STACK_PARAMS_FILE`: nodes load
+#: that file first, then the profile (later values win), as rcl does with several ``--params-file`` options.
+PARAMS_PROFILES: tuple[str, ...] = ("params/jetson.yaml",)
+
 #: Started by the launch file only (no rviz on these machines): package, executable, config relative to launch/.
 RVIZ: tuple[str, str, str] = ("rviz2", "rviz2", "rviz/perception.rviz")
 RVIZ_CONDITION_ARGUMENT = "use_rviz"
@@ -152,6 +161,16 @@ def resolve_params_file(value: str, launch_dir: str | os.PathLike[str]) -> str:
     return str((Path(launch_dir) / path).resolve())
 
 
+def params_layers(value: str, launch_dir: str | os.PathLike[str]) -> list[str]:
+    """The parameter files a node loads for the ``params_file`` argument ``value``, in order: a profile comes
+    after the base file it amends; any other file is complete on its own."""
+    path = resolve_params_file(value, launch_dir)
+    profiles = {(Path(launch_dir) / p).resolve() for p in PARAMS_PROFILES}
+    if Path(path).resolve() in profiles:
+        return [str((Path(launch_dir) / STACK_PARAMS_FILE).resolve()), path]
+    return [path]
+
+
 def resolve(values: Mapping[str, str] | None, launch_dir: str | os.PathLike[str]) -> list[ResolvedNode]:
     """The nodes to start for launch argument ``values`` (missing ones take their defaults).
 
@@ -162,7 +181,7 @@ def resolve(values: Mapping[str, str] | None, launch_dir: str | os.PathLike[str]
         if key not in args:
             raise ValueError(f"unknown launch argument {key!r} (known: {', '.join(args)})")
         args[key] = value
-    params_file = resolve_params_file(args["params_file"], launch_dir)
+    params_files = params_layers(args["params_file"], launch_dir)
     nodes = []
     for entry in NODES:
         parameters: dict[str, Any] = {}
@@ -184,7 +203,7 @@ def resolve(values: Mapping[str, str] | None, launch_dir: str | os.PathLike[str]
                 package=entry.package,
                 executable=entry.executable,
                 namespace=args["namespace"],
-                params_files=[params_file],
+                params_files=list(params_files),
                 parameters=parameters,
                 remaps=remaps,
             )
