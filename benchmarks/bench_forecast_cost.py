@@ -12,13 +12,16 @@ Compared (the goal: forecast / segmentation <= 0.10):
 - segmentation: torch eager fp32, ONNX Runtime fp32 (like for like with the forecast graph, which is fp32), and
   ONNX Runtime int8 (the real-time configuration of ``bench_realtime``; calibrated here on random frames, which
   sets its speed, not its accuracy: that is bench_realtime's job);
+- flow extrapolation (the forecast node's default, ``swiftcast.forecast.motion``): per frame one grey downscale of
+  the camera frame and one DIS flow (ultrafast) shared by both horizons, then per horizon the chained flow and the
+  warp of the newest labels at the camera size;
 - forecasting with the ``full`` skip-less decoder (widths 128,128,128: the ladder's shape, ~1.6 GMAC per horizon
   at 256x512) and the ``lite`` one (64,32,16: ~0.12 GMAC, what the shipped checkpoint carries), each on torch
   eager and on ONNX Runtime (forecaster + decoder exported as one graph; torchvision's CPU DeformConv2d makes
   eager slow).
 
-The pairing that deploys: forecast node ``backend: onnxruntime`` with the lite decoder next to semseg
-``backend: onnxruntime, precision: int8``. Also printed: what the node adds outside the goal's definition (the
+The pairing that deploys: flow extrapolation next to semseg ``backend: onnxruntime, precision: int8``; for the
+learned forecasters, ``backend: onnxruntime`` with the lite decoder. Also printed: what the node adds outside the goal's definition (the
 online consistency score and the overlays, computed only while someone subscribes).
 
     python benchmarks/bench_forecast_cost.py [--sizes 256x512,512x1024] [--frames 12] [--threads 1] [--json OUT]
@@ -48,7 +51,8 @@ GOAL = 0.10
 #: skip-less decoder widths compared (stride 32 -> 16 -> 8 -> 4)
 DECODERS: dict[str, tuple[int, ...]] = {"full": (128, 128, 128), "lite": (64, 32, 16)}
 FORECAST_BACKENDS = ("torch", "onnxruntime")
-DEPLOYED = ("segment onnxruntime int8", "forecast onnxruntime, lite decoder")
+FLOW = "forecast flow extrapolation (ultrafast)"
+DEPLOYED = ("segment onnxruntime int8", FLOW)
 
 
 def _checkpoints(tmp: Path, size: tuple[int, int]) -> dict[str, tuple[Path, list[Path]]]:
@@ -113,7 +117,9 @@ class _Timer:
 
 def bench(size: tuple[int, int], frames: int, threads: int) -> dict:
     from swiftcast.data.labels import colorize_train_ids
+    from swiftcast.forecast.decoder import load_forecast_decoder
     from swiftcast.forecast.forecaster import SemanticForecaster
+    from swiftcast.forecast.motion import FlowExtrapolation, FrameMotion
     from swiftcast.forecast.online import ConsistencyScorer
     from swiftcast.forecast.protocol import FRAME_PERIOD_NS
     from swiftcast.runtime.onnx_export import ExportRequest
@@ -130,10 +136,10 @@ def bench(size: tuple[int, int], frames: int, threads: int) -> dict:
                       "segment onnxruntime int8": _int8_segmenter(seg_path, size, threads, cache)}
         forecasters: dict[str, list[SemanticForecaster]] = {}
         for decoder, (seg, paths) in checkpoints.items():
-            model, config = _load(seg)
+            skipless, config = load_forecast_decoder(seg)
             for backend in FORECAST_BACKENDS:
                 forecasters[f"forecast {backend}, {decoder} decoder"] = [
-                    SemanticForecaster(p, model, config, backend=backend, num_threads=threads, cache_dir=cache)
+                    SemanticForecaster(p, skipless, config, backend=backend, num_threads=threads, cache_dir=cache)
                     for p in paths]
         rng = np.random.default_rng(0)
         images = [rng.integers(0, 255, (*size, 3), dtype=np.uint8) for _ in range(4)]
@@ -150,6 +156,19 @@ def bench(size: tuple[int, int], frames: int, threads: int) -> dict:
 
         calls.update({name: segment(s) for name, s in segmenters.items()})
         calls.update({name: (lambda fs=fs: [f(past, size) for f in fs]) for name, fs in forecasters.items()})
+        motion = FrameMotion(3 * FRAME_PERIOD_NS)
+        newest_labels = rng.integers(0, 19, size, dtype=np.uint8)
+        flow_frame = [0]
+        motion.add_frame(0, images[0])
+
+        def flow() -> object:
+            flow_frame[0] += 1
+            stamp = flow_frame[0] * 3 * FRAME_PERIOD_NS
+            motion.add_frame(stamp, images[flow_frame[0] % 4])
+            m = motion.motion(stamp)
+            return [FlowExtrapolation.forecast(newest_labels, m, k * FRAME_PERIOD_NS) for k in (3, 9)]
+
+        calls[FLOW] = flow
         timer = _Timer(list(calls))
         timer.run(calls, frames)
 
@@ -171,7 +190,7 @@ def bench(size: tuple[int, int], frames: int, threads: int) -> dict:
     result: dict = {"size": f"{size[0]}x{size[1]}", "frames": frames, "threads": threads, "goal": GOAL,
                     "decoders": {k: list(v) for k, v in DECODERS.items()},
                     "segment_ms_median": seg, "forecast_both_horizons_ms_median": {}, "ratio_cpu": {}}
-    for name in forecasters:
+    for name in [FLOW, *forecasters]:
         ms = timer.median(name)
         result["forecast_both_horizons_ms_median"][name] = ms
         result["ratio_cpu"][name] = {s: round(ms["cpu"] / seg[s]["cpu"], 4) for s in segmenters}

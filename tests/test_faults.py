@@ -211,8 +211,9 @@ def test_killed_nodes_under_the_stack(models, tmp_path):
     from ros_utils import REPO
 
     params = yaml.safe_load((REPO / "launch" / "params" / "perception.yaml").read_text())
+    # the learned forecasters: their feature history is what an outage empties and a restart refills
     params["/**/forecast"]["ros__parameters"].update(models_dir=str(models["dir"]), diagnostics_period_s=0.5,
-                                                      log_period_s=0.0)
+                                                      log_period_s=0.0, short_checkpoint="auto", mid_checkpoint="auto")
     params["/**/semseg"]["ros__parameters"].update(device="cpu", num_threads=1, log_period_s=0.0)
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump(params))

@@ -342,10 +342,12 @@ def test_bad_parameters_stop_the_node_with_one_line(world: World, tmp_path) -> N
         node.stop()
 
 
-def test_stack_publishes_short_and_mid_forecasts_from_a_camera_stream(world: World, tmp_path) -> None:
-    """`swiftcast stack` (semseg + forecast, shared parameter file, forecasters found by 'auto') on a camera stream:
-    forecasts for both horizons, stamped source + k*P, and the live consistency score. The forecast node runs
-    on ONNX Runtime here (the unit tests cover the torch path; test_onnx compares the two)."""
+@pytest.mark.parametrize("forecaster", ["auto", "flow"])
+def test_stack_publishes_short_and_mid_forecasts_from_a_camera_stream(world: World, tmp_path, forecaster) -> None:
+    """`swiftcast stack` (semseg + forecast, shared parameter file) on a camera stream: forecasts for both horizons,
+    stamped source + k*P, and the live consistency score. With 'auto' the learned forecasters run on ONNX Runtime
+    (the unit tests cover the torch path; test_onnx compares the two); with 'flow' (the shipped default) the forecast
+    node reads the remapped camera topic itself."""
     import shutil
     import sys
 
@@ -361,7 +363,8 @@ def test_stack_publishes_short_and_mid_forecasts_from_a_camera_stream(world: Wor
     shutil.copytree(world.mid, models / "f2f_mid")
     params = yaml.safe_load((REPO / "launch" / "params" / "perception.yaml").read_text())
     params["/**/forecast"]["ros__parameters"].update(models_dir=str(models), diagnostics_period_s=0.5,
-                                                     backend="onnxruntime")
+                                                     backend="onnxruntime", short_checkpoint=forecaster,
+                                                     mid_checkpoint=forecaster)
     params["/**/semseg"]["ros__parameters"].update(device="cpu", num_threads=1)
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump(params))
@@ -394,7 +397,10 @@ def test_stack_publishes_short_and_mid_forecasts_from_a_camera_stream(world: Wor
         assert consistency is not None and 0.0 <= consistency.data <= 1.0
         assert stack.stop(timeout=30) == 0, stack.output()
     assert "Traceback" not in stack.output()
-    assert "exporting forecaster+decoder" in stack.output()  # it really ran on onnxruntime
+    if forecaster == "auto":
+        assert "exporting forecaster+decoder" in stack.output()  # it really ran on onnxruntime
+    else:
+        assert "flow-extrapolation-ultrafast" in stack.output()
 
 
 def _cell_labels(i: int) -> np.ndarray:
@@ -427,7 +433,8 @@ def test_f2mf_under_models_dir_forecasts_both_horizons_from_features_and_labels(
     domain = allocate_domain_id()
     node = NodeProcess(forecast_command("-p", f"checkpoint:={seg}", "-p", f"models_dir:={models}", "-p",
                                         "backend:=torch", "-p", "score:=false", "-p", "diagnostics_period_s:=0.2",
-                                        "-p", "log_period_s:=0.0"),
+                                        "-p", "log_period_s:=0.0", "-p", "short_checkpoint:=auto", "-p",
+                                        "mid_checkpoint:=auto"),
                        {**ros_child_env(domain), "SWIFTCAST_CACHE_DIR": str(tmp_path / "cache")})
     probe = RosProbe(domain)
     try:

@@ -219,3 +219,52 @@ def test_f2mf_needs_a_caller_that_feeds_labels(models) -> None:
     assert ForecastRuntime(models["seg"], ["short"], models_dir=folder).needs_labels
     plain = ForecastRuntime(models["seg"], ["short"], models_dir=folder, last_labels=False)
     assert not plain.needs_labels and plain.horizons[0].forecaster.checkpoint.endswith("deform_short")
+
+
+def _scene(dx: int) -> tuple[np.ndarray, np.ndarray]:
+    """A textured camera frame (RGB) and its labels with a 'car' (13), the whole scene shifted ``dx`` px right."""
+    rng = np.random.default_rng(5)
+    import cv2
+
+    texture = cv2.resize(rng.integers(0, 255, (IMAGE[0] // 4, IMAGE[1] // 4), dtype=np.uint8), IMAGE[::-1],
+                         interpolation=cv2.INTER_CUBIC)
+    labels = np.zeros(IMAGE, np.uint8)
+    labels[10:30, 20:40] = 13
+    image = np.repeat(np.roll(texture, dx, axis=1)[..., None], 3, axis=2)
+    return image, np.roll(labels, dx, axis=1)
+
+
+def test_flow_extrapolation_needs_frames_and_labels_not_features(models) -> None:
+    """A 10 Hz camera panning 1 px per frame: once a frame about 3P back is there, both horizons are forecast, the
+    car carried on to the right (3P / 9P ahead = 1.8 / 5.3 px at this rate)."""
+    runtime = ForecastRuntime(models["seg"], forecasters={"short": "flow", "mid": "flow"})
+    assert runtime.needs_frames and not runtime.needs_features
+    assert all(h.forecaster.model_id == "flow-extrapolation-ultrafast" for h in runtime.horizons)
+    forecasts = {}
+    for i in range(6):
+        stamp = T0 + i * 100_000_000
+        image, labels = _scene(i)
+        runtime.add_frame(stamp, image)
+        runtime.add_labels(stamp, labels)
+        intake = runtime.add_features(stamp, _features(np.random.default_rng(i))[:7], IMAGE)  # any channel count
+        assert intake.past == [] and intake.last_labels is not None
+        forecasts[i] = {f.horizon: f for f in runtime.forecast(intake)}
+    assert forecasts[0] == {} and runtime.flow_unavailable >= 2  # the first frame has no past frame
+    last = forecasts[5]
+    assert set(last) == {"short", "mid"}
+    for name, f in last.items():
+        assert f.labels.shape == IMAGE and f.confidence is None and f.target_ns == f.source_ns + f.offset_ns
+        cols = np.nonzero((f.labels == 13).any(axis=0))[0]
+        assert cols.min() >= 25 and cols.max() >= 45, (name, cols.min(), cols.max())  # at 25..44 now
+    assert runtime.diagnostics()["flow_unavailable"] == str(runtime.flow_unavailable)
+
+
+def test_flow_mixes_with_learned_horizons_and_bad_flow_settings_name_the_setting(models) -> None:
+    runtime = ForecastRuntime(models["seg"], forecasters={"short": "flow", "mid": models["mid"]})
+    assert runtime.needs_features and runtime.needs_frames  # mixed: the mid horizon is a learned forecaster
+    with pytest.raises(SetupError) as err:
+        ForecastRuntime(models["seg"], forecasters={"short": "flow"}, horizons=["short"], flow_preset="slowest")
+    assert err.value.setting == "flow_preset"
+    with pytest.raises(SetupError) as err:
+        ForecastRuntime(models["seg"], forecasters={"short": "flow"}, horizons=["short"], last_labels=False)
+    assert err.value.setting == "short_checkpoint"

@@ -14,9 +14,13 @@ remap per horizon, and works at any camera rate: ``k`` is the horizon over the a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from swiftcast.forecast.protocol import Horizon
 
 #: DIS presets by name: ultrafast is ~3x cheaper than medium and within 0.3 mIoU of it on the synthetic val
 PRESETS = {
@@ -156,7 +160,11 @@ class FrameMotion:
         self._frames.clear()
 
     def add_frame(self, stamp_ns: int, image: np.ndarray) -> None:
-        """Keep a camera frame (RGB, BGR or grey; only its brightness is used) for the flows of later frames."""
+        """Keep a camera frame (RGB, BGR or grey; only its brightness is used) for the flows of later frames.
+
+        A stamp older than the newest kept one (a bag loop, a clock jump) starts over."""
+        if self._frames and stamp_ns < max(self._frames):
+            self._frames.clear()
         gray = self.flow.prepare(image)
         self._frames[int(stamp_ns)] = gray
         while len(self._frames) > self.max_frames:
@@ -177,3 +185,23 @@ class FrameMotion:
         if newest is None or past is None or self._frames[past].shape != newest.shape:
             return None
         return Motion(self.flow.flow_between(newest, self._frames[past]), float(t - past))
+
+
+class FlowForecaster:
+    """Flow extrapolation for one horizon, as the forecast runtime uses it beside the learned forecasters.
+
+    Needs no checkpoint and no features: the newest frame's single-frame labels and the :class:`Motion` of that
+    frame (one per frame, shared by the horizons). No confidence: it forecasts where labels go, not scores.
+    """
+
+    needs_last_labels = True
+
+    def __init__(self, horizon: "Horizon", preset: str = "ultrafast") -> None:
+        if preset not in PRESETS:
+            raise ValueError(f"unknown flow preset {preset!r}; choose from {', '.join(PRESETS)}")
+        self.horizon = horizon
+        self.model_id = f"flow-extrapolation-{preset}"
+
+    def __call__(self, motion: Motion, last_labels: np.ndarray, horizon_ns: int) -> np.ndarray:
+        """``last_labels`` (at the camera size) carried ``horizon_ns`` on along ``motion`` (spans in ns)."""
+        return FlowExtrapolation.forecast(last_labels, motion, horizon_ns)

@@ -30,6 +30,7 @@ from swiftcast.data.labels import IGNORE_ID, NUM_CLASSES
 from swiftcast.errors import DataError, SetupError, SwiftcastError
 from swiftcast.forecast.forecaster import SemanticForecaster, default_forecaster
 from swiftcast.forecast.history import FeatureHistory
+from swiftcast.forecast.motion import DEFAULT_FLOW_WIDTH, FlowForecaster, FrameMotion
 from swiftcast.forecast.online import ConsistencyScorer
 from swiftcast.forecast.protocol import FRAME_PERIOD_NS, HORIZONS, INPUT_OFFSETS
 from swiftcast.runtime.features import FeatureError
@@ -39,6 +40,8 @@ from swiftcast.runtime.paths import check_checkpoint_parameter
 NS = 1_000_000_000
 #: forecaster setting: the best checkpoint under ``models_dir`` made for the segmentation model
 AUTO = "auto"
+#: forecaster setting: flow extrapolation (:mod:`swiftcast.forecast.motion`), no checkpoint; needs camera frames
+FLOW = "flow"
 #: builtin_interfaces/Time.sec is an int32: the last stamp a forecast can carry.
 MAX_STAMP_NS = (2**31 - 1) * NS + NS - 1
 FEATURE_STRIDE = 32
@@ -57,8 +60,8 @@ def check_horizons(names: Sequence[str]) -> None:
 
 
 def check_forecaster_setting(value: str) -> None:
-    """``auto`` or an existing forecaster checkpoint."""
-    if value != AUTO:
+    """``flow``, ``auto`` or an existing forecaster checkpoint."""
+    if value not in (AUTO, FLOW):
         check_checkpoint_parameter(value)
 
 
@@ -109,7 +112,8 @@ class HorizonForecast:
 
 
 class _Horizon:
-    def __init__(self, name: str, forecaster: SemanticForecaster, period_ns: int, tolerance_ns: int) -> None:
+    def __init__(self, name: str, forecaster: SemanticForecaster | FlowForecaster, period_ns: int,
+                 tolerance_ns: int) -> None:
         self.name = name
         self.forecaster = forecaster
         self.offset_ns = forecaster.horizon.frames * period_ns
@@ -127,8 +131,9 @@ class ForecastRuntime:
     Args:
         checkpoint: the segmentation checkpoint the features come from.
         horizons: horizon names to forecast (see :data:`swiftcast.forecast.protocol.HORIZONS`).
-        forecasters: horizon -> forecaster checkpoint or ``"auto"`` (default auto: the best one under
-            ``models_dir``; none found -> the horizon is skipped with a warning).
+        forecasters: horizon -> forecaster checkpoint, ``"flow"`` (flow extrapolation: the caller passes camera frames
+            to :meth:`add_frame`) or ``"auto"`` (default auto: the best checkpoint under ``models_dir``; none found
+            -> the horizon is skipped with a warning).
         period_ns: P, the frame period the forecasters were trained at.
         tolerance_ns: how far a stored frame may be from t-3P, t-6P, t-9P to be used as is (default P/2), and a
             label's stamp from a forecast's target time.
@@ -137,6 +142,7 @@ class ForecastRuntime:
         score: keep the running consistency score of every horizon.
         last_labels: the caller passes every frame's single-frame labels to :meth:`add_labels`, so forecasters that
             warp them (F2MF) can run and ``auto`` prefers them; False keeps to feature-only forecasters.
+        flow_preset, flow_width: DIS preset and the width the camera frames are downscaled to for flow extrapolation.
         log, warn: where progress lines (exports) and warnings (a skipped horizon) go.
 
     Raises :class:`SetupError` naming the setting when something cannot work.
@@ -159,6 +165,8 @@ class ForecastRuntime:
         max_output_pixels: int = DEFAULT_MAX_PIXELS,
         score: bool = True,
         last_labels: bool = True,
+        flow_preset: str = "ultrafast",
+        flow_width: int = DEFAULT_FLOW_WIDTH,
         log: Callable[[str], None] | None = None,
         warn: Callable[[str], None] | None = None,
     ) -> None:
@@ -191,10 +199,21 @@ class ForecastRuntime:
         self.horizons: list[_Horizon] = []
         for name in horizons:
             forecaster = self._load_forecaster(name, (forecasters or {}).get(name, AUTO), models_dir, backend,
-                                               num_threads, decode_scale)
+                                               num_threads, decode_scale, flow_preset)
             if forecaster is not None:
                 self.horizons.append(_Horizon(name, forecaster, self.period_ns, self.tolerance_ns))
-        self.channels = self.horizons[0].forecaster.net.in_channels if self.horizons else None
+        learned = [h.forecaster for h in self.horizons if not isinstance(h.forecaster, FlowForecaster)]
+        self.channels = learned[0].net.in_channels if learned else None
+        #: some horizon forecasts from past features (else a frame is forecast as soon as its labels are there)
+        self.needs_features = bool(learned)
+        #: the camera frames of flow extrapolation (None without a flow horizon)
+        self.motion: FrameMotion | None = None
+        if len(learned) < len(self.horizons):
+            try:
+                self.motion = FrameMotion(3 * self.period_ns, flow_preset, flow_width)
+            except ValueError as exc:
+                raise SetupError("flow_width", str(exc)) from None
+        self.flow_unavailable = 0  # flow forecasts skipped: no camera frame of t or none near t-3P
         self.history: FeatureHistory[np.ndarray] = FeatureHistory(
             self.period_ns, self.tolerance_ns, INPUT_OFFSETS, max_items=max_history, max_gap_ns=max_gap_ns,
             blend=blend_features,
@@ -220,13 +239,23 @@ class ForecastRuntime:
             device=s["device"], backend=s["backend"], num_threads=s["num_threads"],
             period_ns=round(s["frame_period_s"] * NS), tolerance_ns=round(s["match_tolerance_s"] * NS),
             max_gap_ns=round(s["max_gap_s"] * NS), max_history=s["max_history"], decode_scale=s["decode_scale"],
-            max_output_pixels=s["max_output_pixels"], score=s["score"], log=log, warn=warn)
+            max_output_pixels=s["max_output_pixels"], score=s["score"], flow_preset=s.get("flow_preset", "ultrafast"),
+            flow_width=s.get("flow_width", DEFAULT_FLOW_WIDTH), log=log, warn=warn)
 
     # --- models ------------------------------------------------------------------------------------------------
     def _load_forecaster(self, name: str, value: str | os.PathLike[str], models_dir: str | os.PathLike[str],
-                         backend: str, num_threads: int, decode_scale: float) -> SemanticForecaster | None:
+                         backend: str, num_threads: int, decode_scale: float,
+                         flow_preset: str) -> SemanticForecaster | FlowForecaster | None:
         setting = f"{name}_checkpoint"
         frames = HORIZONS[name].frames
+        if str(value) == FLOW:
+            if not self.feeds_labels:
+                raise SetupError(setting, "flow extrapolation warps the newest frame's single-frame labels, which "
+                                 "this runtime is not given")
+            try:
+                return FlowForecaster(HORIZONS[name], flow_preset)
+            except ValueError as exc:
+                raise SetupError("flow_preset", str(exc)) from None
         path = value
         if str(value) == AUTO:
             path = default_forecaster(models_dir, self.feature_model_id, frames, with_last_labels=self.feeds_labels)
@@ -269,13 +298,26 @@ class ForecastRuntime:
         if model_id != self.feature_model_id:
             raise FeatureError("model_id", f"from model {model_id!r}, the forecasters need {self.feature_model_id!r}")
 
+    @property
+    def needs_frames(self) -> bool:
+        """Some horizon extrapolates optical flow: the caller passes every camera frame to :meth:`add_frame`."""
+        return self.motion is not None
+
+    def add_frame(self, stamp_ns: int, image: np.ndarray) -> None:
+        """Keep a camera frame (any 1- or 3-channel uint8 image) for flow extrapolation; a no-op without it."""
+        if self.motion is None:
+            return
+        if image.dtype != np.uint8 or image.ndim not in (2, 3) or image.size == 0:
+            raise ImageError("encoding", f"camera frame {image.dtype} {image.shape}: expected a uint8 image")
+        self.motion.add_frame(int(stamp_ns), image)
+
     def add_features(self, stamp_ns: int, features: np.ndarray, image_size: tuple[int, int],
                      model_id: str | None = None) -> Intake:
         """Check and store one decoded (C, h, w) feature map; the inputs for its forecast when the history is
         complete. A map that cannot be used raises :class:`FeatureError` whose ``reason`` is a counter name."""
         if model_id is not None:
             self.check_model_id(model_id)
-        if features.shape[0] != self.channels:
+        if self.channels is not None and features.shape[0] != self.channels:
             raise FeatureError("shape", f"{features.shape[0]} channels, the forecasters take {self.channels}")
         if image_size[0] == 0 or image_size[1] == 0:
             raise FeatureError("shape", "image_height/image_width are 0: the output size is unknown")
@@ -301,6 +343,8 @@ class ForecastRuntime:
             events.append(Event("history_resets", f"stamp went backwards ({newest / 1e9:.3f} s -> {t / 1e9:.3f} s; "
                                 "bag loop or clock jump): history reset"))
         out_size = (int(image_size[0]), int(image_size[1]))
+        if not self.needs_features:  # flow extrapolation only: the newest frame's labels are all it needs
+            return self._with_labels(Intake(t, out_size, [], events))
         match = self.history.match(t)
         if not match.ok:
             self._forecasting = False
@@ -321,7 +365,11 @@ class ForecastRuntime:
                                     "the last forecast)", key="resumed"))
             self._waiting_frames = 0
         self._last_match_ns = t
-        intake = Intake(t, out_size, list(match.items), events)  # type: ignore[arg-type]
+        return self._with_labels(Intake(t, out_size, list(match.items), events))  # type: ignore[arg-type]
+
+    def _with_labels(self, intake: Intake) -> Intake:
+        """``intake`` with the labels of its frame, or parked until they come (see the module docstring)."""
+        t, out_size, events = intake.stamp_ns, intake.out_size, intake.events
         if not self.needs_labels:
             return intake
         labels = self._early_labels.pop(t, None)
@@ -388,12 +436,22 @@ class ForecastRuntime:
         if self.needs_labels and intake.last_labels is None:
             raise ValueError("no forecast without the single-frame labels of the newest frame (Intake.last_labels)")
         out = []
+        motion = self.motion.motion(intake.stamp_ns) if self.motion is not None else None
         for h in self.horizons:
-            result = h.forecaster(intake.past, intake.out_size, confidence=confidence, last_labels=intake.last_labels)
+            if isinstance(h.forecaster, FlowForecaster):
+                if motion is None:  # no camera frame of t, or none near t-3P (yet)
+                    self.flow_unavailable += 1
+                    continue
+                labels = h.forecaster(motion, _at_size(intake.last_labels, intake.out_size), h.offset_ns)
+                conf = None
+            else:
+                result = h.forecaster(intake.past, intake.out_size, confidence=confidence,
+                                      last_labels=intake.last_labels)
+                labels, conf = result.labels, result.confidence
             target = intake.stamp_ns + h.offset_ns
-            scored = self.score and bool(h.scorer.add_forecast(target, result.labels))
+            scored = self.score and bool(h.scorer.add_forecast(target, labels))
             out.append(HorizonForecast(h.name, intake.stamp_ns, target, h.offset_ns, h.forecaster.model_id,
-                                       result.labels, result.confidence, scored))
+                                       labels, conf, scored))
         return out
 
     def consistency(self, horizon: str) -> float | None:
@@ -404,6 +462,9 @@ class ForecastRuntime:
         """Key/values for /diagnostics: the models, the history length and every horizon's score."""
         out = {"feature_model_id": self.feature_model_id, "history_len": str(len(self.history)),
                "horizons": ",".join(h.name for h in self.horizons) or "none"}
+        if self.motion is not None:
+            out["flow_frames"] = str(len(self.motion))
+            out["flow_unavailable"] = str(self.flow_unavailable)
         for h in self.horizons:
             s = h.scorer.summary()
             out[f"{h.name}_model_id"] = h.forecaster.model_id
@@ -413,3 +474,12 @@ class ForecastRuntime:
             out[f"{h.name}_scored"] = str(s["scored"])
             out[f"{h.name}_unmatched"] = str(s["unmatched"])
         return out
+
+
+def _at_size(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Labels resized (nearest) to ``size`` when they differ from it."""
+    if labels.shape == tuple(size):
+        return labels
+    import cv2
+
+    return cv2.resize(labels, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)

@@ -133,6 +133,7 @@ NODES: tuple[NodeEntry, ...] = (
         name="forecast",
         package="forecast_node",
         executable="forecast_node",
+        remaps=CAMERA_REMAPS,  # flow extrapolation reads the camera frames too
         overrides=(ParamOverride("checkpoint", "semseg_checkpoint"),),
     ),
 )

@@ -5,9 +5,11 @@ forecasts, the consistency score); the ROS plumbing (parameters, conversions, di
 from ``swiftcast_ros``. For a feature map stamped t the inputs are the features at t-9P, t-6P, t-3P: a frame
 within ``match_tolerance_s``, else interpolated between the two frames around that time when they are at most
 ``max_gap_s`` apart (so any camera rate works); otherwise nothing is published for that frame (counted as
-``waiting_history``). A stamp going backwards resets the history. F2MF also warps the ``semseg/labels`` of t:
-then a frame is forecast once both have arrived, in either order (else counted as ``missing_labels``). Each horizon
-h (k frames) publishes, stamped exactly t + k·P with the frame_id copied:
+``waiting_history``). A stamp going backwards resets the history. Flow extrapolation (the default ``flow``)
+needs no features: it carries the ``semseg/labels`` of t on along the optical flow between the camera frames of t
+and about t-3P (``camera_topic``). It and F2MF warp the labels of t: a frame is forecast once they have arrived
+(else counted as ``missing_labels``). Each horizon h (k frames) publishes, stamped exactly t + k·P with the
+frame_id copied:
 
   forecast/<h>/labels       sensor_msgs/Image mono8 trainIds at the camera size
   forecast/<h>/overlay      sensor_msgs/Image bgr8 class colours (only computed while subscribed)
@@ -24,7 +26,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rcl_interfaces.msg import ParameterType, SetParametersResult
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
@@ -33,70 +35,22 @@ from swiftcast_msgs.msg import FeatureMap, SemanticForecast
 
 from swiftcast.data.labels import colorize_train_ids
 from swiftcast.errors import DataError, SetupError
-from swiftcast.forecast.forecaster import FORECAST_BACKENDS
-from swiftcast.forecast.protocol import FRAME_RATE_HZ, HORIZONS
-from swiftcast.forecast.runtime import AUTO, ForecastRuntime, Intake
-from swiftcast.forecast.runtime import check_forecaster_setting, check_horizons, check_models_dir
-from swiftcast.hardware import resolve_device
+from swiftcast.forecast.runtime import ForecastRuntime, Intake
 from swiftcast.runtime.features import FeatureError
-from swiftcast.runtime.images import DEFAULT_MAX_PIXELS
-from swiftcast.runtime.paths import DEFAULT_SEGMENTATION_CHECKPOINT, check_checkpoint_parameter
-from swiftcast_ros.conversions import array_to_image_msg, features_from_msg, forecast_msg, image_msg_to_array
-from swiftcast_ros.conversions import ns_to_stamp, stamp_to_ns
+from swiftcast.runtime.images import ImageError
+from swiftcast_ros.conversions import array_to_image_msg, camera_input, features_from_msg, forecast_msg
+from swiftcast_ros.conversions import image_msg_to_array, ns_to_stamp, stamp_to_ns
 from swiftcast_ros.frames import FrameLoop
 from swiftcast_ros.health import HealthReporter
-from swiftcast_ros.params import ParamSpec, declare_parameters, parameter_error, updated_values, validate_update
-from swiftcast_ros.qos import OUTPUT_QOS
+from swiftcast_ros.params import declare_parameters, parameter_error, updated_values, validate_update
+from swiftcast_ros.qos import OUTPUT_QOS, SENSOR_QOS
+
+from forecast_node.parameters import PARAMS
 
 #: the publishers of one horizon <h>: kind -> (message type, topic suffix after forecast/<h>)
 OUTPUTS: dict[str, tuple[type, str]] = {"labels": (Image, "/labels"), "overlay": (Image, "/overlay"),
                                         "forecast": (SemanticForecast, ""), "score": (Float32, "/consistency")}
 
-PARAMS: tuple[ParamSpec, ...] = (
-    ParamSpec("checkpoint", DEFAULT_SEGMENTATION_CHECKPOINT,
-              "Segmentation checkpoint the features come from: its skip-less decoder turns forecast features into "
-              "labels, and features of any other model are rejected.", check=check_checkpoint_parameter,
-              read_only=True),
-    ParamSpec("horizons", list(HORIZONS), "Horizons to forecast (short = t+3 frames, about 180 ms; mid = t+9 "
-              "frames, about 540 ms, at frame_period_s).", check=check_horizons,
-              type=ParameterType.PARAMETER_STRING_ARRAY, read_only=True),
-    *(ParamSpec(f"{h}_checkpoint", AUTO, f"Forecaster checkpoint for the {h} horizon; 'auto' = the best one under "
-                f"models_dir made for checkpoint (F2MF, which also warps semseg/labels, then DeformF2F-FT); none "
-                f"found -> the horizon is skipped with a warning.", check=check_forecaster_setting, read_only=True)
-      for h in HORIZONS),
-    ParamSpec("models_dir", "models", "Where 'auto' looks for forecaster checkpoints.", read_only=True,
-              check=check_models_dir),
-    ParamSpec("device", "cpu", "Inference device: cpu, cuda, cuda:N or auto.", check=resolve_device, read_only=True),
-    ParamSpec("backend", "torch", "Inference engine: torch (eager) or onnxruntime (forecaster + skip-less decoder "
-              "exported to one fp32 ONNX graph per horizon on first use, cached; about 2x faster on a CPU, where "
-              "torchvision's DeformConv2d is slow).", choices=FORECAST_BACKENDS, read_only=True),
-    ParamSpec("num_threads", 1, "CPU threads for inference (0 = library default).", range=(0, 256), read_only=True),
-    ParamSpec("frame_period_s", 1.0 / FRAME_RATE_HZ, "P: the frame period the forecasters were trained at (1/17 s "
-              "for Cityscapes-style data). Inputs are the features at t-9P, t-6P, t-3P; forecasts are stamped "
-              "t + k*P.", range=(0.001, 10.0), read_only=True),
-    ParamSpec("match_tolerance_s", 0.5 / FRAME_RATE_HZ, "A stored frame this close to t-3P, t-6P or t-9P is used as "
-              "is (and a label this close to a forecast's target time scores it); must be below frame_period_s.",
-              range=(0.0, 10.0), read_only=True),
-    ParamSpec("max_gap_s", 2.0 / FRAME_RATE_HZ, "With no frame within match_tolerance_s, the input is interpolated "
-              "linearly in time between the two frames around t-kP if they are at most this far apart (2P: 10 Hz "
-              "and 15 Hz cameras, a dropped frame at 17 Hz); never extrapolated past the oldest frame. 0 = off.",
-              range=(0.0, 10.0), read_only=True),
-    ParamSpec("max_history", 256, "Upper bound on stored feature maps (older ones are dropped anyway once "
-              "t-9P has passed them).", range=(4, 1_000_000), read_only=True),
-    ParamSpec("max_output_pixels", DEFAULT_MAX_PIXELS, "Feature maps asking for forecasts of a camera image larger "
-              "than this (image_height x image_width) are rejected before any buffer is allocated.",
-              range=(1, 1 << 28)),
-    ParamSpec("publish_overlay", True, "Publish forecast/<h>/overlay (computed only while someone subscribes)."),
-    ParamSpec("publish_confidence", False, "Fill SemanticForecast.confidence (max softmax x 255)."),
-    ParamSpec("decode_scale", 1.0, "Decode forecasts as if for an image this fraction of the model's input size "
-              "(the skip-less decoder costs decode_scale^2 as much). 1 = as trained; smaller trades accuracy for "
-              "speed on small devices (synthetic val: -1.6 mIoU points at 0.5). eval-forecast --decode-scale "
-              "scores the same setting.", range=(0.05, 1.0), read_only=True),
-    ParamSpec("score", True, "Score every forecast against the later semseg/labels of its target time and publish "
-              "forecast/<h>/consistency (running mIoU).", read_only=True),
-    ParamSpec("diagnostics_period_s", 1.0, "Period of the /diagnostics status.", range=(0.05, 60.0), read_only=True),
-    ParamSpec("log_period_s", 5.0, "Period of the summary log line (0 = off).", range=(0.0, 3600.0), read_only=True),
-)
 
 
 class ForecastNode(Node):
@@ -116,6 +70,9 @@ class ForecastNode(Node):
         if self.runtime.horizons and (p["score"] or self.runtime.needs_labels):
             self.create_subscription(Image, "semseg/labels", self._on_labels, OUTPUT_QOS)
         self.sub = self.create_subscription(FeatureMap, "semseg/features", self._on_features, OUTPUT_QOS)
+        if self.runtime.needs_frames:
+            topic, msg_type, self._decode = camera_input(p["camera_topic"], p["input_transport"])
+            self.create_subscription(msg_type, topic, self._on_frame, SENSOR_QOS)
         self.health = HealthReporter(self, self.frames.stats, timings=("forecast_ms", "latency_ms"),
                                      diagnostics_period_s=p["diagnostics_period_s"], log_period_s=p["log_period_s"],
                                      extra=self.runtime.diagnostics, hardware_id=str(self.runtime.device))
@@ -144,6 +101,14 @@ class ForecastNode(Node):
             self.frames.reject(exc.reason, exc)
             return
         self._take(msg.header, intake, received)
+
+    def _on_frame(self, msg: Any) -> None:
+        """A camera frame for flow extrapolation (grey and downscaled at once: cheap, in the executor)."""
+        try:
+            image = self._decode(msg, self.params["max_output_pixels"]).pixels
+            self.runtime.add_frame(stamp_to_ns(msg.header.stamp), image)
+        except (ValueError, ImageError) as exc:
+            self.frames.reject("frames_rejected", exc)
 
     def _take(self, header: Header, intake: Intake, received: float) -> None:
         """Report what the runtime made of a frame; a complete one goes to the worker."""
