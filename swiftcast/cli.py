@@ -1,7 +1,7 @@
 """The ``swiftcast`` command line.
 
-Each sub-command lives in its own module, imported only when that command runs, so ``swiftcast --help`` is
-instant (no torch import). A module registered here provides two functions:
+Each sub-command is a module of :mod:`swiftcast.commands`, imported only when that command runs, so
+``swiftcast --help`` is instant (no torch import). A module registered here provides two functions:
 
     add_arguments(parser: argparse.ArgumentParser) -> None
     main(args: argparse.Namespace) -> int | None
@@ -19,26 +19,26 @@ from typing import Sequence
 from swiftcast import __version__
 from swiftcast.errors import SwiftcastError
 
-#: command name -> (module implementing it, one-line help)
+#: command name -> (its module in swiftcast.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "synth": ("swiftcast.synth.cli", "write synthetic driving sequences in Cityscapes layout"),
-    "synth-bag": ("swiftcast.synth.bag", "write a synthetic drive as a rosbag2 (mcap) bag"),
-    "data-card": ("swiftcast.synth.card", "regenerate the synthetic world's data card (figures and statistics)"),
-    "train": ("swiftcast.train.segmentation", "train a segmentation model (resumable, torchrun/DDP ready)"),
-    "eval": ("swiftcast.eval.evaluate", "single-frame mIoU / mIoU-MO on a Cityscapes-layout folder"),
-    "import-checkpoint": ("swiftcast.models.official", "convert an official SwiftNet state dict to a SwiftCast checkpoint"),
-    "model-info": ("swiftcast.models.info", "parameters and FLOPs of a model or checkpoint"),
-    "convert-checkpoint": ("swiftcast.models.convert", "rewrite older segmentation checkpoints with their forecast decoder in a file of its own"),
-    "model-card": ("swiftcast.model_card", "write a checkpoint's model card from its config and an eval JSON"),
-    "train-forecast": ("swiftcast.train.forecast", "train a feature-to-feature forecaster"),
-    "eval-forecast": ("swiftcast.eval.forecast", "the forecasting protocol of Šarić et al. (GCPR 2019), short and mid term, on a val split"),
-    "explain-forecast": ("swiftcast.eval.explain", "gradient explanation of one forecast pixel"),
-    "stack": ("swiftcast.orchestration.stack", "start the semseg and forecast nodes (no ros2 launch needed)"),
-    "replay": ("swiftcast.replay.cli", "replay a bag, a video or an image folder through the live stack and score it"),
-    "bag-from-video": ("swiftcast.replay.video_bag", "write a video or an image folder as an mcap bag (camera + info)"),
-    "segment": ("swiftcast.runtime.segment", "segment images, image folders and videos (labels, overlays, confidence)"),
-    "export-onnx": ("swiftcast.runtime.export", "export segmentation and forecasting models to ONNX"),
-    "bench-model": ("swiftcast.runtime.bench", "time one model/backend/precision configuration"),
+    "synth": ("swiftcast.commands.synth", "write synthetic driving sequences in Cityscapes layout"),
+    "synth-bag": ("swiftcast.commands.synth_bag", "write a synthetic drive as a rosbag2 (mcap) bag"),
+    "data-card": ("swiftcast.commands.data_card", "regenerate the synthetic world's data card (figures and statistics)"),
+    "train": ("swiftcast.commands.train", "train a segmentation model (resumable, torchrun/DDP ready)"),
+    "eval": ("swiftcast.commands.eval", "single-frame mIoU / mIoU-MO on a Cityscapes-layout folder"),
+    "import-checkpoint": ("swiftcast.commands.import_checkpoint", "convert an official SwiftNet state dict to a SwiftCast checkpoint"),
+    "model-info": ("swiftcast.commands.model_info", "parameters and FLOPs of a model or checkpoint"),
+    "convert-checkpoint": ("swiftcast.commands.convert_checkpoint", "rewrite older segmentation checkpoints with their forecast decoder in a file of its own"),
+    "model-card": ("swiftcast.commands.model_card", "write a checkpoint's model card from its config and an eval JSON"),
+    "train-forecast": ("swiftcast.commands.train_forecast", "train a feature-to-feature forecaster"),
+    "eval-forecast": ("swiftcast.commands.eval_forecast", "the forecasting protocol of Šarić et al. (GCPR 2019), short and mid term, on a val split"),
+    "explain-forecast": ("swiftcast.commands.explain_forecast", "gradient explanation of one forecast pixel"),
+    "stack": ("swiftcast.commands.stack", "start the semseg and forecast nodes (no ros2 launch needed)"),
+    "replay": ("swiftcast.commands.replay", "replay a bag, a video or an image folder through the live stack and score it"),
+    "bag-from-video": ("swiftcast.commands.bag_from_video", "write a video or an image folder as an mcap bag (camera + info)"),
+    "segment": ("swiftcast.commands.segment", "segment images, image folders and videos (labels, overlays, confidence)"),
+    "export-onnx": ("swiftcast.commands.export_onnx", "export segmentation and forecasting models to ONNX"),
+    "bench-model": ("swiftcast.commands.bench_model", "time one model/backend/precision configuration"),
 }
 
 

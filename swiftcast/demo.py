@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         from swiftcast.data.transforms import parse_size
         from swiftcast.forecast.forecaster import discover_forecasters
         from swiftcast.models.checkpoint import read_config
-        from swiftcast.replay.cli import format_summary, replay
+        from swiftcast.replay.pipeline import format_summary, replay
 
         checkpoint = resolve_user_path(args.checkpoint)
         if not checkpoint.exists():

@@ -1,15 +1,14 @@
-"""``swiftcast model-card``: write a checkpoint's model card (README.md) from its config and an eval JSON.
+"""A checkpoint's model card (README.md) from its config and an eval JSON (``swiftcast model-card``).
 
-The card is generated, never hand-edited, so the numbers in it are always the ones a command measured. A command-level
-module: it reads checkpoints (``swiftcast.models``) and formats evaluation results (``swiftcast.eval``).
+The card is generated, never hand-edited, so the numbers in it are always the ones a command measured. It sits high
+in the layers: it reads checkpoints (``swiftcast.models``) and formats evaluation results (``swiftcast.eval``).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from swiftcast.errors import SwiftcastError
 from swiftcast.models.checkpoint import read_config
@@ -186,42 +185,38 @@ def render_forecaster_card(config: dict[str, Any], evaluation: dict[str, Any] | 
     return "\n".join(lines) + "\n"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="checkpoint folder (config.json + weights.safetensors)")
-    parser.add_argument("--eval", dest="eval_json", help="JSON written by `swiftcast eval` (segmentation) or `swiftcast eval-forecast` "
-                        "(forecasters) on the val split")
-    parser.add_argument("--eval-command", default=None, help="the eval command line, quoted in the card")
-    parser.add_argument("--out", default=None, help="where to write the card (default: CHECKPOINT/README.md)")
-    parser.add_argument("--reproduce", default=None,
-                        help="the script or command that reproduces the checkpoint, named in the card "
-                             "(default: runs/<checkpoint name>.sh when that file exists)")
-    parser.add_argument("--appendix", action="append", default=[], metavar="MARKDOWN",
-                        help="a Markdown file appended to the card (e.g. an ablation table); repeatable")
-
-
-def main(args: argparse.Namespace) -> int:
-    ckpt = Path(args.checkpoint)
+def write_model_card(
+    checkpoint: str | Path,
+    *,
+    eval_json: str | Path | None = None,
+    eval_command: str | None = None,
+    out: str | Path | None = None,
+    reproduce: str | None = None,
+    appendix: Sequence[str | Path] = (),
+) -> Path:
+    """Write the card of ``checkpoint`` (default ``out``: its README.md) with the numbers of ``eval_json`` (written by
+    ``swiftcast eval`` or ``eval-forecast``; ``eval_command`` is quoted as the command that measured them) and the
+    Markdown files of ``appendix`` after it. ``reproduce`` defaults to runs/<checkpoint name>.sh when that exists."""
+    ckpt = Path(checkpoint)
     config = read_config(ckpt)
     evaluation = None
-    if args.eval_json:
+    if eval_json:
         try:
-            evaluation = json.loads(Path(args.eval_json).read_text())
+            evaluation = json.loads(Path(eval_json).read_text())
         except (OSError, ValueError) as exc:
-            raise SwiftcastError(f"cannot read eval JSON {args.eval_json}: {exc}") from exc
-        if args.eval_command:
-            evaluation["command"] = args.eval_command
-    out = Path(args.out) if args.out else (ckpt if ckpt.is_dir() else ckpt.parent) / "README.md"
+            raise SwiftcastError(f"cannot read eval JSON {eval_json}: {exc}") from exc
+        if eval_command:
+            evaluation["command"] = eval_command
+    out = Path(out) if out else (ckpt if ckpt.is_dir() else ckpt.parent) / "README.md"
     name = ckpt.name if ckpt.is_dir() else ckpt.parent.name
-    reproduce = args.reproduce
     if reproduce is None and Path("runs", f"{name}.sh").is_file():
         reproduce = f"runs/{name}.sh"
     render = render_forecaster_card if config.get("kind") == "forecaster" else render_segmentation_card
     text = render(config, evaluation, name, reproduce)
-    for extra in args.appendix:
+    for extra in appendix:
         try:
             text = text.rstrip("\n") + "\n\n" + Path(extra).read_text().strip() + "\n"
         except OSError as exc:
             raise SwiftcastError(f"cannot read --appendix {extra}: {exc.strerror}") from None
     out.write_text(text)
-    print(f"wrote {out}")
-    return 0
+    return out

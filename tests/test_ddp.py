@@ -20,12 +20,13 @@ def _free_port() -> int:
 def _worker(rank: int, world_size: int, port: int, data: str, out: str, dump: str) -> None:
     import argparse
 
+    from swiftcast.commands import train as train_command
     from swiftcast.train import segmentation
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
                       WORLD_SIZE=str(world_size), LOCAL_WORLD_SIZE=str(world_size))
     parser = argparse.ArgumentParser()
-    segmentation.add_arguments(parser)
+    train_command.add_arguments(parser)
     args = parser.parse_args(["--data", data, "--out", out, "--iters", "2", "--batch-size", "2", "--size", "64x128",
                               "--crop", "64x64", "--workers", "0", "--threads", "1", "--device", "cpu",
                               "--val-max-images", "2"])

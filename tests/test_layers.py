@@ -1,8 +1,8 @@
 """The package's layering holds: ``lint-imports`` (import-linter) checks the contract in pyproject.toml.
 
-Commands (cli, demo, replay, model_card) sit on top, then orchestration | train, eval, forecast, runtime,
-models | synth, metrics, data | rosbag_types, hardware and errors at the bottom; an import from a lower layer up into
-a higher one fails here.
+The command line sits on top (cli, then the sub-commands in commands), then demo, replay | model_card,
+orchestration | train, eval, forecast, runtime, models | synth, metrics, data | rosbag_types, hardware and errors at
+the bottom; an import from a lower layer up into a higher one fails here.
 """
 
 from __future__ import annotations

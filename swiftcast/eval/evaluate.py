@@ -1,13 +1,11 @@
-"""``swiftcast eval``: single-frame mIoU / mIoU-MO / per-class IoU / confusion matrix of a checkpoint.
+"""Single-frame mIoU / mIoU-MO / per-class IoU / confusion matrix of a checkpoint (``swiftcast eval``).
 
 Predictions are made at the model's input size and their logits upsampled (bilinear) to the ground truth's own
-resolution, so the score is the one cityscapesScripts computes on the PNGs ``--save-predictions`` writes.
+resolution, so the score is the one cityscapesScripts computes on the PNGs ``save_predictions`` writes.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 from typing import Callable
 
@@ -67,54 +65,48 @@ def evaluate_model(
     return meter
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="Cityscapes-layout folder (leftImg8bit[_sequence]/, gtFine/)")
-    parser.add_argument("--model", required=True, help="checkpoint folder (or its weights file)")
-    parser.add_argument("--json", required=True, help="where to write the metrics (JSON)")
-    parser.add_argument("--split", default="val", help="dataset split (default: val)")
-    parser.add_argument("--size", help="model input size HxW (default: the checkpoint's input_size)")
-    parser.add_argument("--frames", help="frames of each sequence: all | every:N | index:I (default: all with GT)")
-    parser.add_argument("--head", choices=HEADS, default="full",
-                        help="full SwiftNet or the skip-less forecast decoder (the forecasting 'oracle')")
-    parser.add_argument("--save-predictions", metavar="PRED_DIR",
-                        help="write <city>_<seq>_<frame>_pred_labelIds.png (Cityscapes labelIds) here")
-    parser.add_argument("--max-images", type=int, help="evaluate only the first N images (quick checks)")
-    parser.add_argument("--workers", type=int, help="loader worker processes (default: 1 on <= 2 cores)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (torch.set_num_threads)")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
-
-
-def main(args: argparse.Namespace) -> int:
+def evaluate_checkpoint(
+    data: str | Path,
+    model: str | Path,
+    *,
+    split: str = "val",
+    size: tuple[int, int] | None = None,
+    frames: str | None = None,
+    head: str = "full",
+    save_predictions: str | Path | None = None,
+    max_images: int | None = None,
+    workers: int | None = None,
+    device: str = "auto",
+) -> dict:
+    """The metrics of checkpoint ``model`` on a split of ``data`` (at ``size``, default the checkpoint's input size),
+    with what was evaluated: model, head, input size, data. ``save_predictions`` names a folder for the predicted
+    Cityscapes labelIds PNGs."""
     from torch.utils.data import DataLoader, Subset
 
     from swiftcast.data.cityscapes import CityscapesDataset, collate
     from swiftcast.data.labels import train_ids_to_label_ids
-    from swiftcast.data.transforms import CITYSCAPES_MEAN, CITYSCAPES_STD, EvalTransform, parse_size
-    from swiftcast.metrics import format_table
+    from swiftcast.data.transforms import CITYSCAPES_MEAN, CITYSCAPES_STD, EvalTransform
     from swiftcast.models import load_segmentation_model
     from swiftcast.hardware import default_workers, resolve_device
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    size = parse_size(args.size) if args.size else None
-    model, config = load_segmentation_model(args.model, needs=())
-    if args.head == "skipless":
+    device = resolve_device(device)
+    net, config = load_segmentation_model(model, needs=())
+    if head == "skipless":
         from swiftcast.forecast.decoder import SkiplessSegmentation, load_forecast_decoder
 
-        model = SkiplessSegmentation(model, load_forecast_decoder(args.model)[0])
+        net = SkiplessSegmentation(net, load_forecast_decoder(model)[0])
     size = size or tuple(config.get("input_size") or ()) or None
     norm = config.get("normalization") or {}
     transform = EvalTransform(size, norm.get("mean", CITYSCAPES_MEAN), norm.get("std", CITYSCAPES_STD))
-    dataset = CityscapesDataset(args.data, args.split, frames=args.frames, transform=transform)
-    subset = dataset if not args.max_images else Subset(dataset, range(min(args.max_images, len(dataset))))
-    workers = default_workers() if args.workers is None else args.workers
+    dataset = CityscapesDataset(data, split, frames=frames, transform=transform)
+    subset = dataset if not max_images else Subset(dataset, range(min(max_images, len(dataset))))
+    workers = default_workers() if workers is None else workers
     loader = DataLoader(subset, batch_size=1, num_workers=workers, collate_fn=collate)
-    model.to(device)
+    net.to(device)
 
     on_prediction = None
-    if args.save_predictions:
-        pred_dir = Path(args.save_predictions)
+    if save_predictions:
+        pred_dir = Path(save_predictions)
         pred_dir.mkdir(parents=True, exist_ok=True)
 
         def on_prediction(index: int, train_ids: np.ndarray) -> None:
@@ -122,19 +114,12 @@ def main(args: argparse.Namespace) -> int:
             if not cv2.imwrite(str(path), train_ids_to_label_ids(train_ids)):
                 raise DataError(f"cannot write {path}")
 
-    meter = evaluate_model(model, loader, device, args.head, on_prediction, desc=f"eval {args.split}")
-    metrics = meter.summary()
-    result = {
-        **metrics,
-        "model": str(args.model),
+    meter = evaluate_model(net, loader, device, head, on_prediction, desc=f"eval {split}")
+    return {
+        **meter.summary(),
+        "model": str(model),
         "model_id": config.get("model_id"),
-        "head": args.head,
+        "head": head,
         "input_size": list(size) if size else None,
         "data": {**dataset.describe(), "num_images": len(subset)},
     }
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(format_table(metrics))
-    print(f"{len(subset)} images; metrics written to {out}")
-    return 0

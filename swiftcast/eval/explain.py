@@ -1,15 +1,15 @@
-"""``swiftcast explain-forecast``: which input pixels a forecast pixel depends on ("explaining results" in Šarić et al., GCPR 2019).
+"""Which input pixels a forecast pixel depends on ("explaining results" in Šarić et al., GCPR 2019;
+``swiftcast explain-forecast``).
 
 For a chosen pixel of the forecast, the gradient of its log-max-softmax with respect to the four input frames
 (t-9, t-6, t-3, t) is taken through the whole pipeline: backbone + SPP of every input frame, the forecaster and
-the skip-less decoder. The strongest-gradient pixels (the top ``--top`` share over all four frames together, so a
+the skip-less decoder. The strongest-gradient pixels (the top ``top`` share over all four frames together, so a
 frame that matters little shows little red) are painted red over each input frame, the chosen pixel is marked in
 green, and the forecast and the future ground truth are shown next to them.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,32 +140,23 @@ def save_figure(path: Path, inputs: Sequence[np.ndarray], explanation: Explanati
     plt.close(fig)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="Cityscapes-layout folder with leftImg8bit_sequence/")
-    parser.add_argument("--sequence", required=True, help="CITY_SEQ, e.g. frankfurt_000001 (or CITY_SEQ_FRAME)")
-    parser.add_argument("--pixel", required=True, help="ROW,COL of the forecast pixel, in image pixels")
-    parser.add_argument("--horizon", required=True, choices=("short", "mid"))
-    parser.add_argument("--out", required=True, help="folder for the figure (PNG) and a JSON summary")
-    parser.add_argument("--forecaster", help="forecaster checkpoint (default: the shipped one for --horizon)")
-    parser.add_argument("--seg-model", default=DEFAULT_SEGMENTATION_CHECKPOINT,
-                        help="segmentation checkpoint the forecaster was trained on (default: {DEFAULT_SEGMENTATION_CHECKPOINT})")
-    parser.add_argument("--models-dir", default="models", help="where shipped checkpoints live (default: models)")
-    parser.add_argument("--split", help="split holding the sequence (default: search val, train, test)")
-    parser.add_argument("--target-frame", type=int, default=20,
-                        help="1-based frame number of the forecast target (default: 20, as in the forecasting protocol)")
-    parser.add_argument("--top", type=float, default=0.01,
-                        help="share of pixels (over all input frames) painted red (default: 0.01)")
-
-
-def _parse_pixel(text: str) -> tuple[int, int]:
-    try:
-        row, col = (int(v) for v in text.split(","))
-    except ValueError:
-        raise SwiftcastError(f"--pixel {text!r} must be ROW,COL (e.g. 300,512)") from None
-    return row, col
-
-
-def main(args: argparse.Namespace) -> int:
+def explain_forecast(
+    data: str | Path,
+    sequence: str,
+    pixel: tuple[int, int],
+    horizon: str,
+    out: str | Path,
+    *,
+    forecaster: str | Path | None = None,
+    seg_model: str | Path = DEFAULT_SEGMENTATION_CHECKPOINT,
+    models_dir: str | Path = "models",
+    split: str | None = None,
+    target_frame: int = 20,
+    top: float = 0.01,
+) -> Path:
+    """Explain the forecast of ``pixel`` (row, col in image pixels) for the target frame (1-based) of ``sequence``:
+    writes the figure, the gradients (npz) and a JSON summary into ``out``; returns the figure's path.
+    ``forecaster`` defaults to the shipped one for ``horizon`` under ``models_dir``."""
     from swiftcast.data.labels import CLASS_NAMES, colorize_train_ids
     from swiftcast.data.transforms import resize_label
     from swiftcast.forecast.decoder import load_forecast_decoder
@@ -173,31 +164,31 @@ def main(args: argparse.Namespace) -> int:
     from swiftcast.forecast.forecaster import default_forecaster, load_forecaster_checkpoint, method_label
     from swiftcast.forecast.protocol import get_horizon, window_ending_at
 
-    if not 0 < args.top < 1:
-        raise SwiftcastError(f"--top must lie in (0, 1), got {args.top}")
-    row, col = _parse_pixel(args.pixel)
-    horizon = get_horizon(args.horizon)
-    segmenter = load_segmenter(args.seg_model)
-    path = args.forecaster or default_forecaster(args.models_dir, segmenter.model_id, horizon.frames)
+    if not 0 < top < 1:
+        raise SwiftcastError(f"--top must lie in (0, 1), got {top}")
+    row, col = pixel
+    hz = get_horizon(horizon)
+    segmenter = load_segmenter(seg_model)
+    path = forecaster or default_forecaster(models_dir, segmenter.model_id, hz.frames)
     if path is None:
-        raise SwiftcastError(f"no shipped forecaster for {args.horizon} term and segmentation model "
-                             f"{segmenter.model_id} under {args.models_dir}: pass --forecaster CKPT")
+        raise SwiftcastError(f"no shipped forecaster for {horizon} term and segmentation model "
+                             f"{segmenter.model_id} under {models_dir}: pass --forecaster CKPT")
     net, config = load_forecaster_checkpoint(path, expected_feature_model_id=segmenter.model_id)
-    if int(config["horizon_frames"]) != horizon.frames:
-        raise SwiftcastError(f"{path} forecasts {config['horizon_frames']} frames ahead, not {horizon.frames} "
-                             f"(--horizon {args.horizon})")
+    if int(config["horizon_frames"]) != hz.frames:
+        raise SwiftcastError(f"{path} forecasts {config['horizon_frames']} frames ahead, not {hz.frames} "
+                             f"(--horizon {horizon})")
 
-    dataset, seq = _find_sequence(args.data, args.split, args.sequence)
-    window = window_ending_at(args.target_frame - 1 - horizon.frames, horizon)
+    dataset, seq = _find_sequence(data, split, sequence)
+    window = window_ending_at(target_frame - 1 - hz.frames, hz)
     if min(window.inputs) < 0 or window.target >= len(seq.frames):
-        raise SwiftcastError(f"sequence {args.sequence} has {len(seq.frames)} frames: target frame "
-                             f"{args.target_frame} with inputs {[i + 1 for i in window.inputs]} does not fit")
+        raise SwiftcastError(f"sequence {sequence} has {len(seq.frames)} frames: target frame "
+                             f"{target_frame} with inputs {[i + 1 for i in window.inputs]} does not fit")
     index = {f.stem: i for i, f in enumerate(dataset.frames)}
     frames = [dataset.load(index[seq.frames[i].stem]) for i in window.inputs]
     target_rgb, target_gt = dataset.load(index[seq.frames[window.target].stem])
     full_h, full_w = frames[0][0].shape[:2]
     if not (0 <= row < full_h and 0 <= col < full_w):
-        raise SwiftcastError(f"--pixel {row},{col} lies outside the {full_h}x{full_w} images of {args.sequence}")
+        raise SwiftcastError(f"--pixel {row},{col} lies outside the {full_h}x{full_w} images of {sequence}")
     in_h, in_w = segmenter.input_size
     pixel_in = (min(in_h - 1, row * in_h // full_h), min(in_w - 1, col * in_w // full_w))
 
@@ -205,26 +196,26 @@ def main(args: argparse.Namespace) -> int:
     decoder, _ = load_forecast_decoder(segmenter.checkpoint, segmenter.device)
     explanation = explain_pixel(segmenter.model, decoder, net, images, pixel_in)
 
-    out = Path(args.out)
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"explain_{args.sequence}_{args.horizon}_r{row}_c{col}"
+    stem = f"explain_{sequence}_{horizon}_r{row}_c{col}"
     forecast_full = resize_label(explanation.forecast, (full_h, full_w))
 
     cls = explanation.predicted_class
     gt_cls = int(target_gt[row, col]) if target_gt is not None else None
-    title = (f"{method_label(config)}, {args.horizon} term (t+{horizon.frames}), {args.sequence}, pixel ({row}, {col}): "
+    title = (f"{method_label(config)}, {horizon} term (t+{hz.frames}), {sequence}, pixel ({row}, {col}): "
              f"forecast {CLASS_NAMES[cls] if cls < len(CLASS_NAMES) else cls}"
              + (f", ground truth {CLASS_NAMES[gt_cls] if gt_cls < len(CLASS_NAMES) else 'ignore'}"
                 if gt_cls is not None else ""))
     save_figure(out / f"{stem}.png", [rgb for rgb, _ in frames], explanation,
                 colorize_train_ids(forecast_full)[..., ::-1],
                 None if target_gt is None else colorize_train_ids(target_gt)[..., ::-1], target_rgb, (row, col), title,
-                args.top)
+                top)
     np.savez_compressed(out / f"{stem}_gradients.npz", gradients=explanation.gradients.astype(np.float16),
                         forecast=explanation.forecast)
     summary = {
-        "sequence": args.sequence,
-        "horizon": args.horizon,
+        "sequence": sequence,
+        "horizon": horizon,
         "input_frames": [i + 1 for i in window.inputs],
         "target_frame": window.target + 1,
         "pixel": [row, col],
@@ -235,8 +226,7 @@ def main(args: argparse.Namespace) -> int:
         "ground_truth_class": None if gt_cls is None else (CLASS_NAMES[gt_cls] if gt_cls < len(CLASS_NAMES) else "ignore"),
         "log_max_softmax": explanation.score,
         "gradient_share_per_frame": dict(zip(FRAME_NAMES, (round(float(s), 4) for s in explanation.frame_shares()))),
-        "top": args.top,
+        "top": top,
     }
     (out / f"{stem}.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"wrote {out / (stem + '.png')}")
-    return 0
+    return out / f"{stem}.png"

@@ -1,4 +1,4 @@
-"""``swiftcast eval-forecast``: the semantic-forecasting protocol of Šarić et al. (GCPR 2019) on a val split.
+"""The semantic-forecasting protocol of Šarić et al. (GCPR 2019) on a val split (``swiftcast eval-forecast``).
 
 For every val sequence the 20th frame (index 19) is the target. Short term: the features of frames 8, 11, 14, 17
 (1-based) forecast frame 20; mid term: frames 2, 5, 8, 11 (see :mod:`swiftcast.forecast.protocol`). Every method
@@ -26,11 +26,10 @@ against the single-frame ones; written as JSON with one object per method and ho
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -39,7 +38,6 @@ from tqdm import tqdm
 from swiftcast.data.cityscapes import Frame
 from swiftcast.errors import DataError, SwiftcastError
 from swiftcast.forecast.features import SequenceFeatures
-from swiftcast.forecast.motion import PRESETS as FLOW_PRESETS
 from swiftcast.runtime.paths import DEFAULT_SEGMENTATION_CHECKPOINT
 from swiftcast.forecast.protocol import HORIZONS, TARGET_INDEX, Window, get_horizon, protocol_window
 
@@ -250,31 +248,66 @@ def protocol_description(horizons: Iterable[str]) -> dict:
     return out
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="Cityscapes-layout folder with leftImg8bit_sequence/<split>")
-    parser.add_argument("--seg-model", default=DEFAULT_SEGMENTATION_CHECKPOINT,
-                        help="segmentation checkpoint: feature extractor and skip-less decoder "
-                             f"(default: {DEFAULT_SEGMENTATION_CHECKPOINT})")
-    parser.add_argument("--forecasters", nargs="*", metavar="CKPT",
-                        help="forecaster checkpoints (default: every one under --models-dir made for --seg-model)")
-    parser.add_argument("--models-dir", default="models", help="where shipped checkpoints live (default: models)")
-    parser.add_argument("--json", help="write the results here (JSON)")
-    parser.add_argument("--split", default="val", help="dataset split (default: val)")
-    parser.add_argument("--horizons", nargs="+", choices=tuple(HORIZONS), default=list(HORIZONS))
-    parser.add_argument("--decode-scale", type=float, default=1.0, metavar="S",
-                        help="decode forecasts as if for an image S times the model's input size, as the forecast "
-                             "node's decode_scale parameter does (default: 1, as trained)")
-    parser.add_argument("--cache-dir", help="feature cache (default: <data>/.cache/features)")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
-    parser.add_argument("--flow-preset", choices=tuple(FLOW_PRESETS), default="ultrafast",
-                        help="DIS optical-flow preset of the 'Flow extrapolation' row (default: ultrafast, as the "
-                             "forecast node)")
-    parser.add_argument("--no-flow", action="store_true", help="leave out the 'Flow extrapolation' row")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+@dataclass
+class ForecastEvaluation:
+    """The protocol's table (``results``: ``{row: {horizon: metrics}}``) and what it was measured on."""
+
+    data: str | Path
+    split: str
+    horizons: list[str]
+    results: dict[str, dict[str, dict]]
+    seg_checkpoint: str
+    seg_model_id: str
+    decode_scale: float
+    checkpoints: dict[str, dict[str, str]]  # forecaster row -> horizon -> checkpoint path
+
+    @property
+    def num_sequences(self) -> int:
+        return next(iter(next(iter(self.results.values())).values()))["num_sequences"]
+
+    def headline(self) -> str:
+        """One line: data, split, sequences, and the frames each horizon forecasts from."""
+        return (f"Semantic forecasting on {self.data} ({self.split}, {self.num_sequences} sequences); target = frame "
+                f"{TARGET_INDEX + 1}; "
+                + "; ".join(f"{h}: t+{get_horizon(h).frames} from frames "
+                            f"{', '.join(str(i + 1) for i in protocol_window(h).inputs)}" for h in self.horizons))
+
+    def to_json(self) -> dict:
+        """The JSON record: protocol, data, models, results and gap shares (NaN as null)."""
+        results, horizons = self.results, self.horizons
+        return {
+            "protocol": protocol_description(horizons),
+            "data": {"root": str(Path(self.data).resolve()), "split": self.split, "num_sequences": self.num_sequences},
+            "seg_model": {"path": self.seg_checkpoint, "model_id": self.seg_model_id},
+            "decode": {"scale": self.decode_scale, "labels": "argmax at the skip-less decoder's output stride 4, "
+                       "nearest-neighbour resize to the ground truth (what the forecast node publishes)"},
+            "results": results,
+            "gap_closed": {m: {h: _nan_to_none(gap_closed(results, m, h)) for h in horizons}
+                           for m in results if m not in REFERENCES},
+            "gap_closed_single_frame": {
+                m: {h: _nan_to_none(gap_closed(results, m, h, copy=SF_COPY_LAST, oracle=SF_ORACLE))
+                    for h in horizons} for m in results if m not in REFERENCES},
+            "checkpoints": self.checkpoints,
+        }
 
 
-def main(args: argparse.Namespace) -> int:
+def evaluate_forecasting(
+    data: str | Path,
+    *,
+    seg_model: str | Path = DEFAULT_SEGMENTATION_CHECKPOINT,
+    forecasters: Sequence[str | Path] | None = None,
+    models_dir: str | Path = "models",
+    split: str = "val",
+    horizons: Sequence[str] = tuple(HORIZONS),
+    decode_scale: float = 1.0,
+    cache_dir: str | Path | None = None,
+    device: str = "auto",
+    flow: bool = True,
+    flow_preset: str = "ultrafast",
+    progress: bool = True,
+) -> ForecastEvaluation:
+    """Every row of the protocol on a split of ``data``: the references, the flow extrapolation (``flow``) and the
+    ``forecasters`` (default: every checkpoint under ``models_dir`` made for ``seg_model``)."""
     from swiftcast.forecast.decoder import load_forecast_decoder
     from swiftcast.forecast.features import load_features, load_segmenter
     from swiftcast.forecast.forecaster import (
@@ -287,18 +320,17 @@ def main(args: argparse.Namespace) -> int:
         predict_fine,
     )
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if not 0.0 < args.decode_scale <= 1.0:
-        raise SwiftcastError(f"--decode-scale must be in (0, 1], got {args.decode_scale}")
-    segmenter = load_segmenter(args.seg_model, args.device)
+    horizons = list(horizons)
+    if not 0.0 < decode_scale <= 1.0:
+        raise SwiftcastError(f"--decode-scale must be in (0, 1], got {decode_scale}")
+    segmenter = load_segmenter(seg_model, device)
     decoder, _ = load_forecast_decoder(segmenter.checkpoint, segmenter.device)
     seg_id = segmenter.model_id
-    paths = args.forecasters if args.forecasters is not None else discover_forecasters(args.models_dir, seg_id)
+    paths = forecasters if forecasters is not None else discover_forecasters(models_dir, seg_id)
 
     methods: dict[str, dict[str, Method]] = {ORACLE: {}, COPY_LAST: {}}
     sources: dict[str, dict[str, str]] = {}
-    for h in args.horizons:
+    for h in horizons:
         methods[ORACLE][h] = oracle
         methods[COPY_LAST][h] = copy_last
     loaded = [(path, *load_forecaster_checkpoint(path, expected_feature_model_id=seg_id, device=segmenter.device))
@@ -306,7 +338,7 @@ def main(args: argparse.Namespace) -> int:
     loaded.sort(key=lambda item: table_order(item[2]))  # the paper's row order: ConvF2F, DeformF2F-8, -FT, ...
     for path, net, config in loaded:
         horizon = get_horizon(int(config["horizon_frames"])).name
-        if horizon not in args.horizons:
+        if horizon not in horizons:
             continue
         label = method_label(config)
         if horizon in methods.get(label, {}):  # two checkpoints with the same description: tell them apart
@@ -319,19 +351,19 @@ def main(args: argparse.Namespace) -> int:
         def run_fine(seq: SequenceFeatures, window: Window, net=net) -> torch.Tensor:
             past = seq.features[list(window.inputs)].float().unsqueeze(0).to(segmenter.device)
             last = seq.labels[window.last].unsqueeze(0).to(segmenter.device)
-            return predict_fine(net, decoder, past, last, segmenter.input_size, args.decode_scale)
+            return predict_fine(net, decoder, past, last, segmenter.input_size, decode_scale)
 
         methods.setdefault(label, {})[horizon] = FineMethod(run_fine) if needs_last_labels(config) else run
         sources.setdefault(label, {})[horizon] = str(path)
 
     with_labels = any(isinstance(m, FineMethod) for per_h in methods.values() for m in per_h.values())
-    feature_set = load_features(args.data, args.split, segmenter, args.cache_dir, progress=not args.quiet,
-                                with_labels=with_labels)
+    feature_set = load_features(data, split, segmenter, cache_dir, progress=progress, with_labels=with_labels)
+
     def decode(features: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
         return decode_labels(decoder, features.to(segmenter.device), segmenter.input_size, size,
-                             scale=args.decode_scale)[0]
+                             scale=decode_scale)[0]
 
-    results = evaluate_protocol(feature_set.sequences, feature_set.label, decode, methods, progress=not args.quiet)
+    results = evaluate_protocol(feature_set.sequences, feature_set.label, decode, methods, progress=progress)
     index = {f.stem: i for i, f in enumerate(feature_set.dataset.frames)}
 
     def segment(frame: Frame) -> np.ndarray:
@@ -341,37 +373,13 @@ def main(args: argparse.Namespace) -> int:
     def image_of(frame: Frame) -> np.ndarray:
         return feature_set.dataset.load(index[frame.stem])[0]
 
-    single = single_frame_rows(feature_set.sequences, feature_set.label, segment, args.horizons,
-                               progress=not args.quiet, image_of=None if args.no_flow else image_of,
-                               flow_preset=args.flow_preset)
+    single = single_frame_rows(feature_set.sequences, feature_set.label, segment, horizons,
+                               progress=progress, image_of=image_of if flow else None, flow_preset=flow_preset)
     results = {**{k: results[k] for k in (ORACLE, COPY_LAST)}, **single,
                **{k: v for k, v in results.items() if k not in (ORACLE, COPY_LAST)}}
-    n = next(iter(next(iter(results.values())).values()))["num_sequences"]
-    print(f"Semantic forecasting on {args.data} ({args.split}, {n} sequences); target = frame {TARGET_INDEX + 1}; "
-          + "; ".join(f"{h}: t+{get_horizon(h).frames} from frames "
-                      f"{', '.join(str(i + 1) for i in protocol_window(h).inputs)}" for h in args.horizons))
-    print(format_table(results, args.horizons))
-
-    if args.json:
-        out = {
-            "protocol": protocol_description(args.horizons),
-            "data": {"root": str(Path(args.data).resolve()), "split": args.split, "num_sequences": n},
-            "seg_model": {"path": segmenter.checkpoint, "model_id": seg_id},
-            "decode": {"scale": args.decode_scale, "labels": "argmax at the skip-less decoder's output stride 4, "
-                       "nearest-neighbour resize to the ground truth (what the forecast node publishes)"},
-            "results": results,
-            "gap_closed": {m: {h: _nan_to_none(gap_closed(results, m, h)) for h in args.horizons}
-                           for m in results if m not in REFERENCES},
-            "gap_closed_single_frame": {
-                m: {h: _nan_to_none(gap_closed(results, m, h, copy=SF_COPY_LAST, oracle=SF_ORACLE))
-                    for h in args.horizons} for m in results if m not in REFERENCES},
-            "checkpoints": sources,
-        }
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(out, indent=2) + "\n")
-        print(f"wrote {path}")
-    return 0
+    return ForecastEvaluation(data=data, split=split, horizons=horizons, results=results,
+                              seg_checkpoint=segmenter.checkpoint, seg_model_id=seg_id, decode_scale=decode_scale,
+                              checkpoints=sources)
 
 
 def _nan_to_none(v: float) -> float | None:

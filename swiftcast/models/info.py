@@ -1,4 +1,4 @@
-"""``swiftcast model-info [NAME|CKPT ...] [--size HxW]``: parameters and GMACs of models and checkpoints.
+"""Parameters and GMACs of models and checkpoints (``swiftcast model-info``).
 
 MACs are counted with torch's FlopCounterMode on the meta device (shapes only, so full 1024x2048 is instant);
 FLOPs / 2 = multiply-accumulates, which is what SwiftNet's paper calls "GFLOPs". Convolutions (incl. deformable),
@@ -7,11 +7,9 @@ matmuls count; BN, ReLU, pooling and interpolation do not, as usual.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -80,33 +78,25 @@ def describe(target: str, size: tuple[int, int]) -> dict[str, Any]:
     return row
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "targets", nargs="*", metavar="NAME|CKPT", help="model names or checkpoint dirs (default: every model)"
-    )
-    parser.add_argument("--size", default="1024x2048", help="input image size HxW (default 1024x2048)")
-    parser.add_argument("--json", type=Path, help="also write the table as JSON here")
-
-
-def main(args: argparse.Namespace) -> int:
-    from swiftcast.data.transforms import parse_size
-
-    size = parse_size(args.size)
-    rows = [describe(t, size) for t in (args.targets or [*SEGMENTATION, *FORECASTERS])]
+def describe_all(targets: Sequence[str], size: tuple[int, int]) -> list[dict[str, Any]]:
+    """:func:`describe` of every target (default: every model), segmentation models also relative to REFERENCE."""
+    rows = [describe(t, size) for t in (targets or [*SEGMENTATION, *FORECASTERS])]
     reference = describe(REFERENCE, size)["gmacs"]
-    print(f"input {size[0]}x{size[1]} (forecasters: features {math.ceil(size[0] / 32)}x{math.ceil(size[1] / 32)})")
-    print(f"{'model':<28} {'kind':<13} {'params (M)':>10} {'+decoder (M)':>12} {'GMACs':>9} {'vs ' + REFERENCE:>17}")
+    for row in rows:
+        row["gmacs_vs_" + REFERENCE] = row["gmacs"] / reference if row["kind"] == "segmentation" else None
+    return rows
+
+
+def format_rows(rows: Sequence[dict[str, Any]], size: tuple[int, int]) -> str:
+    """The terminal table of :func:`describe_all`'s rows."""
+    lines = [f"input {size[0]}x{size[1]} (forecasters: features {math.ceil(size[0] / 32)}x{math.ceil(size[1] / 32)})",
+             f"{'model':<28} {'kind':<13} {'params (M)':>10} {'+decoder (M)':>12} {'GMACs':>9} {'vs ' + REFERENCE:>17}"]
     for row in rows:
         decoder = f"{row['decoder_params_m']:.2f}" if row["decoder_params_m"] is not None else "-"
-        ratio = f"{row['gmacs'] / reference:.3f}x" if row["kind"] == "segmentation" else "-"
-        row["gmacs_vs_" + REFERENCE] = row["gmacs"] / reference if row["kind"] == "segmentation" else None
-        print(
-            f"{row['target']:<28} {row['kind']:<13} {row['params_m']:>10.2f} {decoder:>12} "
-            f"{row['gmacs']:>9.2f} {ratio:>17}"
-        )
-    print("params: the segmentation network; +decoder: the skip-less forecast decoder a checkpoint carries next to "
-          "it. GMACs = FLOPs / 2.")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"size": list(size), "models": rows}, indent=2) + "\n")
-    return 0
+        vs = row["gmacs_vs_" + REFERENCE]
+        ratio = f"{vs:.3f}x" if vs is not None else "-"
+        lines.append(f"{row['target']:<28} {row['kind']:<13} {row['params_m']:>10.2f} {decoder:>12} "
+                     f"{row['gmacs']:>9.2f} {ratio:>17}")
+    lines.append("params: the segmentation network; +decoder: the skip-less forecast decoder a checkpoint carries "
+                 "next to it. GMACs = FLOPs / 2.")
+    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""``swiftcast import-checkpoint SRC OUT``: an official SwiftNet release -> a SwiftCast checkpoint.
+"""An official SwiftNet release -> a SwiftCast checkpoint (``swiftcast import-checkpoint SRC OUT``).
 
 Converts the state dict of the orsic/swiftnet single-scale ResNet-18 Cityscapes model (``SemsegModel`` wrapping
 ``resnet_single_scale.ResNet``; ``weights/rn18_single_scale/model_best.pt``). Our modules mirror the official ones
@@ -11,11 +11,9 @@ The release has no skip-less forecast decoder, so neither has the imported check
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import re
 import shlex
-import sys
 from pathlib import Path
 from typing import Mapping
 
@@ -116,16 +114,3 @@ def import_checkpoint(src: str | Path, out: str | Path, force: bool = False) -> 
     save_checkpoint(out, model, config)
     return read_config(out)
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("src", type=Path, help="official state dict (.pt/.pth, read with weights_only=True)")
-    parser.add_argument("out", type=Path, help="output checkpoint directory")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing checkpoint in OUT")
-
-
-def main(args: argparse.Namespace) -> int:
-    config = import_checkpoint(args.src, args.out, force=args.force)
-    print(f"wrote {args.out} ({config['model_id']}, {config['num_classes']} classes)")
-    print(f"note: the official release has no forecast decoder; add one with 'swiftcast train --stage decoder "
-          f"--init {args.out}'", file=sys.stderr)
-    return 0

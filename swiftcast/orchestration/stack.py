@@ -19,7 +19,6 @@ or run ``swiftcast stack`` as a subprocess and stop it with SIGINT.
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import os
 import signal
@@ -195,40 +194,10 @@ class Stack:
         self.stop()
 
 
-# --- command line -----------------------------------------------------------------------------------------------
-_OPTION_FOR = {
-    "params_file": "--params",
-    "camera_topic": "--camera-topic",
-    "semseg_checkpoint": "--checkpoint",
-    "input_size": "--input-size",
-    "namespace": "--namespace",
-}
-_LAUNCH_ONLY = {"use_rviz"}
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    for arg in LAUNCH_ARGUMENTS:
-        if arg.name in _LAUNCH_ONLY:
-            continue
-        option = _OPTION_FOR.get(arg.name, "--" + arg.name.replace("_", "-"))
-        parser.add_argument(
-            option, dest=arg.name, default=None, metavar=arg.name.upper(),
-            help=f"{arg.description} Default: {arg.default or '(empty)'}.",
-        )
-    parser.add_argument(
-        "--dds", choices=("loopback", "system"), default="loopback",
-        help="loopback: Fast DDS on 127.0.0.1 with large shared-memory segments (this machine only; needed for "
-        "big best-effort images here) unless FASTDDS_DEFAULT_PROFILES_FILE is already set; system: leave DDS as "
-        "configured. Default: loopback.",
-    )
-    parser.add_argument("--restart", action="store_true", help="restart a node that dies (at most --max-restarts)")
-    parser.add_argument("--max-restarts", type=int, default=3, help="restarts per node with --restart (default 3)")
-    parser.add_argument("--dry-run", action="store_true", help="print the command lines and exit")
-
-
-def launch_values(args: argparse.Namespace) -> dict[str, str]:
-    """Launch-argument values given on the command line (paths resolved against the current directory)."""
-    values = {a.name: getattr(args, a.name) for a in LAUNCH_ARGUMENTS if getattr(args, a.name, None) is not None}
+# --- swiftcast stack --------------------------------------------------------------------------------------------------
+def launch_values(given: Mapping[str, str | None]) -> dict[str, str]:
+    """The launch-argument values given (None: not given), paths resolved against the current directory."""
+    values = {a.name: given[a.name] for a in LAUNCH_ARGUMENTS if given.get(a.name) is not None}
     if "params_file" in values:
         values["params_file"] = str(resolve_user_path(values["params_file"]))
     for name, value in values.items():
@@ -237,19 +206,24 @@ def launch_values(args: argparse.Namespace) -> dict[str, str]:
     return values
 
 
-def main(args: argparse.Namespace) -> int:
+def run_stack(given: Mapping[str, str | None], *, dds: str = "loopback", restart: bool = False,
+              max_restarts: int = 3, dry_run: bool = False) -> int:
+    """``swiftcast stack``: run the nodes with the launch-argument values ``given`` until SIGINT/SIGTERM (exit
+    status 0) or until a node dies for good (1); ``dry_run`` prints the command lines instead. ``dds="loopback"``
+    keeps DDS on this machine (see :func:`~swiftcast.orchestration.rosenv.child_env`), ``"system"`` leaves it as
+    configured."""
     try:
-        nodes = resolve(launch_values(args), launch_dir())
+        nodes = resolve(launch_values(given), launch_dir())
     except ValueError as exc:
         raise SwiftcastError(str(exc)) from None
-    env = child_env(loopback=args.dds == "loopback")
-    stack = Stack(nodes, env=env, restart=args.restart, max_restarts=args.max_restarts)
-    if args.dry_run:
+    env = child_env(loopback=dds == "loopback")
+    stack = Stack(nodes, env=env, restart=restart, max_restarts=max_restarts)
+    if dry_run:
         stack.check()
         for c in stack.children:
             print(" ".join(c.command))
         return 0
-    if args.dds == "loopback" and env.get("FASTDDS_DEFAULT_PROFILES_FILE"):
+    if dds == "loopback" and env.get("FASTDDS_DEFAULT_PROFILES_FILE"):
         stack.say(
             "DDS on loopback; to talk to the stack from another shell: export "
             + " ".join(f"{k}={env[k]}" for k in ("FASTDDS_DEFAULT_PROFILES_FILE", "ROS_AUTOMATIC_DISCOVERY_RANGE"))

@@ -1,4 +1,4 @@
-"""``swiftcast bag-from-video VIDEO OUT``: a video (or a folder of images) written as a rosbag2 mcap bag.
+"""A video (or a folder of images) written as a rosbag2 mcap bag (``swiftcast bag-from-video VIDEO OUT``).
 
 The bag holds what a camera driver records: ``/camera/image_raw`` (``sensor_msgs/Image`` bgr8 at the video's
 size) and ``/camera/camera_info`` (size only: the calibration of a video is unknown, so K, P are zero, the ROS
@@ -8,7 +8,6 @@ itself, so replaying the bag or the video gives the same stamps.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,14 +19,6 @@ from swiftcast.errors import DataError
 CAMERA_TOPIC = "/camera/image_raw"
 INFO_TOPIC = "/camera/camera_info"
 FRAME_ID = "camera"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("video", metavar="VIDEO", help="a video file (what OpenCV reads) or a folder of images")
-    parser.add_argument("out", metavar="OUT", type=Path, help="bag to create (a rosbag2 directory)")
-    parser.add_argument("--fps", type=float, help="frame rate (default: the video's; required for an image folder)")
-    parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _header(store: Any, stamp_ns: int, frame_id: str) -> Any:
@@ -93,10 +84,3 @@ def write_bag(source: str | Path, out: str | Path, fps: float | None = None, for
     return {"bag": str(out), "frames": written, "fps": frames.fps, "size": [frames.height, frames.width],
             "topics": [CAMERA_TOPIC, INFO_TOPIC], "source": frames.describe()}
 
-
-def main(args: argparse.Namespace) -> int:
-    info = write_bag(args.video, args.out, args.fps, args.force, not args.no_progress)
-    h, w = info["size"]
-    print(f"wrote {info['bag']}: {info['frames']} frames ({w}x{h} bgr8 at {info['fps']:g} fps, mcap); topics: "
-          f"{', '.join(info['topics'])}")
-    return 0

@@ -1,5 +1,5 @@
 """What the ROS nodes call, without ROS: frame decoding/validation, the segmenter, the feature wire format, and the
-commands that use them without a stack. Starting the nodes as processes is :mod:`swiftcast.orchestration`'s job.
+work of the commands that use them without a stack. Starting the nodes as processes is :mod:`swiftcast.orchestration`'s job.
 
 Modules (imported explicitly, so ``import swiftcast.runtime`` stays cheap and torch-free):
 
@@ -10,5 +10,5 @@ Modules (imported explicitly, so ``import swiftcast.runtime`` stays cheap and to
 - :mod:`swiftcast.runtime.onnx_export`  checkpoint -> ONNX graph (fp32 / int8) and its cache
 - :mod:`swiftcast.runtime.paths`        project paths; resolution of relative user paths
 - :mod:`swiftcast.runtime.segment`, :mod:`~swiftcast.runtime.export`, :mod:`~swiftcast.runtime.bench`
-  ``swiftcast segment``, ``export-onnx``, ``bench-model``
+  what ``swiftcast segment``, ``export-onnx`` and ``bench-model`` run
 """

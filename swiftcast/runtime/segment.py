@@ -1,4 +1,4 @@
-"""``swiftcast segment INPUT... --out DIR``: segment photos, folders of images and videos, no ROS needed.
+"""Segment photos, folders of images and videos, no ROS needed (``swiftcast segment INPUT... --out DIR``).
 
 The same :class:`~swiftcast.runtime.segmenter.Segmenter` the semseg node calls, with the stack's default checkpoint
 (the semseg ``checkpoint`` of launch/params/perception.yaml), so what a user sees here is what the node publishes.
@@ -11,10 +11,9 @@ OpenCV build cannot write mp4) and, with ``--confidence``, ``<stem>_confidence.m
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
@@ -33,24 +32,6 @@ class Job:
     stem: str
     frames: int = 1
     video: VideoFrames | None = None
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders of images, video files")
-    parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--checkpoint", help="segmentation checkpoint (default: the stack's, the semseg checkpoint "
-                        "of launch/params/perception.yaml)")
-    parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
-                        help="inference engine (onnxruntime exports the model on first use and caches it)")
-    parser.add_argument("--precision", choices=("fp32", "int8"), default="fp32", help="int8 needs onnxruntime")
-    parser.add_argument("--size", help="model input size HxW (default: the checkpoint's); outputs keep the "
-                        "input's size")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = library default)")
-    parser.add_argument("--confidence", action="store_true", help="also write the per-pixel confidence")
-    parser.add_argument("--alpha", type=float, default=0.5, help="weight of the class colours in overlays (0..1)")
-    parser.add_argument("--fps", type=float, help="frame rate of videos whose container does not give one")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def default_checkpoint() -> str:
@@ -161,38 +142,50 @@ def segment_video(segmenter: Any, job: Job, out_dir: Path, confidence: bool, alp
     return written
 
 
-def main(args: argparse.Namespace) -> int:
+def segment_inputs(
+    inputs: Sequence[str | Path],
+    out: str | Path,
+    *,
+    checkpoint: str | Path | None = None,
+    backend: str = "torch",
+    precision: str = "fp32",
+    size: tuple[int, int] | None = None,
+    device: str = "cpu",
+    threads: int = 0,
+    confidence: bool = False,
+    alpha: float = 0.5,
+    fps: float | None = None,
+    progress: bool = True,
+) -> None:
+    """Segment image files, image folders and videos into ``out`` (labels and overlays per image, an overlay video
+    per video; ``confidence`` adds the confidence maps) with ``checkpoint`` (default: the stack's)."""
     from tqdm import tqdm
 
-    from swiftcast.data.transforms import parse_size
-
-    if not 0.0 <= args.alpha <= 1.0:
-        raise DataError(f"--alpha must be between 0 and 1, got {args.alpha:g}")
-    size = parse_size(args.size) if args.size else None
-    jobs = collect(args.inputs, args.fps)
-    out = Path(args.out)
+    if not 0.0 <= alpha <= 1.0:
+        raise DataError(f"--alpha must be between 0 and 1, got {alpha:g}")
+    jobs = collect(inputs, fps)
+    out = Path(out)
     if out.exists() and not out.is_dir():
         raise DataError(f"--out {out} exists and is not a folder")
-    checkpoint = args.checkpoint or default_checkpoint()
+    checkpoint = checkpoint or default_checkpoint()
 
     from swiftcast.runtime.segmenter import Segmenter
 
-    segmenter = Segmenter(checkpoint, device=args.device, input_size=size, backend=args.backend,
-                          precision=args.precision, num_threads=args.threads, log=print)
+    segmenter = Segmenter(checkpoint, device=device, input_size=size, backend=backend,
+                          precision=precision, num_threads=threads, log=print)
     out.mkdir(parents=True, exist_ok=True)
     images = sum(1 for j in jobs if j.kind == "image")
     videos = [j for j in jobs if j.kind == "video"]
     total = images + sum(j.frames for j in videos)
     h, w = segmenter.input_size
     print(f"segmenting {images} image(s) and {len(videos)} video(s) with {segmenter.model_id or checkpoint} at "
-          f"{h}x{w} ({args.backend} {args.precision}) into {out}")
-    with tqdm(total=total, unit="frame", desc="segment", disable=args.no_progress) as bar:
+          f"{h}x{w} ({backend} {precision}) into {out}")
+    with tqdm(total=total, unit="frame", desc="segment", disable=not progress) as bar:
         for job in jobs:
             if job.kind == "image":
-                segment_image(segmenter, job, out, args.confidence, args.alpha)
+                segment_image(segmenter, job, out, confidence, alpha)
                 bar.update(1)
             else:
-                segment_video(segmenter, job, out, args.confidence, args.alpha, bar)
-    what = "labels, overlays" + (" and confidence" if args.confidence else "")
+                segment_video(segmenter, job, out, confidence, alpha, bar)
+    what = "labels, overlays" + (" and confidence" if confidence else "")
     print(f"wrote {what} for {images} image(s) and {len(videos)} video(s) to {out}")
-    return 0

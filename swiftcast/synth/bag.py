@@ -1,22 +1,21 @@
-"""``swiftcast synth-bag``: a continuous synthetic drive written as a rosbag2 bag (mcap or sqlite3).
+"""A continuous synthetic drive written as a rosbag2 bag (mcap or sqlite3): what ``swiftcast synth-bag`` writes.
 
 Topics, all stamped with the frame time (``header.stamp`` = bag log time, ``frame_id`` = ``camera``), at 17 Hz
-(the forecasters' training rate) or ``--fps F``:
+(the forecasters' training rate) or ``fps``:
 
-* ``/camera/image_raw`` — ``sensor_msgs/Image`` bgr8 (or, with ``--compressed jpeg|png``,
+* ``/camera/image_raw`` — ``sensor_msgs/Image`` bgr8 (or, with ``compressed="jpeg"|"png"``,
   ``/camera/image_raw/compressed`` — ``sensor_msgs/CompressedImage``);
 * ``/camera/camera_info`` — ``sensor_msgs/CameraInfo`` with the renderer's pinhole intrinsics (no distortion);
 * ``/camera/labels`` — ``sensor_msgs/Image`` mono8 trainIds (ground truth, same stamps).
 
 Unlike ``swiftcast synth`` (30-frame snippets), the drive is one world for the whole duration: cruising, braking
 to a stop, waiting and pulling off again, through intersections. Deterministic for a seed. The world moves in
-seconds, not frames: the same seed and length at another ``--fps`` is the same drive sampled at other instants (a
+seconds, not frames: the same seed and length at another ``fps`` is the same drive sampled at other instants (a
 frame at the same time shows the same scene), so the motion per second does not depend on the rate.
 """
 
 from __future__ import annotations
 
-import argparse
 import shutil
 from pathlib import Path
 
@@ -37,20 +36,6 @@ FRAME_ID = "camera"
 START_NS = 1_735_689_600 * 1_000_000_000
 BAG_STREAM = 7  # seed stream of bags, disjoint from the synth splits (1, 2, 3)
 JPEG_QUALITY = 90
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, type=Path, help="bag to create (a rosbag2 directory)")
-    parser.add_argument("--seconds", type=float, default=25.0, help="length of the drive (default 25 s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the drive")
-    parser.add_argument("--fps", type=float, default=FPS,
-                        help=f"camera frame rate in Hz (default {FPS:g}, the forecasters' training rate)")
-    parser.add_argument("--size", default="256x512", help="image size HEIGHTxWIDTH (default 256x512)")
-    parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="rosbag2 storage plugin")
-    parser.add_argument("--compressed", choices=("jpeg", "png"), default=None,
-                        help=f"write {CAMERA_TOPIC}/compressed (sensor_msgs/CompressedImage) instead of raw bgr8")
-    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _time(store, ns: int):
@@ -159,13 +144,3 @@ def write_drive_bag(out: Path, seconds: float, seed: int, size: tuple[int, int],
                        LABELS_TOPIC: "sensor_msgs/msg/Image"},
             "storage": storage, "size": list(size)}
 
-
-def main(args: argparse.Namespace) -> int:
-    from swiftcast.data.transforms import parse_size
-
-    size = parse_size(args.size)
-    info = write_drive_bag(args.out, args.seconds, args.seed, size, storage=args.storage,
-                           compressed=args.compressed, force=args.force, progress=not args.quiet, fps=args.fps)
-    print(f"wrote {info['bag']}: {info['frames']} frames ({info['duration_s']:.1f} s at {info['fps']:g} Hz, "
-          f"{size[0]}x{size[1]}, {info['storage']}); topics: {', '.join(info['topics'])}")
-    return 0

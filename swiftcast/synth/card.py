@@ -1,4 +1,4 @@
-"""``swiftcast data-card``: regenerate the synthetic world's data card (README.md, figures, numbers) in one run.
+"""The synthetic world's data card (README.md, figures, numbers), regenerated in one run (``swiftcast data-card``).
 
 It writes a fresh train/val pair with ``swiftcast synth``'s own code, then measures on it:
 
@@ -13,7 +13,6 @@ It writes a fresh train/val pair with ``swiftcast synth``'s own code, then measu
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -34,26 +33,6 @@ REPO = Path(__file__).resolve().parents[2]
 TARGET, SHORT, MID = 19, 16, 10
 COLOUR_LEVELS = 32
 COLOUR_TRAIN_FRAMES = (0, 10, 19)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=REPO / "swiftcast" / "synth" / "README.md",
-                        help="the data card (markdown); default swiftcast/synth/README.md")
-    parser.add_argument("--img-dir", type=Path, default=REPO / "docs" / "img", help="where figures go (docs/img)")
-    parser.add_argument("--json", type=Path, default=None,
-                        help="numbers as JSON (default: data_card.json next to --out)")
-    parser.add_argument("--work", type=Path, default=None,
-                        help="keep the generated splits here (default: a temporary folder, deleted afterwards)")
-    parser.add_argument("--train-sequences", type=int, default=40)
-    parser.add_argument("--val-sequences", type=int, default=40)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--size", default="256x512", help="HEIGHTxWIDTH (default 256x512, the training size)")
-    parser.add_argument("--workers", type=int, default=2, help="generation worker processes")
-    parser.add_argument("--ratio-sequences", type=int, default=150,
-                        help="sequences per split for the large copy-GT measurement (only frames 11, 17, 20 are "
-                             "rendered, not written)")
-    parser.add_argument("--model-config", type=Path, default=REPO / "models" / "swiftnet_efflite0_synth" / "config.json",
-                        help="checkpoint config whose val mIoU is quoted for comparison (skipped if missing)")
 
 
 def read_train_ids(root: Path, split: str, index: int, frame: int) -> np.ndarray:
@@ -342,63 +321,77 @@ def render_card(n: dict) -> str:
     return "\n".join(lines)
 
 
-def main(args: argparse.Namespace) -> int:
-    from swiftcast.data.transforms import parse_size
-
-    size = parse_size(args.size)
-    if args.train_sequences < 1 or args.val_sequences < 1:
+def write_data_card(
+    out: Path,
+    img_dir: Path,
+    *,
+    json_path: Path | None = None,
+    work: Path | None = None,
+    train_sequences: int = 40,
+    val_sequences: int = 40,
+    seed: int = 0,
+    size: tuple[int, int] = (256, 512),
+    workers: int = 2,
+    ratio_sequences: int = 150,
+    model_config: Path | None = None,
+    command: str = "",
+) -> dict:
+    """Generate the splits, measure them and write the card (``out``), its figures (``img_dir``) and its numbers
+    (``json_path``, default data_card.json next to ``out``); returns the numbers. ``work`` keeps the generated
+    splits (default: a temporary folder, deleted afterwards); ``command`` is the command line the card quotes."""
+    if train_sequences < 1 or val_sequences < 1:
         raise SwiftcastError("--train-sequences and --val-sequences must be at least 1")
-    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="swiftcast_card_"))
-    json_path = args.json or args.out.with_name("data_card.json")
+    keep = work is not None
+    work = Path(work) if keep else Path(tempfile.mkdtemp(prefix="swiftcast_card_"))
+    json_path = json_path or out.with_name("data_card.json")
     try:
         t0 = time.perf_counter()
         summaries = {
-            split: generate_split(work, split, n, args.seed, size, workers=args.workers)
-            for split, n in (("train", args.train_sequences), ("val", args.val_sequences))
+            split: generate_split(work, split, n, seed, size, workers=workers)
+            for split, n in (("train", train_sequences), ("val", val_sequences))
         }
         gen_wall = time.perf_counter() - t0
         print("measuring: colour-only baseline, copy-GT ratios, figures")
-        colour = colour_baseline(work, args.train_sequences, args.val_sequences)
-        ratios = {"train": copy_gt(work, "train", args.train_sequences),
-                  "val": copy_gt(work, "val", args.val_sequences)}
-        large = ({split: copy_gt_rendered(args.seed, split, args.ratio_sequences, size) for split in ("train", "val")}
-                 if args.ratio_sequences > 0 else None)
+        colour = colour_baseline(work, train_sequences, val_sequences)
+        ratios = {"train": copy_gt(work, "train", train_sequences),
+                  "val": copy_gt(work, "val", val_sequences)}
+        large = ({split: copy_gt_rendered(seed, split, ratio_sequences, size) for split in ("train", "val")}
+                 if ratio_sequences > 0 else None)
         strip_name, freq_name = "synth_examples.png", "synth_class_frequencies.png"
-        example_strip(work, args.img_dir / strip_name, list(range(min(4, args.val_sequences))))
+        example_strip(work, img_dir / strip_name, list(range(min(4, val_sequences))))
         freqs = {s: summaries[s]["class_pixel_fraction"] for s in ("train", "val")}
-        frequency_figure(freqs, args.img_dir / freq_name)
+        frequency_figure(freqs, img_dir / freq_name)
     finally:
-        if not args.work:
+        if not keep:
             shutil.rmtree(work, ignore_errors=True)
     def strip(d: dict) -> dict:  # the numbers without the confusion matrices
         return {k: {kk: vv for kk, vv in v.items() if kk != "confusion"} for k, v in d.items()}
 
     numbers = {
-        "command": (f"swiftcast data-card --train-sequences {args.train_sequences} --val-sequences "
-                    f"{args.val_sequences} --seed {args.seed} --size {args.size} --workers {args.workers}"),
+        "command": command,
         "date": date.today().isoformat(),
         "machine": f"{platform.machine()}, {_cpu_count()} CPU cores, no GPU",
-        "seed": args.seed, "size": list(size), "workers": args.workers,
-        "train_sequences": args.train_sequences, "val_sequences": args.val_sequences,
-        "generated_frames": (args.train_sequences + args.val_sequences) * FRAMES_PER_SEQUENCE,
+        "seed": seed, "size": list(size), "workers": workers,
+        "train_sequences": train_sequences, "val_sequences": val_sequences,
+        "generated_frames": (train_sequences + val_sequences) * FRAMES_PER_SEQUENCE,
         "generation_wall_s": gen_wall,
         "class_pixel_fraction": freqs,
         "colour_baseline": {k: v for k, v in colour.items() if k != "confusion"},
         "copy_gt": {"val": strip(ratios["val"]), "train": strip(ratios["train"])},
         "copy_gt_large": ({s: strip(v) for s, v in large.items()} if large else None),
-        "ratio_sequences": args.ratio_sequences,
-        "swiftnet": model_miou(args.model_config),
+        "ratio_sequences": ratio_sequences,
+        "swiftnet": model_miou(model_config) if model_config is not None else None,
         "strip_name": strip_name, "freq_name": freq_name, "json_name": json_path.name,
-        "strip_rel": os.path.relpath(args.img_dir / strip_name, args.out.parent),
-        "freq_rel": os.path.relpath(args.img_dir / freq_name, args.out.parent),
+        "strip_rel": os.path.relpath(img_dir / strip_name, out.parent),
+        "freq_rel": os.path.relpath(img_dir / freq_name, out.parent),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render_card(numbers))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_card(numbers))
     json_path.write_text(json.dumps(numbers, indent=2) + "\n")
     print(f"colour-only baseline mIoU {_pct(colour['miou'])} %; copy-GT val short {ratios['val']['short']['miou']:.3f}"
           f" mid {ratios['val']['mid']['miou']:.3f}")
-    print(f"wrote {args.out}, {json_path}, {args.img_dir / strip_name}, {args.img_dir / freq_name}")
-    return 0
+    print(f"wrote {out}, {json_path}, {img_dir / strip_name}, {img_dir / freq_name}")
+    return numbers
 
 
 def _cpu_count() -> int:

@@ -34,10 +34,9 @@ from tqdm import tqdm
 
 from swiftcast.data.labels import IGNORE_ID
 from swiftcast.data.transforms import labels_at_size
-from swiftcast.runtime.paths import DEFAULT_SEGMENTATION_CHECKPOINT
 from swiftcast.errors import SwiftcastError
-from swiftcast.forecast.protocol import FRAME_RATE_HZ, HORIZONS, INPUT_OFFSETS, get_horizon
-from swiftcast.hardware import TRAIN_PRECISIONS, resolve_precision
+from swiftcast.forecast.protocol import FRAME_RATE_HZ, INPUT_OFFSETS, get_horizon
+from swiftcast.hardware import resolve_precision
 from swiftcast.models.upsample import size_at_stride
 from swiftcast.train import loop
 
@@ -48,48 +47,13 @@ RUN_DEFINING = ("data", "seg_model", "horizon", "method", "finetune", "init", "i
 DEFAULT_LR = {False: 5e-4, True: 1e-4}  # MSE from scratch / cross-entropy fine-tuning
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="Cityscapes-layout folder with leftImg8bit_sequence/train")
-    parser.add_argument("--seg-model", default=DEFAULT_SEGMENTATION_CHECKPOINT,
-                        help="frozen segmentation checkpoint: features and skip-less decoder "
-                             f"(default: {DEFAULT_SEGMENTATION_CHECKPOINT})")
-    parser.add_argument("--horizon", required=True, choices=tuple(HORIZONS), help="short (t+3) or mid (t+9)")
-    parser.add_argument("--method", choices=METHODS, default="deform_f2f8", help="forecaster (default: deform_f2f8)")
-    parser.add_argument("--finetune", action="store_true",
-                        help="cross-entropy through the frozen skip-less decoder (DeformF2F's -FT); needs --init")
-    parser.add_argument("--init", help="forecaster checkpoint to start from (required by --finetune)")
-    parser.add_argument("--out", required=True, help="checkpoint folder to write (weights, config, training state)")
-    parser.add_argument("--iters", type=int, default=3000, help="training iterations (default: 3000)")
-    parser.add_argument("--batch-size", type=int, default=12, help="samples per iteration and process (default: 12)")
-    parser.add_argument("--samples-per-sequence", "--samples-per-seq", dest="samples_per_seq", type=int, default=0,
-                        metavar="K",
-                        help="training windows per sequence: 0 = every valid window (default), K = the protocol "
-                             "window (target = the 20th frame) plus K-1 spread over the sequence; 1 and 2 are the "
-                             "settings of Šarić et al., GCPR 2019 (its last table row: 2 samples per sequence)")
-    parser.add_argument("--lr", type=float, help="learning rate (default: 5e-4, or 1e-4 with --finetune)")
-    parser.add_argument("--min-lr", type=float, default=1e-6, help="end of the cosine schedule (default: 1e-6)")
-    parser.add_argument("--wd", type=float, default=1e-4, help="weight decay (default: 1e-4)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of initialisation and data order (default: 0)")
-    parser.add_argument("--resume", action="store_true", help="continue the run saved in --out exactly")
-    parser.add_argument("--stop-at", type=int, metavar="ITER",
-                        help="stop (resumably) after iteration ITER of --iters, e.g. for a time-boxed job")
-    parser.add_argument("--save-every", type=int, default=500, help="checkpoint every N iterations (default: 500)")
-    parser.add_argument("--val-every", type=int, default=0,
-                        help="score the protocol on the val split every N iterations (default: only at the end)")
-    parser.add_argument("--no-val", action="store_true", help="skip the final protocol score on the val split")
-    parser.add_argument("--cache-dir", help="feature cache (default: <data>/.cache/features)")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    parser.add_argument("--threads", type=int, help="torch CPU threads per process")
-    parser.add_argument("--precision", choices=TRAIN_PRECISIONS, default="auto",
-                        help="auto: bf16 autocast where the CPU has bf16 matrix instructions (AMX, AVX512-BF16) or "
-                             "the GPU supports bf16, else fp32 (default: auto)")
-
-
 def _hparams(args: argparse.Namespace) -> dict:
     return {k: getattr(args, k) for k in RUN_DEFINING}
 
 
-def main(args: argparse.Namespace) -> int:
+def run_training(args: argparse.Namespace) -> loop.LoopEnd:
+    """Train as ``swiftcast train-forecast`` does (``args`` as :mod:`swiftcast.commands.train_forecast` parses them;
+    ``args.lr`` is filled in when not given); returns how the loop ended - also on every DDP rank."""
     started = time.time()
     out = Path(args.out)
     if args.threads:
@@ -128,7 +92,7 @@ def _build(args: argparse.Namespace, seg_id: str, device: torch.device):
     return net.requires_grad_(True), config
 
 
-def _run(args: argparse.Namespace, info, out: Path, started: float) -> int:
+def _run(args: argparse.Namespace, info, out: Path, started: float) -> loop.LoopEnd:
     from swiftcast.forecast.decoder import load_forecast_decoder
     from swiftcast.forecast.features import load_segmenter
     from swiftcast.forecast.forecaster import fine_decoder, method_label
@@ -225,7 +189,7 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> int:
         print(json.dumps({"final_loss": points[-1][1] if points else None,
                           "val_miou": last_val[label]["miou"] if last_val else None,
                           "gap_closed": last_val["gap_closed_miou"] if last_val else None}))
-    return 0
+    return done
 
 
 def _features(args: argparse.Namespace, info, segmenter, horizon, fine: bool) -> tuple:

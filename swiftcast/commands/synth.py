@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from swiftcast.synth.sequences import FRAMES_PER_SEQUENCE, SPLIT_CODES, generate_split
+from swiftcast.synth.sequences import FRAMES_PER_SEQUENCE, SPLIT_CODES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from swiftcast.data.transforms import parse_size
+    from swiftcast.synth.sequences import generate_split
 
     size = parse_size(args.size)
     summary = generate_split(args.out, args.split, args.sequences, args.seed, size, workers=args.workers,

@@ -1,0 +1,59 @@
+"""``swiftcast eval-forecast``: the forecasting protocol of Šarić et al. (GCPR 2019), short and mid term, on a val
+split (:mod:`swiftcast.eval.forecast`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from swiftcast.forecast.protocol import HORIZONS
+from swiftcast.runtime.paths import DEFAULT_SEGMENTATION_CHECKPOINT
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from swiftcast.forecast.motion import PRESETS as FLOW_PRESETS  # OpenCV: loaded for the parser only
+
+    parser.add_argument("--data", required=True, help="Cityscapes-layout folder with leftImg8bit_sequence/<split>")
+    parser.add_argument("--seg-model", default=DEFAULT_SEGMENTATION_CHECKPOINT,
+                        help="segmentation checkpoint: feature extractor and skip-less decoder "
+                             f"(default: {DEFAULT_SEGMENTATION_CHECKPOINT})")
+    parser.add_argument("--forecasters", nargs="*", metavar="CKPT",
+                        help="forecaster checkpoints (default: every one under --models-dir made for --seg-model)")
+    parser.add_argument("--models-dir", default="models", help="where shipped checkpoints live (default: models)")
+    parser.add_argument("--json", help="write the results here (JSON)")
+    parser.add_argument("--split", default="val", help="dataset split (default: val)")
+    parser.add_argument("--horizons", nargs="+", choices=tuple(HORIZONS), default=list(HORIZONS))
+    parser.add_argument("--decode-scale", type=float, default=1.0, metavar="S",
+                        help="decode forecasts as if for an image S times the model's input size, as the forecast "
+                             "node's decode_scale parameter does (default: 1, as trained)")
+    parser.add_argument("--cache-dir", help="feature cache (default: <data>/.cache/features)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--flow-preset", choices=tuple(FLOW_PRESETS), default="ultrafast",
+                        help="DIS optical-flow preset of the 'Flow extrapolation' row (default: ultrafast, as the "
+                             "forecast node)")
+    parser.add_argument("--no-flow", action="store_true", help="leave out the 'Flow extrapolation' row")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def main(args: argparse.Namespace) -> int:
+    import torch
+
+    from swiftcast.eval.forecast import evaluate_forecasting, format_table
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    evaluation = evaluate_forecasting(
+        args.data, seg_model=args.seg_model, forecasters=args.forecasters, models_dir=args.models_dir,
+        split=args.split, horizons=args.horizons, decode_scale=args.decode_scale, cache_dir=args.cache_dir,
+        device=args.device, flow=not args.no_flow, flow_preset=args.flow_preset, progress=not args.quiet,
+    )
+    print(evaluation.headline())
+    print(format_table(evaluation.results, evaluation.horizons))
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(evaluation.to_json(), indent=2) + "\n")
+        print(f"wrote {path}")
+    return 0
