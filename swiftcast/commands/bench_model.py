@@ -12,12 +12,14 @@ import json
 import os
 from pathlib import Path
 
+from swiftcast.runtime.paths import DEFAULT_SEGMENTATION_CHECKPOINT
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from swiftcast.runtime.segmenter import BACKENDS, PRECISIONS
 
     what = parser.add_mutually_exclusive_group()
-    what.add_argument("--model", help="checkpoint folder (default: {DEFAULT_SEGMENTATION_CHECKPOINT})")
+    what.add_argument("--model", help=f"checkpoint folder (default: {DEFAULT_SEGMENTATION_CHECKPOINT})")
     what.add_argument("--arch", help="time an untrained architecture instead (e.g. swiftnet_mnv2)")
     parser.add_argument("--backend", choices=BACKENDS, default="torch", help="inference engine")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="folder for the figure (PNG) and a JSON summary")
     parser.add_argument("--forecaster", help="forecaster checkpoint (default: the shipped one for --horizon)")
     parser.add_argument("--seg-model", default=DEFAULT_SEGMENTATION_CHECKPOINT,
-                        help="segmentation checkpoint the forecaster was trained on (default: {DEFAULT_SEGMENTATION_CHECKPOINT})")
+                        help=f"segmentation checkpoint the forecaster was trained on (default: {DEFAULT_SEGMENTATION_CHECKPOINT})")
     parser.add_argument("--models-dir", default="models", help="where shipped checkpoints live (default: models)")
     parser.add_argument("--split", help="split holding the sequence (default: search val, train, test)")
     parser.add_argument("--target-frame", type=int, default=20,

@@ -95,7 +95,8 @@ class DeformConvBNReLU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         offset = self.offset(x)
-        if torch.is_autocast_enabled(x.device.type):  # torchvision's CPU kernel has no bf16: this layer runs fp32
+        autocasting = x.device.type in ("cpu", "cuda") and torch.is_autocast_enabled(x.device.type)
+        if autocasting:  # torchvision's CPU kernel has no bf16: this layer runs fp32
             with torch.autocast(x.device.type, enabled=False):
                 return self.relu(self.norm(self.conv(x.float(), offset.float())))
         return self.relu(self.norm(self.conv(x, offset)))
