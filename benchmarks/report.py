@@ -92,7 +92,12 @@ def readme_table() -> list[str]:
     fc = load("bench_forecast_cost.json")
     if fc:
         r = fc[0]
-        rows.append([f"forecast node (both horizons) / segmentation, {r['size']}, fp32 on ONNX Runtime",
+        flow = next((name for name in r["ratio_cpu"] if name.startswith("forecast flow")), None)
+        if flow:  # the node's default: flow extrapolation
+            rows.append([f"forecast node (both horizons, flow extrapolation) / segmentation, {r['size']}",
+                         f"{fmt(r['ratio_cpu'][flow]['segment onnxruntime int8'], 2)} of ONNX Runtime int8, "
+                         f"{fmt(r['ratio_cpu'][flow]['segment onnxruntime fp32'], 2)} of fp32"])
+        rows.append([f"learned forecasters (both horizons) / segmentation, {r['size']}, fp32 on ONNX Runtime",
                      fmt(r["ratio_cpu"]["forecast onnxruntime, lite decoder"]["segment onnxruntime fp32"], 2)])
         cpus.append(cpu_text(fc))
     bl = load("bench_load.json")
@@ -159,8 +164,8 @@ def forecast_section() -> list[str]:
     if not fc:
         return []
     out = ["## Cost of the forecast node", "",
-           "`bench_forecast_cost.py`: the forecast node's work per frame (both horizons: forecaster + skip-less decoder "
-           "+ labels at the camera size) against the semseg node's, by CPU time, interleaved in one process, "
+           "`bench_forecast_cost.py`: the forecast node's work per frame (both horizons: flow extrapolation, or a "
+           "learned forecaster + skip-less decoder, + labels at the camera size) against the semseg node's, by CPU time, interleaved in one process, "
            f"{fc[0]['threads']} thread. {cpu_text(fc)}. Ratios forecast / segmentation:", ""]
     segs = list(fc[0]["segment_ms_median"])
     rows = []
