@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import passive_openmp  # noqa: E402
+from benchmarks._common import passive_openmp, stamp_cpu  # noqa: E402
 
 passive_openmp()  # before torch loads
 import numpy as np  # noqa: E402
@@ -235,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         report(results[-1])
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        stamp_cpu(Path(args.json))  # every result names the CPU it ran on
     return 0
 
 
