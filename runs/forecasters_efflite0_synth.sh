@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Reproduces the forecasters shipped for models/swiftnet_efflite0_synth, both horizons (short = t+3, mid = t+9
-# frames at 17 Hz): F2MF (Šarić et al., CVPR 2020; feature MSE, then -FT on the warped single-frame labels),
-# DeformF2F-8 and its -FT, and ConvF2F (Šarić et al., GCPR 2019). The two horizons train side by side, one thread
-# each. Then scores them all with the protocol of Šarić et al. (GCPR 2019) on the val split of a world seed never
-# used for training, and writes their model cards. Resumable: run it again after an interruption.
+# Trains the learned forecasters for models/swiftnet_efflite0_synth (the shipped F2MF ones among them), both
+# horizons (short = t+3, mid = t+9 frames at 17 Hz): F2MF (Šarić et al., CVPR 2020; feature MSE, then -FT on the
+# warped single-frame labels), DeformF2F-8 and its -FT, and ConvF2F (Šarić et al., GCPR 2019). The two horizons
+# train side by side, one thread each. Then scores them all with the protocol of Šarić et al. (GCPR 2019) on the
+# val split of a world seed never used for training, and writes their model cards. Resumable: run it again after
+# an interruption.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .venv/bin/activate
