@@ -14,6 +14,7 @@ remap per horizon, and works at any camera rate: ``k`` is the horizon over the a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import cv2
@@ -42,8 +43,18 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(image, dtype=np.uint8), cv2.COLOR_RGB2GRAY)
 
 
+def check_preset(preset: str) -> None:
+    """A DIS preset name of :data:`PRESETS` (ValueError says which there are)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown flow preset {preset!r}; choose from {', '.join(PRESETS)}")
+
+
+@lru_cache(maxsize=8)
 def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates of an image size, made once per size: every forecast of a stream remaps on the same grid."""
     xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    xs.setflags(write=False)
+    ys.setflags(write=False)
     return xs, ys
 
 
@@ -98,8 +109,7 @@ class FlowExtrapolation:
     """
 
     def __init__(self, preset: str = "ultrafast", flow_width: int = DEFAULT_FLOW_WIDTH) -> None:
-        if preset not in PRESETS:
-            raise ValueError(f"unknown flow preset {preset!r}; choose from {', '.join(PRESETS)}")
+        check_preset(preset)
         if flow_width < 16:
             raise ValueError(f"flow width {flow_width}: too small for optical flow (at least 16)")
         self.preset = preset
@@ -156,9 +166,6 @@ class FrameMotion:
     def __len__(self) -> int:
         return len(self._frames)
 
-    def reset(self) -> None:
-        self._frames.clear()
-
     def add_frame(self, stamp_ns: int, image: np.ndarray) -> None:
         """Keep a camera frame (RGB, BGR or grey; only its brightness is used) for the flows of later frames.
 
@@ -197,8 +204,7 @@ class FlowForecaster:
     needs_last_labels = True
 
     def __init__(self, horizon: "Horizon", preset: str = "ultrafast") -> None:
-        if preset not in PRESETS:
-            raise ValueError(f"unknown flow preset {preset!r}; choose from {', '.join(PRESETS)}")
+        check_preset(preset)
         self.horizon = horizon
         self.model_id = f"flow-extrapolation-{preset}"
 

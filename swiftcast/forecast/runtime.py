@@ -27,6 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from swiftcast.data.labels import IGNORE_ID, NUM_CLASSES
+from swiftcast.data.transforms import resize_label
 from swiftcast.errors import DataError, SetupError, SwiftcastError
 from swiftcast.forecast.forecaster import SemanticForecaster, default_forecaster
 from swiftcast.forecast.history import FeatureHistory
@@ -442,7 +443,7 @@ class ForecastRuntime:
                 if motion is None:  # no camera frame of t, or none near t-3P (yet)
                     self.flow_unavailable += 1
                     continue
-                labels = h.forecaster(motion, _at_size(intake.last_labels, intake.out_size), h.offset_ns)
+                labels = h.forecaster(motion, resize_label(intake.last_labels, intake.out_size), h.offset_ns)
                 conf = None
             else:
                 result = h.forecaster(intake.past, intake.out_size, confidence=confidence,
@@ -475,11 +476,3 @@ class ForecastRuntime:
             out[f"{h.name}_unmatched"] = str(s["unmatched"])
         return out
 
-
-def _at_size(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Labels resized (nearest) to ``size`` when they differ from it."""
-    if labels.shape == tuple(size):
-        return labels
-    import cv2
-
-    return cv2.resize(labels, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
