@@ -6,6 +6,7 @@ import json
 
 import cv2
 import numpy as np
+import torch
 import pytest
 from conftest import assert_per_class_matches_cityscapes_scripts, cityscapes_scripts_evaluate
 
@@ -58,6 +59,28 @@ def test_meter_accumulates_and_checks_ids() -> None:
         confusion_matrix(np.array([0, 1]), np.array([0, 40]))
     with pytest.raises(ValueError):
         confusion_matrix(np.array([0, 1]), np.array([0]))
+
+
+def test_uint8_maps_count_as_the_general_path() -> None:
+    """Label maps (uint8) take a one-bincount path: same counts, same errors, predictions under ignore free."""
+    rng = np.random.default_rng(3)
+    gt = rng.integers(0, NUM_CLASSES, (37, 53)).astype(np.uint8)
+    gt[rng.random(gt.shape) < 0.1] = IGNORE_ID
+    pred = rng.integers(0, NUM_CLASSES, gt.shape).astype(np.uint8)
+    pred[gt == IGNORE_ID] = 200  # anything goes where the ground truth is ignored
+    fast = confusion_matrix(pred, gt)
+    assert fast.dtype == np.int64
+    assert np.array_equal(fast, confusion_matrix(pred.astype(np.int64), gt.astype(np.int64)))
+    assert np.array_equal(fast, confusion_matrix(torch.from_numpy(pred), torch.from_numpy(gt)))
+    bad_pred, bad_gt = pred.copy(), gt.copy()
+    bad_pred[0, 0], bad_gt[0, 0] = NUM_CLASSES, 0
+    with pytest.raises(ValueError, match="prediction"):
+        confusion_matrix(bad_pred, bad_gt)
+    bad_gt[0, 0] = NUM_CLASSES + 3
+    with pytest.raises(ValueError, match="ground truth"):
+        confusion_matrix(pred, bad_gt)
+    with pytest.raises(ValueError, match="pixels"):
+        confusion_matrix(pred[:-1], gt)
 
 
 def test_equals_cityscapes_scripts_on_png_files(tmp_path) -> None:

@@ -43,7 +43,7 @@ from swiftcast_ros.conversions import image_msg_to_array, ns_to_stamp, stamp_to_
 from swiftcast_ros.frames import FrameLoop
 from swiftcast_ros.health import HealthReporter
 from swiftcast_ros.params import declare_parameters, parameter_error, updated_values, validate_update
-from swiftcast_ros.qos import OUTPUT_QOS, SENSOR_QOS
+from swiftcast_ros.qos import FRAME_HISTORY_QOS, OUTPUT_QOS
 
 from forecast_node.parameters import PARAMS
 
@@ -72,7 +72,7 @@ class ForecastNode(Node):
         self.sub = self.create_subscription(FeatureMap, "semseg/features", self._on_features, OUTPUT_QOS)
         if self.runtime.needs_frames:
             topic, msg_type, self._decode = camera_input(p["camera_topic"], p["input_transport"])
-            self.create_subscription(msg_type, topic, self._on_frame, SENSOR_QOS)
+            self.create_subscription(msg_type, topic, self._on_frame, FRAME_HISTORY_QOS)
         self.health = HealthReporter(self, self.frames.stats, timings=("forecast_ms", "latency_ms"),
                                      diagnostics_period_s=p["diagnostics_period_s"], log_period_s=p["log_period_s"],
                                      extra=self.runtime.diagnostics, hardware_id=str(self.runtime.device))

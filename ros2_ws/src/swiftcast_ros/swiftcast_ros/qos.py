@@ -11,6 +11,16 @@ SENSOR_QOS = QoSProfile(
     durability=DurabilityPolicy.VOLATILE,
 )
 
+#: Camera frames kept as history (the forecast node's optical flow): best effort like the camera input, but deep
+#: enough that frames are not lost while the executor is busy for a moment: every one of them may be the t or the
+#: t-3P of a later flow, and storing one is cheap.
+FRAME_HISTORY_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=10,
+    reliability=ReliabilityPolicy.BEST_EFFORT,
+    durability=DurabilityPolicy.VOLATILE,
+)
+
 #: Outputs (labels, overlays, features, forecasts): reliable; a small depth bounds memory for slow readers.
 OUTPUT_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
