@@ -7,8 +7,11 @@ For each rate F: ``swiftcast synth-bag --fps F`` writes the drive (same seed and
 other instants), ``swiftcast replay`` plays it through ``swiftcast stack`` in real time (``--rate 1``; a CPU slower
 than the camera drops frames as it would on the car), and the recording is scored. Per rate it prints:
 
-- the share of labelled frames with forecasts at both horizons, of all frames and of those at least 9P + 2P into
-  the drive (earlier frames cannot have the t-9P input);
+- the share of the camera's frames the semseg node labelled (it segments the newest frame; a camera faster than
+  the model loses the frames that came meanwhile);
+- the share of frames with forecasts at both horizons: of all frames, of those the semseg node labelled (a frame
+  without labels has nothing to forecast from), and of all frames at least 9P + 2P into the drive (earlier frames
+  cannot have the t-9P input);
 - forecast mIoU and copy-last mIoU (the single-frame labels of the source frame) per horizon, on the same pairs
   against the ground truth nearest the target time. Scoring tolerance: half the camera period (a 10 Hz camera
   has no frame within 25 ms of t+9P; the reference is then up to 50 ms from the target, for both rows alike).
@@ -59,12 +62,16 @@ def measure_rate(fps: float, seconds: float, size: str, seed: int, work: Path, p
     labelled = sorted(set(read_label_maps(inspect_input(bag, None, None, None))) & set(outputs.played))
     sources = {h: {f.source_ns for f in items} for h, items in outputs.forecasts.items()}
     both = [s for s in labelled if all(s in sources.get(h, ()) for h in ("short", "mid"))]
+    segmented = [s for s in labelled if s in outputs.labels]  # frames the semseg node answered
     warm = [s for s in labelled if s - labelled[0] >= (11 * P_S) * 1e9] if labelled else []
     row: dict = {
         "fps": fps,
         "frames_labelled": len(labelled),
         "frames_answered": metrics["frames"]["answered"],
+        "frames_segmented": len(segmented),
+        "share_segmented": len(segmented) / len(labelled) if labelled else None,
         "share_both_horizons": len(both) / len(labelled) if labelled else None,
+        "share_of_segmented_both_horizons": len(both) / len(segmented) if segmented else None,
         "share_both_horizons_after_11P": (len([s for s in both if s in set(warm)]) / len(warm)) if warm else None,
         "scoring_tolerance_ms": round(tolerance_ms, 3),
         "replay_wall_s": round(wall, 1),
@@ -84,11 +91,12 @@ def _pct(v: float | None) -> str:
 
 
 def format_rows(rows: list[dict]) -> str:
-    head = (f"{'rate':>6} {'frames':>7} {'both %':>7} {'both % >11P':>12} | "
+    head = (f"{'rate':>6} {'frames':>7} {'seg %':>6} {'both %':>7} {'of seg':>7} {'both % >11P':>12} | "
             + " | ".join(f"{h + ' fc':>9} {'copy':>6} {'diff':>6}" for h in ("short", "mid")))
     lines = [head, "-" * len(head)]
     for r in rows:
-        line = (f"{r['fps']:>4g}Hz {r['frames_labelled']:>7} {_pct(r['share_both_horizons']):>7} "
+        line = (f"{r['fps']:>4g}Hz {r['frames_labelled']:>7} {_pct(r.get('share_segmented')):>6} "
+                f"{_pct(r['share_both_horizons']):>7} {_pct(r.get('share_of_segmented_both_horizons')):>7} "
                 f"{_pct(r['share_both_horizons_after_11P']):>12} | ")
         cells = []
         for h in ("short", "mid"):
@@ -120,8 +128,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{fps:g} Hz: writing a {args.seconds:g} s drive and replaying it in real time ...", flush=True)
             rows.append(measure_rate(fps, args.seconds, args.size, args.seed, work, args.params))
     print(format_rows(rows))
-    print("both % = labelled frames with a short and a mid forecast (>11P: frames at least 9P + 2P into the drive); "
-          "fc / copy = forecast / copy-last mIoU on the same pairs, diff = fc - copy (points)")
+    print("seg % = camera frames the semseg node labelled (it segments the newest frame and drops the ones that "
+          "came meanwhile); both % = frames with a short and a mid forecast, of all frames and (of seg) of those the "
+          "semseg node labelled (>11P: of all frames at least 9P + 2P into the drive); fc / copy = forecast / "
+          "copy-last mIoU on the same pairs, diff = fc - copy (points)")
     result = {
         "benchmark": "bench_camera_rate",
         "cpu": cpu_description(),

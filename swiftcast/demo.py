@@ -26,6 +26,29 @@ BAG_NAME = "drive"
 BAG_STAMP = ".demo_bag.json"  # the parameters the bag was generated with (inside out/, next to the bag)
 
 
+def describe_forecasters(model_id: str | None) -> str:
+    """What the stack's default parameters forecast each horizon with: flow extrapolation, or the learned
+    forecasters ``auto`` finds under models/ for the segmentation model (``model_id``)."""
+    from swiftcast.forecast.forecaster import default_forecaster
+    from swiftcast.forecast.protocol import HORIZONS
+    from swiftcast.orchestration.parameters import node_parameters, read_parameter_file
+    from swiftcast.orchestration.replay_runner import params_source
+
+    settings = node_parameters(read_parameter_file(params_source(None)), "forecast")
+    parts = []
+    for horizon, spec in HORIZONS.items():
+        value = str(settings.get(f"{horizon}_checkpoint", "flow"))
+        if value == "flow":
+            parts.append(f"{horizon}: flow extrapolation (optical flow, no model)")
+        elif value == "auto":
+            found = default_forecaster(project_root() / "models", str(model_id or ""), spec.frames,
+                                       with_last_labels=True)
+            parts.append(f"{horizon}: {found.name if found else 'none under models/ for this model (skipped)'}")
+        else:
+            parts.append(f"{horizon}: {value}")
+    return "; ".join(parts)
+
+
 def make_bag(out: Path, seconds: float, seed: int, size: tuple[int, int], say=print) -> Path:
     """The synthetic drive, regenerated only when (seconds, seed, size) changed."""
     bag = out / BAG_NAME
@@ -61,7 +84,6 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     try:
         from swiftcast.data.transforms import parse_size
-        from swiftcast.forecast.forecaster import discover_forecasters
         from swiftcast.models.checkpoint import read_config
         from swiftcast.replay.pipeline import format_summary, replay
 
@@ -73,11 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         config = read_config(checkpoint)
         size = parse_size(args.size) if args.size else tuple(config.get("input_size") or (256, 512))
-        forecasters = discover_forecasters(project_root() / "models", config.get("model_id"))
-        if forecasters:
-            print(f"forecasters: {', '.join(f.name for f in forecasters)}")
-        else:
-            print("forecasters: none shipped under models/ for this model: forecasts will be unavailable")
+        print(f"forecasters: {describe_forecasters(config.get('model_id'))}")
         args.out.mkdir(parents=True, exist_ok=True)
         bag = make_bag(args.out, args.seconds, args.seed, size)
         result = replay(bag, args.out, checkpoint=str(checkpoint), rate=args.rate, progress=not args.no_progress,
