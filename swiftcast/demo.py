@@ -31,16 +31,17 @@ def describe_forecasters(model_id: str | None) -> str:
     forecasters ``auto`` finds under models/ for the segmentation model (``model_id``)."""
     from swiftcast.forecast.forecaster import default_forecaster
     from swiftcast.forecast.protocol import HORIZONS
+    from swiftcast.forecast.runtime import AUTO, FLOW
     from swiftcast.orchestration.parameters import node_parameters, read_parameter_file
     from swiftcast.orchestration.replay_runner import params_source
 
     settings = node_parameters(read_parameter_file(params_source(None)), "forecast")
     parts = []
     for horizon, spec in HORIZONS.items():
-        value = str(settings.get(f"{horizon}_checkpoint", "flow"))
-        if value == "flow":
+        value = str(settings.get(f"{horizon}_checkpoint", FLOW))
+        if value == FLOW:
             parts.append(f"{horizon}: flow extrapolation (optical flow, no model)")
-        elif value == "auto":
+        elif value == AUTO:
             found = default_forecaster(project_root() / "models", str(model_id or ""), spec.frames,
                                        with_last_labels=True)
             parts.append(f"{horizon}: {found.name if found else 'none under models/ for this model (skipped)'}")

@@ -56,6 +56,21 @@ def test_chained_constant_flow_is_a_multiple_of_it() -> None:
         chain_flow(flow, 100.0)
 
 
+def test_horizons_of_one_motion_share_their_whole_steps() -> None:
+    """The mid horizon continues the short one's chain instead of redoing it, with the same result."""
+    rng = np.random.default_rng(1)
+    flow = cv2.GaussianBlur(rng.normal(0, 3, (32, 48, 2)).astype(np.float32), (0, 0), 3)
+    shared: list[np.ndarray] = []
+    short = chain_flow(flow, 1.0, shared)
+    assert len(shared) == 1
+    mid = chain_flow(flow, 3.2, shared)
+    assert len(shared) == 3 and shared[0] is short  # the first step was not computed again
+    assert np.array_equal(mid, chain_flow(flow, 3.2))  # bit for bit what a chain of its own gives
+    assert np.array_equal(short, chain_flow(flow, 1.0))
+    with pytest.raises(ValueError):
+        shared[1][0, 0, 0] = 0.0  # the shared steps are read-only
+
+
 def test_displacement_of_another_resolution_is_rescaled() -> None:
     labels = _labels(96, 160)
     half = np.zeros((48, 80, 2), np.float32)

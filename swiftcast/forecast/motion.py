@@ -13,7 +13,7 @@ remap per horizon, and works at any camera rate: ``k`` is the horizon over the a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -58,21 +58,35 @@ def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     return xs, ys
 
 
-def chain_flow(flow: np.ndarray, steps: float) -> np.ndarray:
+def chain_flow(flow: np.ndarray, steps: float, whole_steps: list[np.ndarray] | None = None) -> np.ndarray:
     """The displacement reached by following the backward ``flow`` (H, W, 2) ``steps`` times from every pixel.
 
-    A fractional last step follows that share of the flow where the path has got to.
+    A fractional last step follows that share of the flow where the path has got to. ``whole_steps`` (the
+    displacements after 1, 2, ... whole steps, read-only) is read and extended, so the horizons of one frame share
+    the steps they have in common.
     """
     if not 0.0 <= steps <= MAX_STEPS:
         raise ValueError(f"{steps:.2f} flow steps: outside 0..{MAX_STEPS:g}")
     xs, ys = _grid(*flow.shape[:2])
+    chain = [] if whole_steps is None else whole_steps
+
+    def follow(start: np.ndarray, share: float) -> np.ndarray:
+        step = cv2.remap(flow, xs + start[..., 0], ys + start[..., 1], cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
+        return start + np.float32(share) * step
+
     displacement = np.zeros_like(flow)
-    remaining = float(steps)
+    remaining, whole = float(steps), 0
     while remaining > 1e-6:
         share = min(1.0, remaining)
-        step = cv2.remap(flow, xs + displacement[..., 0], ys + displacement[..., 1], cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_REPLICATE)
-        displacement += np.float32(share) * step
+        if share < 1.0:
+            displacement = follow(displacement, share)
+        else:
+            if whole == len(chain):
+                chain.append(follow(displacement, 1.0))
+                chain[-1].setflags(write=False)
+            displacement = chain[whole]
+            whole += 1
         remaining -= share
     return displacement
 
@@ -98,6 +112,8 @@ class Motion:
 
     flow: np.ndarray  # (h, w, 2) float32, at the flow resolution
     span: float  # newest time - past time (nanoseconds in the live stack, frames in the offline protocol)
+    #: the displacements after 1, 2, ... whole steps, shared by every horizon forecast from this motion
+    whole_steps: list[np.ndarray] = field(default_factory=list, repr=False, compare=False)
 
 
 class FlowExtrapolation:
@@ -139,7 +155,7 @@ class FlowExtrapolation:
     @staticmethod
     def forecast(labels: np.ndarray, motion: Motion, horizon: float) -> np.ndarray:
         """The newest frame's ``labels`` carried ``horizon`` (in the unit of ``motion.span``) into the future."""
-        return warp_labels(labels, chain_flow(motion.flow, horizon / motion.span))
+        return warp_labels(labels, chain_flow(motion.flow, horizon / motion.span, motion.whole_steps))
 
 
 class FrameMotion:

@@ -438,12 +438,14 @@ class ForecastRuntime:
             raise ValueError("no forecast without the single-frame labels of the newest frame (Intake.last_labels)")
         out = []
         motion = self.motion.motion(intake.stamp_ns) if self.motion is not None else None
+        if motion is not None:  # the newest labels at the camera size, warped by every flow horizon
+            camera_labels = resize_label(intake.last_labels, intake.out_size)
         for h in self.horizons:
             if isinstance(h.forecaster, FlowForecaster):
                 if motion is None:  # no camera frame of t, or none near t-3P (yet)
                     self.flow_unavailable += 1
                     continue
-                labels = h.forecaster(motion, resize_label(intake.last_labels, intake.out_size), h.offset_ns)
+                labels = h.forecaster(motion, camera_labels, h.offset_ns)
                 conf = None
             else:
                 result = h.forecaster(intake.past, intake.out_size, confidence=confidence,
