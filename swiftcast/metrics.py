@@ -32,15 +32,24 @@ def confusion_matrix(
     pred_t = torch.as_tensor(pred).reshape(-1).long()
     target_t = torch.as_tensor(target).reshape(-1).long()
     if pred_t.shape != target_t.shape:
-        raise ValueError(f"prediction has {pred_t.numel()} pixels, ground truth {target_t.numel()}")
+        raise _size_mismatch(pred_t.numel(), target_t.numel())
     valid = target_t != ignore_id
     pred_t, target_t = pred_t[valid], target_t[valid]
     if target_t.numel() and (int(target_t.max()) >= num_classes or int(target_t.min()) < 0):
-        raise ValueError(f"ground truth holds ids outside 0..{num_classes - 1} besides ignore {ignore_id}")
+        raise _ids_outside("ground truth", num_classes, ignore_id)
     if pred_t.numel() and (int(pred_t.max()) >= num_classes or int(pred_t.min()) < 0):
-        raise ValueError(f"prediction holds ids outside 0..{num_classes - 1}")
+        raise _ids_outside("prediction", num_classes)
     counts = torch.bincount(target_t * num_classes + pred_t, minlength=num_classes * num_classes)
     return counts.reshape(num_classes, num_classes).numpy().astype(np.int64)
+
+
+def _size_mismatch(pred_pixels: int, target_pixels: int) -> ValueError:
+    return ValueError(f"prediction has {pred_pixels} pixels, ground truth {target_pixels}")
+
+
+def _ids_outside(what: str, num_classes: int, ignore_id: int | None = None) -> ValueError:
+    besides = f" besides ignore {ignore_id}" if ignore_id is not None else ""
+    return ValueError(f"{what} holds ids outside 0..{num_classes - 1}{besides}")
 
 
 def _is_uint8(a: np.ndarray | torch.Tensor) -> bool:
@@ -57,13 +66,13 @@ def _confusion_uint8(pred: np.ndarray, target: np.ndarray, num_classes: int, ign
     """:func:`confusion_matrix` of two uint8 label maps: one bincount over a 256x256 table, no masking (6x faster
     than the general path; the live consistency score runs it twice per frame)."""
     if pred.shape != target.shape:
-        raise ValueError(f"prediction has {pred.size} pixels, ground truth {target.size}")
+        raise _size_mismatch(pred.size, target.size)
     table = np.bincount(target.astype(np.uint16) * np.uint16(256) + pred, minlength=256 * 256).reshape(256, 256)
     table[ignore_id] = 0
     if table[num_classes:].any():
-        raise ValueError(f"ground truth holds ids outside 0..{num_classes - 1} besides ignore {ignore_id}")
+        raise _ids_outside("ground truth", num_classes, ignore_id)
     if table[:, num_classes:].any():
-        raise ValueError(f"prediction holds ids outside 0..{num_classes - 1}")
+        raise _ids_outside("prediction", num_classes)
     return table[:num_classes, :num_classes].astype(np.int64)
 
 

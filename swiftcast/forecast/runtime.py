@@ -234,7 +234,7 @@ class ForecastRuntime:
                 self.motion = FrameMotion(3 * self.period_ns, flow_preset, flow_width)
             except ValueError as exc:
                 raise SetupError("flow_width", str(exc)) from None
-        self.flow_unavailable = 0  # flow forecasts skipped: no camera frame of t or none near t-3P
+        self.flow_unavailable = 0  # frames without flow forecasts: no camera frame of t or none near t-3P
         self.history: FeatureHistory[np.ndarray] = FeatureHistory(
             self.period_ns, self.tolerance_ns, INPUT_OFFSETS, max_items=max_history, max_gap_ns=max_gap_ns,
             blend=blend_features,
@@ -485,10 +485,11 @@ class ForecastRuntime:
         motion = self.motion.motion(intake.stamp_ns) if self.motion is not None else None
         if motion is not None:  # the newest labels at the camera size, warped by every flow horizon
             camera_labels = resize_label(intake.last_labels, intake.out_size)
+        if motion is None and self.motion is not None:  # no camera frame of t, or none near t-3P (yet)
+            self.flow_unavailable += 1
         for h in self.horizons:
             if isinstance(h.forecaster, FlowForecaster):
-                if motion is None:  # no camera frame of t, or none near t-3P (yet)
-                    self.flow_unavailable += 1
+                if motion is None:
                     continue
                 labels = h.forecaster(motion, camera_labels, h.offset_ns)
                 conf = None
