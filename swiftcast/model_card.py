@@ -46,6 +46,12 @@ def _reproduce_lines(reproduce: str | None) -> list[str]:
             "card).", ""]
 
 
+def _how_it_was_made(training: dict[str, Any], reproduce: str | None) -> list[str]:
+    """The card's section head: the reproduce script and the recorded training command."""
+    return ["## How it was made", "", *_reproduce_lines(reproduce), "The recorded command:", "", "```sh",
+            training.get("command", "(command not recorded)"), "```", ""]
+
+
 def _initialisation(weights: Any) -> str:
     if not weights:
         return "trained from scratch (random initialisation)"
@@ -132,11 +138,26 @@ def _init_text(init: Any) -> str:
     return str(init)
 
 
+def _protocol_section(evaluation: dict[str, Any] | None) -> list[str]:
+    """The card's protocol table (Šarić et al., GCPR 2019) from an ``swiftcast eval-forecast`` JSON (none without)."""
+    from swiftcast.eval.forecast import format_table
+
+    if not evaluation:
+        return []
+    results = evaluation.get("results") or {}
+    horizons = list((evaluation.get("protocol") or {}).get("horizons") or ["short", "mid"])
+    lines = ["", "## Forecasting protocol of Šarić et al. (GCPR 2019) on the synthetic val split", ""]
+    if evaluation.get("command"):
+        lines += [f"`{evaluation['command']}`", ""]
+    n = (evaluation.get("data") or {}).get("num_sequences", "?")
+    return lines + [f"{n} val sequences, target = the 20th frame; mIoU / mIoU-MO in percent; gap = share of the "
+                    "copy-last -> oracle mIoU gap closed.", "", "```", format_table(results, horizons), "```"]
+
+
 def render_forecaster_card(config: dict[str, Any], evaluation: dict[str, Any] | None, name: str,
                            reproduce: str | None = None) -> str:
     """A forecaster's card: what it forecasts from which features, how it was trained (chain of -FT inits
     included), and the protocol table of Šarić et al. (GCPR 2019) from an ``swiftcast eval-forecast`` JSON."""
-    from swiftcast.eval.forecast import format_table
     from swiftcast.forecast.forecaster import method_label
 
     training = config.get("training") or {}
@@ -150,15 +171,7 @@ def render_forecaster_card(config: dict[str, Any], evaluation: dict[str, Any] | 
         f"of `{config.get('seg_model')}` (feature model id `{config.get('feature_model_id')}`); forecasts are "
         "decoded by that checkpoint's skip-less decoder.",
         "",
-        "## How it was made",
-        "",
-        *_reproduce_lines(reproduce),
-        "The recorded command:",
-        "",
-        "```sh",
-        training.get("command", "(command not recorded)"),
-        "```",
-        "",
+        *_how_it_was_made(training, reproduce),
         f"- objective: {training.get('loss', 'n/a')}; init: `{_init_text(training.get('init'))}`",
         f"- data: `{Path(str(data.get('root', '?'))).name}` split `{data.get('split', '?')}`, "
         f"{data.get('num_sequences', '?')} sequences, {training.get('num_samples', '?')} training windows"
@@ -171,26 +184,13 @@ def render_forecaster_card(config: dict[str, Any], evaluation: dict[str, Any] | 
     curve = training.get("loss_curve") or []
     if curve:
         lines.append(f"- loss: {curve[0][1]:.4f} at iteration {curve[0][0]} -> {curve[-1][1]:.4f} at {curve[-1][0]}")
-    if evaluation:
-        results = evaluation.get("results") or {}
-        horizons = list((evaluation.get("protocol") or {}).get("horizons") or ["short", "mid"])
-        if isinstance(horizons, dict):
-            horizons = list(horizons)
-        lines += ["", "## Forecasting protocol of Šarić et al. (GCPR 2019) on the synthetic val split", ""]
-        if evaluation.get("command"):
-            lines += [f"`{evaluation['command']}`", ""]
-        n = (evaluation.get("data") or {}).get("num_sequences", "?")
-        lines += [f"{n} val sequences, target = the 20th frame; mIoU / mIoU-MO in percent; gap = share of the "
-                  "copy-last -> oracle mIoU gap closed.", "", "```", format_table(results, horizons), "```"]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _protocol_section(evaluation)) + "\n"
 
 
 def render_refiner_card(config: dict[str, Any], evaluation: dict[str, Any] | None, name: str,
                         reproduce: str | None = None) -> str:
     """A flow refiner's card: whose labels it refines, how it was trained, and the protocol table of an
     ``swiftcast eval-forecast`` JSON (its row: ``Flow extrapolation + refiner``)."""
-    from swiftcast.eval.forecast import format_table
-
     training = config.get("training") or {}
     hardware = training.get("hardware") or {}
     flow = config.get("flow") or {}
@@ -203,15 +203,7 @@ def render_refiner_card(config: dict[str, Any], evaluation: dict[str, Any] | Non
         f"every horizon (trained at t+{' and t+'.join(str(k) for k in config.get('horizon_frames', []))}), labels of "
         f"{config.get('input_size', ['?', '?'])[1]}x{config.get('input_size', ['?', '?'])[0]}.",
         "",
-        "## How it was made",
-        "",
-        *_reproduce_lines(reproduce),
-        "The recorded command:",
-        "",
-        "```sh",
-        training.get("command", "(command not recorded)"),
-        "```",
-        "",
+        *_how_it_was_made(training, reproduce),
         f"- objective: {training.get('loss', 'n/a')}",
         f"- {training.get('num_samples', '?')} samples of "
         f"`{Path(str((training.get('data') or {}).get('root', '?'))).name}` "
@@ -224,15 +216,7 @@ def render_refiner_card(config: dict[str, Any], evaluation: dict[str, Any] | Non
         parts = [f"{k}: flow {_pct(v.get('flow_miou'))} -> refined {_pct(v.get('refined_miou'))}"
                  for k, v in val.items() if isinstance(v, dict)]
         lines.append(f"- val split of the training data, iteration {val.get('iteration')}: " + "; ".join(parts))
-    if evaluation:
-        results = evaluation.get("results") or {}
-        horizons = list((evaluation.get("protocol") or {}).get("horizons") or ["short", "mid"])
-        lines += ["", "## Forecasting protocol of Šarić et al. (GCPR 2019) on the synthetic val split", ""]
-        if evaluation.get("command"):
-            lines += [f"`{evaluation['command']}`", ""]
-        lines += ["mIoU / mIoU-MO in percent; gap = share of the copy-last -> oracle mIoU gap closed.", "", "```",
-                  format_table(results, horizons), "```"]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _protocol_section(evaluation)) + "\n"
 
 
 def write_model_card(

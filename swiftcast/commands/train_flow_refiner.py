@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from swiftcast.commands.run_options import add_run_options
 from swiftcast.runtime.paths import DEFAULT_SEGMENTATION_CHECKPOINT
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from swiftcast.hardware import TRAIN_PRECISIONS
-
     parser.add_argument("--data", required=True,
                         help="Cityscapes-layout folder with leftImg8bit_sequence/train (and gtFine for the targets)")
     parser.add_argument("--seg-model", default=DEFAULT_SEGMENTATION_CHECKPOINT,
@@ -27,21 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=2e-3, help="learning rate (default: 2e-3)")
     parser.add_argument("--min-lr", type=float, default=1e-5, help="end of the cosine schedule (default: 1e-5)")
     parser.add_argument("--wd", type=float, default=1e-4, help="weight decay (default: 1e-4)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of initialisation and data order (default: 0)")
-    parser.add_argument("--resume", action="store_true", help="continue the run saved in --out exactly")
-    parser.add_argument("--stop-at", type=int, metavar="ITER",
-                        help="stop (resumably) after iteration ITER of --iters, e.g. for a time-boxed job")
-    parser.add_argument("--save-every", type=int, default=250, help="checkpoint every N iterations (default: 250)")
-    parser.add_argument("--val-every", type=int, default=0,
-                        help="score the val split's protocol windows every N iterations (default: only at the end)")
-    parser.add_argument("--no-val", action="store_true", help="skip the val split")
-    parser.add_argument("--cache-dir", help="where the samples are cached (default: <data>/.cache/flow_refiner)")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
-    parser.add_argument("--precision", choices=TRAIN_PRECISIONS, default="auto",
-                        help="auto: bf16 autocast where the CPU has bf16 matrix instructions (AMX, AVX512-BF16) or "
-                             "the GPU supports bf16, else fp32 (default: auto)")
-
+    add_run_options(parser, save_every=250, val="the val split's protocol windows",
+                    cache="where the samples are cached (default: <data>/.cache/flow_refiner)")
 
 def main(args: argparse.Namespace) -> int:
     from swiftcast.train.flow_refiner import run_training

@@ -11,7 +11,6 @@ plain forecast, for training (``swiftcast train-flow-refiner``), evaluation and 
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch
 
 from swiftcast.data.transforms import resize_label
 from swiftcast.errors import CheckpointError
+from swiftcast.forecast.forecaster import discover_checkpoints
 from swiftcast.forecast.motion import FlowForecaster, Motion, chain_flow, warp_labels
 from swiftcast.models.flow_refiner import GRID_STRIDE
 
@@ -106,20 +106,7 @@ def load_refiner(path: str | os.PathLike[str], expected_seg_model_id: str | None
 
 def discover_refiners(models_dir: str | os.PathLike[str], seg_model_id: str | None = None) -> list[Path]:
     """Refiner checkpoints directly under ``models_dir`` (sorted), optionally only those for one segmentation model."""
-    from swiftcast.runtime.paths import resolve_user_path
-
-    root = resolve_user_path(models_dir)
-    found = []
-    if root.is_dir():
-        for config_path in sorted(root.glob("*/config.json")):
-            try:
-                config = json.loads(config_path.read_text())
-            except (OSError, ValueError):
-                continue
-            if isinstance(config, dict) and config.get("kind") == KIND and (
-                    seg_model_id is None or config.get("seg_model_id") == seg_model_id):
-                found.append(config_path.parent)
-    return found
+    return discover_checkpoints(models_dir, KIND, seg_model_id=seg_model_id)
 
 
 class FlowRefinement:

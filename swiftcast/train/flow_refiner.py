@@ -218,16 +218,12 @@ def run_training(args: argparse.Namespace) -> loop.LoopEnd:
 
     started = time.time()
     out = Path(args.out)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.iters <= 0 or args.batch_size <= 0:
-        raise SwiftcastError("--iters and --batch-size must be positive")
+    loop.check_schedule(args)
     try:
         check_preset(args.flow_preset)
     except ValueError as exc:
         raise SwiftcastError(str(exc)) from None
-    if (out / "config.json").exists() and not args.resume:
-        raise SwiftcastError(f"{out} already holds a checkpoint: add --resume to continue it, or choose another --out")
+    loop.check_new_or_resumed(out, args.resume)
     info = loop.init_distributed(args.device)
     if info.distributed:
         raise SwiftcastError("train-flow-refiner runs in one process (its samples are small): start it without "

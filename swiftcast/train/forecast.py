@@ -56,18 +56,14 @@ def run_training(args: argparse.Namespace) -> loop.LoopEnd:
     ``args.lr`` is filled in when not given); returns how the loop ended - also on every DDP rank."""
     started = time.time()
     out = Path(args.out)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.iters <= 0 or args.batch_size <= 0:
-        raise SwiftcastError("--iters and --batch-size must be positive")
+    loop.check_schedule(args)
     if args.samples_per_seq < 0:
         raise SwiftcastError("--samples-per-sequence must be >= 0")
     if args.finetune and not args.init:
         raise SwiftcastError("--finetune needs --init CKPT (the MSE-trained forecaster to fine-tune)")
     if args.lr is None:
         args.lr = DEFAULT_LR[bool(args.finetune)]
-    if (out / "config.json").exists() and not args.resume:
-        raise SwiftcastError(f"{out} already holds a checkpoint: add --resume to continue it, or choose another --out")
+    loop.check_new_or_resumed(out, args.resume)
     info = loop.init_distributed(args.device)
     try:
         return _run(args, info, out, started)

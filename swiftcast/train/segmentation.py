@@ -128,8 +128,7 @@ def run_training(args: argparse.Namespace) -> TrainResult:
     for option in (args.size, args.crop):
         if option:
             parse_size(option)  # fail on a typo before any model is built
-    if (out / "config.json").exists() and not args.resume:
-        raise SwiftcastError(f"{out} already holds a checkpoint: add --resume to continue it, or choose another --out")
+    loop.check_new_or_resumed(out, args.resume)
 
     info = loop.init_distributed(args.device)
     try:
