@@ -50,12 +50,13 @@ def check_preset(preset: str) -> None:
 
 
 @lru_cache(maxsize=8)
-def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel coordinates of an image size, made once per size: every forecast of a stream remaps on the same grid."""
+def _grid(height: int, width: int) -> np.ndarray:
+    """(H, W, 2) float32 pixel coordinates (x, y) of an image size, made once per size: every forecast of a stream
+    remaps on the same grid, and one two-channel map is what ``cv2.remap`` reads fastest."""
     xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    xs.setflags(write=False)
-    ys.setflags(write=False)
-    return xs, ys
+    grid = np.ascontiguousarray(np.stack([xs, ys], -1))
+    grid.setflags(write=False)
+    return grid
 
 
 def chain_flow(flow: np.ndarray, steps: float, whole_steps: list[np.ndarray] | None = None) -> np.ndarray:
@@ -67,12 +68,13 @@ def chain_flow(flow: np.ndarray, steps: float, whole_steps: list[np.ndarray] | N
     """
     if not 0.0 <= steps <= MAX_STEPS:
         raise ValueError(f"{steps:.2f} flow steps: outside 0..{MAX_STEPS:g}")
-    xs, ys = _grid(*flow.shape[:2])
+    grid = _grid(*flow.shape[:2])
     chain = [] if whole_steps is None else whole_steps
 
     def follow(start: np.ndarray, share: float) -> np.ndarray:
-        step = cv2.remap(flow, xs + start[..., 0], ys + start[..., 1], cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_REPLICATE)
+        if not start.any():  # from the pixel itself the flow is read where it is: no interpolation to do
+            return np.float32(share) * flow
+        step = cv2.remap(flow, grid + start, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         return start + np.float32(share) * step
 
     displacement = np.zeros_like(flow)
@@ -101,8 +103,7 @@ def warp_labels(labels: np.ndarray, displacement: np.ndarray) -> np.ndarray:
         sy, sx = height / displacement.shape[0], width / displacement.shape[1]
         displacement = cv2.resize(displacement, (width, height), interpolation=cv2.INTER_LINEAR)
         displacement = displacement * np.array([sx, sy], np.float32)
-    xs, ys = _grid(height, width)
-    return cv2.remap(labels, xs + displacement[..., 0], ys + displacement[..., 1], cv2.INTER_NEAREST,
+    return cv2.remap(labels, _grid(height, width) + displacement, None, cv2.INTER_NEAREST,
                      borderMode=cv2.BORDER_REPLICATE)
 
 
