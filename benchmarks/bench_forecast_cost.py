@@ -179,23 +179,24 @@ def bench(size: tuple[int, int], frames: int, threads: int) -> dict:
         flow_frame = [0]
         motion.add_frame(0, images[0])
 
-        def flow() -> object:
+        def next_motion() -> object:
+            """The next camera frame in, the flow of it out (what the node does once per frame)."""
             flow_frame[0] += 1
             stamp = flow_frame[0] * 3 * FRAME_PERIOD_NS
             motion.add_frame(stamp, images[flow_frame[0] % 4])
-            m = motion.motion(stamp)
+            return motion.motion(stamp)
+
+        def flow() -> object:
+            m = next_motion()
             return [FlowExtrapolation.forecast(newest_labels, m, k * FRAME_PERIOD_NS) for k in (3, 9)]
 
-        calls[FLOW] = flow
         refinement = _refinement(tmp, seg_path, size)
 
         def refined() -> object:
-            flow_frame[0] += 1
-            stamp = flow_frame[0] * 3 * FRAME_PERIOD_NS
-            motion.add_frame(stamp, images[flow_frame[0] % 4])
-            m = motion.motion(stamp)
+            m = next_motion()
             return [refinement(newest_labels, m, k * FRAME_PERIOD_NS) for k in (3, 9)]
 
+        calls[FLOW] = flow
         calls[REFINED] = refined
         timer = _Timer(list(calls))
         timer.run(calls, frames)

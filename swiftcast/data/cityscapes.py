@@ -180,6 +180,14 @@ def select_frames(sequences: Iterable[Sequence], frames: str | None) -> list[Fra
     return [f for s in sequences for i, f in enumerate(s.frames) if keep(i)]
 
 
+def read_train_ids(frame: Frame) -> np.ndarray | None:
+    """A frame's ground truth as trainIds (from either label file kind), ``None`` when it has none."""
+    if frame.label_path is None:
+        return None
+    label = read_label(frame.label_path)
+    return label_ids_to_train_ids(label) if frame.label_kind == "labelIds" else label
+
+
 class CityscapesDataset(Dataset):
     """Images (and trainId labels) of one split of a Cityscapes-layout folder.
 
@@ -238,11 +246,9 @@ class CityscapesDataset(Dataset):
             return np.array(self.cache.images[index]), np.array(self.cache.labels[index])
         frame = self.frames[index]
         rgb = read_rgb(frame.image_path)
-        if frame.label_path is None:
+        label = read_train_ids(frame)
+        if label is None:
             return rgb, None
-        label = read_label(frame.label_path)
-        if frame.label_kind == "labelIds":
-            label = label_ids_to_train_ids(label)
         if label.shape != rgb.shape[:2]:
             raise DataError(f"{frame.label_path} is {label.shape[1]}x{label.shape[0]} but its image is "
                             f"{rgb.shape[1]}x{rgb.shape[0]}")

@@ -69,8 +69,8 @@ def build_samples(data: str | Path, split: str, segmenter, preset: str, times: d
 
     ``times``: horizon frames -> the frames t to use in every sequence (default: :func:`train_times` for both).
     """
-    from swiftcast.data.cityscapes import CityscapesDataset
-    from swiftcast.data.transforms import read_label, read_rgb
+    from swiftcast.data.cityscapes import CityscapesDataset, read_train_ids
+    from swiftcast.data.transforms import read_rgb, resize_label
     from swiftcast.forecast.motion import FlowExtrapolation
     from swiftcast.forecast.refine import grid_size, refiner_inputs
 
@@ -120,13 +120,9 @@ def build_samples(data: str | Path, split: str, segmenter, preset: str, times: d
                 labels_of[t] = segmenter(rgb(t), want_features=False).labels
                 motions[t] = flow.motion(rgb(t), rgb(t - FLOW_SPAN), FLOW_SPAN)
             inputs = refiner_inputs(labels_of[t], motions[t], k, size)
-            truth = read_label(seq.frames[t + k].label_path)
-            if seq.frames[t + k].label_kind == "labelIds":
-                from swiftcast.data.labels import label_ids_to_train_ids
-
-                truth = label_ids_to_train_ids(truth)
+            truth = read_train_ids(seq.frames[t + k])
             arrays["warped"][row] = inputs.warped
-            arrays["truth"][row] = truth if truth.shape == size else _nearest(truth, size)
+            arrays["truth"][row] = truth if truth.shape == size else resize_label(truth, size)
             arrays["displacement"][row] = inputs.displacement
             arrays["flow"][row] = inputs.flow
             arrays["steps"][row] = inputs.steps
@@ -142,12 +138,6 @@ def build_samples(data: str | Path, split: str, segmenter, preset: str, times: d
         os.replace(tmp, meta_path)
     loaded = {name: np.load(root / f"{name}.npy", mmap_mode="r") for name in shapes}
     return SampleSet(root=root, **loaded)
-
-
-def _nearest(label: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    from swiftcast.data.transforms import resize_label
-
-    return resize_label(label, size)
 
 
 def batch_tensors(samples: SampleSet, rows: list[int], flips: list[bool] | None = None,
