@@ -15,8 +15,6 @@ Compared (the goal: forecast / segmentation <= 0.10):
 - flow extrapolation (the forecast node's default, ``swiftcast.forecast.motion``): per frame one grey downscale of
   the camera frame and one DIS flow (ultrafast) shared by both horizons, then per horizon the chained flow and the
   warp of the newest labels at the camera size;
-- flow extrapolation + refiner (``swiftcast.forecast.refine``, the node's ``flow_refiner``): the same flow, then
-  per horizon the refiner's U-Net on the 4x4-cell grid of the model's input size;
 - forecasting with the ``full`` skip-less decoder (widths 128,128,128: the ladder's shape, ~1.6 GMAC per horizon
   at 256x512) and the ``lite`` one (64,32,16: ~0.12 GMAC, what the shipped checkpoint carries), each on torch
   eager and on ONNX Runtime (forecaster + decoder exported as one graph; torchvision's CPU DeformConv2d makes
@@ -54,7 +52,6 @@ GOAL = 0.10
 DECODERS: dict[str, tuple[int, ...]] = {"full": (128, 128, 128), "lite": (64, 32, 16)}
 FORECAST_BACKENDS = ("torch", "onnxruntime")
 FLOW = "forecast flow extrapolation (ultrafast)"
-REFINED = "forecast flow extrapolation + refiner"
 DEPLOYED = ("segment onnxruntime int8", FLOW)
 
 
@@ -118,21 +115,6 @@ class _Timer:
         return {"wall": round(statistics.median(self.wall[name]), 2), "cpu": round(statistics.median(self.cpu[name]), 2)}
 
 
-def _refinement(tmp: Path, seg: Path, size: tuple[int, int]):
-    """A refiner with random weights for ``seg``'s labels at ``size`` (its cost does not depend on them)."""
-    from swiftcast.forecast.refine import FlowRefinement
-    from swiftcast.models import save_checkpoint
-    from swiftcast.models.registry import build_refiner
-
-    torch.manual_seed(0)
-    net = build_refiner()
-    with torch.no_grad():
-        net.head.weight.normal_(0, 0.1)
-    seg_id = json.loads((seg / "config.json").read_text())["model_id"]
-    path = save_checkpoint(tmp / "refiner", net, {"seg_model_id": seg_id, "input_size": list(size)})
-    return FlowRefinement(path, seg_id)
-
-
 def bench(size: tuple[int, int], frames: int, threads: int) -> dict:
     from swiftcast.data.labels import colorize_train_ids
     from swiftcast.forecast.decoder import load_forecast_decoder
@@ -190,14 +172,7 @@ def bench(size: tuple[int, int], frames: int, threads: int) -> dict:
             m = next_motion()
             return [FlowExtrapolation.forecast(newest_labels, m, k * FRAME_PERIOD_NS) for k in (3, 9)]
 
-        refinement = _refinement(tmp, seg_path, size)
-
-        def refined() -> object:
-            m = next_motion()
-            return [refinement(newest_labels, m, k * FRAME_PERIOD_NS) for k in (3, 9)]
-
         calls[FLOW] = flow
-        calls[REFINED] = refined
         timer = _Timer(list(calls))
         timer.run(calls, frames)
 
@@ -219,7 +194,7 @@ def bench(size: tuple[int, int], frames: int, threads: int) -> dict:
     result: dict = {"size": f"{size[0]}x{size[1]}", "frames": frames, "threads": threads, "goal": GOAL,
                     "decoders": {k: list(v) for k, v in DECODERS.items()},
                     "segment_ms_median": seg, "forecast_both_horizons_ms_median": {}, "ratio_cpu": {}}
-    for name in [FLOW, REFINED, *forecasters]:
+    for name in [FLOW, *forecasters]:
         ms = timer.median(name)
         result["forecast_both_horizons_ms_median"][name] = ms
         result["ratio_cpu"][name] = {s: round(ms["cpu"] / seg[s]["cpu"], 4) for s in segmenters}

@@ -31,7 +31,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert-checkpoint": ("swiftcast.commands.convert_checkpoint", "rewrite older segmentation checkpoints with their forecast decoder in a file of its own"),
     "model-card": ("swiftcast.commands.model_card", "write a checkpoint's model card from its config and an eval JSON"),
     "train-forecast": ("swiftcast.commands.train_forecast", "train a feature-to-feature forecaster"),
-    "train-flow-refiner": ("swiftcast.commands.train_flow_refiner", "train the refiner of flow-extrapolated forecasts"),
     "eval-forecast": ("swiftcast.commands.eval_forecast", "the forecasting protocol of Šarić et al. (GCPR 2019), short and mid term, on a val split"),
     "explain-forecast": ("swiftcast.commands.explain_forecast", "gradient explanation of one forecast pixel"),
     "stack": ("swiftcast.commands.stack", "start the semseg and forecast nodes (no ros2 launch needed)"),

@@ -187,38 +187,6 @@ def render_forecaster_card(config: dict[str, Any], evaluation: dict[str, Any] | 
     return "\n".join(lines + _protocol_section(evaluation)) + "\n"
 
 
-def render_refiner_card(config: dict[str, Any], evaluation: dict[str, Any] | None, name: str,
-                        reproduce: str | None = None) -> str:
-    """A flow refiner's card: whose labels it refines, how it was trained, and the protocol table of an
-    ``swiftcast eval-forecast`` JSON (its row: ``Flow extrapolation + refiner``)."""
-    training = config.get("training") or {}
-    hardware = training.get("hardware") or {}
-    flow = config.get("flow") or {}
-    lines = [
-        f"# {name}",
-        "",
-        "Refiner of flow extrapolation (`swiftcast.forecast.refine`): corrects, on a grid of 4x4-pixel cells, the "
-        f"labels of `{config.get('seg_model')}` (model id `{config.get('seg_model_id')}`) carried along the DIS "
-        f"flow ({flow.get('preset', '?')}) from t back to t-{flow.get('span_frames', '?')} frames; one refiner for "
-        f"every horizon (trained at t+{' and t+'.join(str(k) for k in config.get('horizon_frames', []))}), labels of "
-        f"{config.get('input_size', ['?', '?'])[1]}x{config.get('input_size', ['?', '?'])[0]}.",
-        "",
-        *_how_it_was_made(training, reproduce),
-        f"- objective: {training.get('loss', 'n/a')}",
-        f"- {training.get('num_samples', '?')} samples of "
-        f"`{Path(str((training.get('data') or {}).get('root', '?'))).name}` "
-        f"({training.get('augmentation', 'no augmentation')}); seed {training.get('seed')}; "
-        f"{training.get('iteration')} iterations of batch {training.get('batch_size')}, {training.get('precision')}; "
-        f"wall time {float(training.get('wall_time_s') or 0) / 60:.1f} min on {hardware.get('cpu', '?')} "
-        f"x{hardware.get('cpu_count', '?')} cores",
-    ]
-    for val in training.get("val_history") or []:
-        parts = [f"{k}: flow {_pct(v.get('flow_miou'))} -> refined {_pct(v.get('refined_miou'))}"
-                 for k, v in val.items() if isinstance(v, dict)]
-        lines.append(f"- val split of the training data, iteration {val.get('iteration')}: " + "; ".join(parts))
-    return "\n".join(lines + _protocol_section(evaluation)) + "\n"
-
-
 def write_model_card(
     checkpoint: str | Path,
     *,
@@ -245,8 +213,7 @@ def write_model_card(
     name = ckpt.name if ckpt.is_dir() else ckpt.parent.name
     if reproduce is None and Path("runs", f"{name}.sh").is_file():
         reproduce = f"runs/{name}.sh"
-    render = {"forecaster": render_forecaster_card, "flow_refiner": render_refiner_card}.get(
-        str(config.get("kind")), render_segmentation_card)
+    render = render_forecaster_card if config.get("kind") == "forecaster" else render_segmentation_card
     text = render(config, evaluation, name, reproduce)
     for extra in appendix:
         try:

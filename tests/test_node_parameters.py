@@ -44,7 +44,6 @@ BAD = {
         "camera_topic": ("not a topic!", "topic"),
         "input_transport": ("theora", "must be one of raw, compressed"),
         "flow_preset": ("slowest", "must be one of"),
-        "flow_refiner": ("/no/such/refiner", "not found"),
         "flow_width": (8, "out of range"),
         "device": ("gpu0", "device"),
         "backend": ("tensorrt", "must be one of"),

@@ -33,12 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flow-preset", choices=tuple(FLOW_PRESETS), default="ultrafast",
                         help="DIS optical-flow preset of the 'Flow extrapolation' row (default: ultrafast, as the "
                              "forecast node)")
-    parser.add_argument("--no-flow", action="store_true",
-                        help="leave out the 'Flow extrapolation' rows (plain and refined)")
-    parser.add_argument("--flow-refiner", default="auto", metavar="CKPT",
-                        help="refiner of the 'Flow extrapolation + refiner' row: auto (the newest under --models-dir "
-                             "made for --seg-model; none there: no row), none, or a refiner checkpoint folder "
-                             "(default: auto)")
+    parser.add_argument("--no-flow", action="store_true", help="leave out the 'Flow extrapolation' row")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -52,8 +47,7 @@ def main(args: argparse.Namespace) -> int:
     evaluation = evaluate_forecasting(
         args.data, seg_model=args.seg_model, forecasters=args.forecasters, models_dir=args.models_dir,
         split=args.split, horizons=args.horizons, decode_scale=args.decode_scale, cache_dir=args.cache_dir,
-        device=args.device, flow=not args.no_flow, flow_preset=args.flow_preset,
-        flow_refiner=None if args.flow_refiner == "none" else args.flow_refiner, progress=not args.quiet,
+        device=args.device, flow=not args.no_flow, flow_preset=args.flow_preset, progress=not args.quiet,
     )
     print(evaluation.headline())
     print(format_table(evaluation.results, evaluation.horizons))

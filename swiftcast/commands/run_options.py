@@ -1,4 +1,4 @@
-"""Options the resumable training commands share (``train-forecast``, ``train-flow-refiner``)."""
+"""Options of resumable training runs (``train-forecast``): seed, resume, cadence, cache, device, threads, precision."""
 
 from __future__ import annotations
 

@@ -48,8 +48,6 @@ SF_COPY_LAST = "Copy last (single frame)"
 #: the single-frame labels of frame t carried on along the optical flow from t back to t-3P
 #: (:mod:`swiftcast.forecast.motion`)
 FLOW = "Flow extrapolation"
-#: flow extrapolation corrected by a refiner checkpoint (:mod:`swiftcast.forecast.refine`)
-REFINED_FLOW = "Flow extrapolation + refiner"
 #: rows that are references, not forecasts (no gap share of their own)
 REFERENCES = (ORACLE, COPY_LAST, SF_ORACLE, SF_COPY_LAST)
 
@@ -134,21 +132,18 @@ def single_frame_rows(
     progress: bool = True,
     image_of: Callable[[Frame], np.ndarray] | None = None,
     flow_preset: str = "ultrafast",
-    refinement: Callable[[np.ndarray, object, float], np.ndarray] | None = None,
 ) -> dict[str, dict[str, dict]]:
     """The single-frame references on the protocol windows: ``segment(frame)`` (full-model trainIds of a frame;
     resized nearest-neighbour to the ground truth when their sizes differ) of the newest observed frame
     (:data:`SF_COPY_LAST`) and of the target (:data:`SF_ORACLE`), as ``{row: {horizon: metrics}}`` like
     :func:`evaluate_protocol`. Given ``image_of(frame)`` (RGB), also :data:`FLOW`: the labels of frame t carried on
-    along the flow from t back to t-3P, as the forecast node's ``flow`` method does, and with a ``refinement``
-    (:class:`swiftcast.forecast.refine.FlowRefinement`) :data:`REFINED_FLOW`, that forecast refined."""
+    along the flow from t back to t-3P, as the forecast node's ``flow`` method does."""
     from swiftcast.data.transforms import resize_label
     from swiftcast.forecast.motion import FlowExtrapolation
     from swiftcast.metrics import ConfusionMeter
 
     windows = {h: protocol_window(get_horizon(h), target_index) for h in horizons}
-    rows = (SF_ORACLE, SF_COPY_LAST) + ((FLOW,) if image_of is not None else ()) \
-        + ((REFINED_FLOW,) if image_of is not None and refinement is not None else ())
+    rows = (SF_ORACLE, SF_COPY_LAST) + ((FLOW,) if image_of is not None else ())
     meters = {(row, h): ConfusionMeter() for row in rows for h in windows}
     flow = FlowExtrapolation(flow_preset) if image_of is not None else None
     counted = 0
@@ -172,9 +167,6 @@ def single_frame_rows(
                                      window.last - past)
                 ahead = flow.forecast(last.numpy(), motion, window.target - window.last)
                 meters[FLOW, h].update(torch.from_numpy(ahead), truth)
-                if refinement is not None:
-                    refined = refinement(last.numpy(), motion, window.target - window.last)
-                    meters[REFINED_FLOW, h].update(torch.from_numpy(refined), truth)
         counted += 1
     if counted == 0:
         raise DataError(f"no sequence has the {target_index + 1} frames the forecasting protocol needs")
@@ -312,12 +304,10 @@ def evaluate_forecasting(
     device: str = "auto",
     flow: bool = True,
     flow_preset: str = "ultrafast",
-    flow_refiner: str | Path | None = "auto",
     progress: bool = True,
 ) -> ForecastEvaluation:
-    """Every row of the protocol on a split of ``data``: the references, the flow extrapolation (``flow``), refined
-    by ``flow_refiner`` (``auto``: the newest refiner under ``models_dir`` made for ``seg_model``; None: no row),
-    and the ``forecasters`` (default: every checkpoint under ``models_dir`` made for ``seg_model``)."""
+    """Every row of the protocol on a split of ``data``: the references, the flow extrapolation (``flow``) and the
+    ``forecasters`` (default: every checkpoint under ``models_dir`` made for ``seg_model``)."""
     from swiftcast.forecast.decoder import load_forecast_decoder
     from swiftcast.forecast.features import load_features, load_segmenter
     from swiftcast.forecast.forecaster import (
@@ -383,17 +373,8 @@ def evaluate_forecasting(
     def image_of(frame: Frame) -> np.ndarray:
         return feature_set.dataset.load(index[frame.stem])[0]
 
-    refinement = None
-    if flow and flow_refiner:
-        from swiftcast.forecast.refine import FlowRefinement, discover_refiners
-
-        found = discover_refiners(models_dir, seg_id) if str(flow_refiner) == "auto" else [flow_refiner]
-        if found:
-            refinement = FlowRefinement(found[-1], seg_id, segmenter.device)
-            sources[REFINED_FLOW] = {h: str(found[-1]) for h in horizons}
     single = single_frame_rows(feature_set.sequences, feature_set.label, segment, horizons,
-                               progress=progress, image_of=image_of if flow else None, flow_preset=flow_preset,
-                               refinement=refinement)
+                               progress=progress, image_of=image_of if flow else None, flow_preset=flow_preset)
     results = {**{k: results[k] for k in (ORACLE, COPY_LAST)}, **single,
                **{k: v for k, v in results.items() if k not in (ORACLE, COPY_LAST)}}
     return ForecastEvaluation(data=data, split=split, horizons=horizons, results=results,

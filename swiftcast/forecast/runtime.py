@@ -31,14 +31,7 @@ from swiftcast.data.transforms import resize_label
 from swiftcast.errors import DataError, SetupError, SwiftcastError
 from swiftcast.forecast.forecaster import SemanticForecaster, default_forecaster
 from swiftcast.forecast.history import FeatureHistory
-from swiftcast.forecast.motion import DEFAULT_FLOW_WIDTH, FlowForecaster, FrameMotion, Motion
-from swiftcast.forecast.refine import (
-    FlowRefinement,
-    RefinedFlowForecaster,
-    as_batch,
-    discover_refiners,
-    refiner_inputs,
-)
+from swiftcast.forecast.motion import DEFAULT_FLOW_WIDTH, FlowForecaster, FrameMotion
 from swiftcast.forecast.online import ConsistencyScorer
 from swiftcast.forecast.protocol import FRAME_PERIOD_NS, HORIZONS, INPUT_OFFSETS
 from swiftcast.runtime.features import FeatureError
@@ -70,12 +63,6 @@ def check_horizons(names: Sequence[str]) -> None:
 def check_forecaster_setting(value: str) -> None:
     """``flow``, ``auto`` or an existing forecaster checkpoint."""
     if value not in (AUTO, FLOW):
-        check_checkpoint_parameter(value)
-
-
-def check_refiner_setting(value: str) -> None:
-    """'' (off), ``auto`` or an existing refiner checkpoint."""
-    if value not in ("", AUTO):
         check_checkpoint_parameter(value)
 
 
@@ -157,9 +144,6 @@ class ForecastRuntime:
         last_labels: the caller passes every frame's single-frame labels to :meth:`add_labels`, so forecasters that
             warp them (F2MF) can run and ``auto`` prefers them; False keeps to feature-only forecasters.
         flow_preset, flow_width: DIS preset and the width the camera frames are downscaled to for flow extrapolation.
-        flow_refiner: '' (plain flow extrapolation), ``auto`` (the refiner under ``models_dir`` made for the
-            segmentation model, if any) or a refiner checkpoint (:mod:`swiftcast.forecast.refine`); every flow
-            horizon shares it.
         log, warn: where progress lines (exports) and warnings (a skipped horizon) go.
 
     Raises :class:`SetupError` naming the setting when something cannot work.
@@ -184,7 +168,6 @@ class ForecastRuntime:
         last_labels: bool = True,
         flow_preset: str = "ultrafast",
         flow_width: int = DEFAULT_FLOW_WIDTH,
-        flow_refiner: str | os.PathLike[str] = "",
         log: Callable[[str], None] | None = None,
         warn: Callable[[str], None] | None = None,
     ) -> None:
@@ -214,9 +197,6 @@ class ForecastRuntime:
         except SwiftcastError as exc:
             raise SetupError("checkpoint", str(exc)) from None
         self.feature_model_id = str(self.seg_config.get("model_id", ""))
-        #: the refiner every flow horizon shares (None: plain flow extrapolation)
-        self.refinement = self._load_refiner(flow_refiner, models_dir) if any(
-            str((forecasters or {}).get(h, AUTO)) == FLOW for h in horizons) else None
         self.horizons: list[_Horizon] = []
         for name in horizons:
             forecaster = self._load_forecaster(name, (forecasters or {}).get(name, AUTO), models_dir, backend,
@@ -261,8 +241,7 @@ class ForecastRuntime:
             period_ns=round(s["frame_period_s"] * NS), tolerance_ns=round(s["match_tolerance_s"] * NS),
             max_gap_ns=round(s["max_gap_s"] * NS), max_history=s["max_history"], decode_scale=s["decode_scale"],
             max_output_pixels=s["max_output_pixels"], score=s["score"], flow_preset=s.get("flow_preset", "ultrafast"),
-            flow_width=s.get("flow_width", DEFAULT_FLOW_WIDTH), flow_refiner=s.get("flow_refiner", ""), log=log,
-            warn=warn)
+            flow_width=s.get("flow_width", DEFAULT_FLOW_WIDTH), log=log, warn=warn)
 
     # --- models ------------------------------------------------------------------------------------------------
     def _load_forecaster(self, name: str, value: str | os.PathLike[str], models_dir: str | os.PathLike[str],
@@ -275,8 +254,6 @@ class ForecastRuntime:
                 raise SetupError(setting, "flow extrapolation warps the newest frame's single-frame labels, which "
                                  "this runtime is not given")
             try:
-                if self.refinement is not None:
-                    return RefinedFlowForecaster(HORIZONS[name], self.refinement, flow_preset)
                 return FlowForecaster(HORIZONS[name], flow_preset)
             except ValueError as exc:
                 raise SetupError("flow_preset", str(exc)) from None
@@ -305,28 +282,6 @@ class ForecastRuntime:
         forecaster([np.zeros(shape, np.float32)] * len(forecaster.offsets), (h, w),
                    last_labels=np.zeros((h, w), np.uint8))
         return forecaster
-
-    def _load_refiner(self, value: str | os.PathLike[str], models_dir: str | os.PathLike[str]
-                      ) -> FlowRefinement | None:
-        """The ``flow_refiner`` setting: '' (none), ``auto`` (the newest refiner under ``models_dir`` for the
-        segmentation model; none there: plain flow extrapolation) or a refiner checkpoint."""
-        if not str(value):
-            return None
-        path = value
-        if str(value) == AUTO:
-            found = discover_refiners(models_dir, self.feature_model_id)
-            if not found:
-                self._log(f"no flow refiner for {self.feature_model_id} under {models_dir}: plain flow extrapolation")
-                return None
-            path = found[-1]
-        try:
-            refinement = FlowRefinement(path, self.feature_model_id, self.device)
-        except SwiftcastError as exc:
-            raise SetupError("flow_refiner", str(exc)) from None
-        size = refinement.size
-        refinement.net.refine(*as_batch([refiner_inputs(np.zeros(size, np.uint8), Motion(
-            np.zeros((*size, 2), np.float32), 1.0), 1.0, size)], self.device))  # first pass before the first frame
-        return refinement
 
     def describe(self) -> str:
         """One line: the horizons, P, the tolerance and the feature model (the node's ready line)."""

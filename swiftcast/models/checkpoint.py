@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from swiftcast.errors import CheckpointError, SwiftcastError
-from swiftcast.models.registry import FORECASTERS, REFINERS, SEGMENTATION, build_forecaster, build_model, build_refiner
+from swiftcast.models.registry import FORECASTERS, SEGMENTATION, build_forecaster, build_model
 from swiftcast.models.weights import TORCH_SUFFIXES, load_state_dict_file, state_dict_mismatch, weights_digest
 
 FORMAT = "swiftcast.checkpoint/v1"
@@ -34,7 +34,7 @@ CONFIG_NAME = "config.json"
 #: the forecast decoder part of a segmentation checkpoint, and how its tensors are named inside ``model_id``
 DECODER_WEIGHTS_NAME = "forecast_decoder.safetensors"
 DECODER_PREFIX = "forecast_decoder."
-KINDS = {"segmentation": SEGMENTATION, "forecaster": FORECASTERS, "flow_refiner": REFINERS}
+KINDS = {"segmentation": SEGMENTATION, "forecaster": FORECASTERS}
 
 
 def model_id_for(architecture: str, state_dict: Mapping[str, torch.Tensor]) -> str:
@@ -188,8 +188,6 @@ def build_from_config(config: Mapping[str, Any]) -> nn.Module:
     try:
         if config["kind"] == "segmentation":
             return build_model(config["architecture"], num_classes=config["num_classes"], **kwargs)
-        if config["kind"] == "flow_refiner":
-            return build_refiner(config["architecture"], **kwargs)
         return build_forecaster(config["architecture"], **kwargs)
     except SwiftcastError as exc:
         raise CheckpointError(f"checkpoint config cannot be built: {exc}") from None

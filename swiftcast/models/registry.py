@@ -13,7 +13,6 @@ from swiftcast.models.baselines import BASELINES
 from swiftcast.models.efficientnet_lite import EfficientNetLiteBackbone, imagenet_weights_file
 from swiftcast.models.f2f import CopyLast, Oracle, conv_f2f, deform_f2f8
 from swiftcast.models.f2mf import f2mf
-from swiftcast.models.flow_refiner import flow_refiner
 from swiftcast.models.mobilenet import MobileNetV2Backbone
 from swiftcast.models.pyramid import SwiftNetPyramid
 from swiftcast.models.resnet import ResNetBackbone
@@ -64,11 +63,6 @@ FORECASTERS: dict[str, Callable[..., nn.Module]] = {
     "conv_f2f": conv_f2f,
     "deform_f2f8": deform_f2f8,
     "f2mf": f2mf,
-}
-
-#: refiners of flow-extrapolated labels (:mod:`swiftcast.models.flow_refiner`): name -> builder(num_classes, **kw)
-REFINERS: dict[str, Callable[..., nn.Module]] = {
-    "flow_refiner": flow_refiner,
 }
 
 
@@ -127,18 +121,3 @@ def build_forecaster(name: str, in_channels: int = 128, num_past: int = 4, **kw:
     }
     return model
 
-
-def build_refiner(name: str = "flow_refiner", num_classes: int = 19, **kw: Any) -> nn.Module:
-    """Build a refiner of flow-extrapolated labels (see :mod:`swiftcast.models.flow_refiner`)."""
-    if name not in REFINERS:
-        raise _unknown("refiner", name, REFINERS)
-    try:
-        model = REFINERS[name](num_classes=num_classes, **kw)
-    except TypeError as exc:
-        raise SwiftcastError(f"bad options for refiner {name!r}: {exc}") from None
-    model.swiftcast_spec = {
-        "kind": "flow_refiner",
-        "architecture": name,
-        "arch_kwargs": {"num_classes": num_classes, **kw},
-    }
-    return model

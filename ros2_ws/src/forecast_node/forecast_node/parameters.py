@@ -7,13 +7,7 @@ from rcl_interfaces.msg import ParameterType
 from swiftcast.forecast.forecaster import FORECAST_BACKENDS
 from swiftcast.forecast.motion import DEFAULT_FLOW_WIDTH, PRESETS
 from swiftcast.forecast.protocol import FRAME_RATE_HZ, HORIZONS
-from swiftcast.forecast.runtime import (
-    FLOW,
-    check_forecaster_setting,
-    check_horizons,
-    check_models_dir,
-    check_refiner_setting,
-)
+from swiftcast.forecast.runtime import FLOW, check_forecaster_setting, check_horizons, check_models_dir
 from swiftcast.hardware import resolve_device
 from swiftcast.runtime.images import DEFAULT_MAX_PIXELS
 from swiftcast.runtime.paths import DEFAULT_SEGMENTATION_CHECKPOINT, check_checkpoint_parameter
@@ -38,11 +32,6 @@ PARAMS: tuple[ParamSpec, ...] = (
               read_only=True),
     ParamSpec("flow_preset", "ultrafast", "DIS optical-flow preset of flow extrapolation (ultrafast, fast, medium: "
               "slower, within 0.3 mIoU on the synthetic val).", choices=tuple(PRESETS), read_only=True),
-    ParamSpec("flow_refiner", "", "Refiner of flow extrapolation (a small network that corrects the warped labels "
-              "on 4x4-pixel cells; swiftcast train-flow-refiner): '' = off (the default: on the synthetic val it "
-              "changes mIoU by -0.2..+0.4 points and costs several times the flow); 'auto' = the refiner under "
-              "models_dir made for checkpoint; or a refiner checkpoint folder. Used by the horizons set to 'flow'.",
-              check=check_refiner_setting, read_only=True),
     ParamSpec("flow_width", DEFAULT_FLOW_WIDTH, "Camera frames are downscaled to at most this width for the flow.",
               range=(16, 8192), read_only=True),
     ParamSpec("models_dir", "models", "Where 'auto' looks for forecaster checkpoints.", read_only=True,
