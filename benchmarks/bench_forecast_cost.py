@@ -13,8 +13,8 @@ Compared (the goal: forecast / segmentation <= 0.10):
   ONNX Runtime int8 (the real-time configuration of ``bench_realtime``; calibrated here on random frames, which
   sets its speed, not its accuracy: that is bench_realtime's job);
 - flow extrapolation (the forecast node's default, ``swiftcast.forecast.motion``): per frame one grey downscale of
-  the camera frame and one DIS flow (ultrafast) shared by both horizons, then per horizon the chained flow and the
-  warp of the newest labels at the camera size;
+  the camera frame and one DIS flow (the default preset) to the frame before, shared by both horizons, then per
+  horizon the projection of the newest labels at the camera size;
 - forecasting with the ``full`` skip-less decoder (widths 128,128,128: the ladder's shape, ~1.6 GMAC per horizon
   at 256x512) and the ``lite`` one (64,32,16: ~0.12 GMAC, what the shipped checkpoint carries), each on torch
   eager and on ONNX Runtime (forecaster + decoder exported as one graph; torchvision's CPU DeformConv2d makes
@@ -26,7 +26,9 @@ online consistency score and the overlays, computed only while someone subscribe
 
     python benchmarks/bench_forecast_cost.py [--sizes 256x512,512x1024] [--frames 12] [--threads 1] [--json OUT]
 
-Random-initialised weights (cost does not depend on them); camera image = model input size.
+Random-initialised weights (cost does not depend on them); camera image = model input size. The camera frames and
+the newest labels are a drive of the synthetic world (flow and projection cost depend on the scene: random frames
+are the hard case for DIS), or random when this machine cannot render.
 """
 
 from __future__ import annotations
@@ -47,11 +49,13 @@ passive_openmp()  # before torch loads
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from swiftcast.forecast.motion import DEFAULT_PRESET  # noqa: E402
+
 GOAL = 0.10
 #: skip-less decoder widths compared (stride 32 -> 16 -> 8 -> 4)
 DECODERS: dict[str, tuple[int, ...]] = {"full": (128, 128, 128), "lite": (64, 32, 16)}
 FORECAST_BACKENDS = ("torch", "onnxruntime")
-FLOW = "forecast flow extrapolation (ultrafast)"
+FLOW = f"forecast flow extrapolation ({DEFAULT_PRESET})"
 DEPLOYED = ("segment onnxruntime int8", FLOW)
 
 
@@ -115,11 +119,28 @@ class _Timer:
         return {"wall": round(statistics.median(self.wall[name]), 2), "cpu": round(statistics.median(self.cpu[name]), 2)}
 
 
+def _drive(size: tuple[int, int], count: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """``count`` consecutive RGB frames of a synthetic drive and their true labels (random ones where this machine
+    cannot render: the flow then costs more than on real footage)."""
+    h, w = size
+    try:
+        from swiftcast.synth.render import Renderer
+        from swiftcast.synth.sequences import FRAMES_PER_SEQUENCE, render_sequence
+
+        drive = list(render_sequence(Renderer(h, w), h, w, 0, "test", 0, frames=min(count, FRAMES_PER_SEQUENCE)))
+        return [rgb for _, rgb, _ in drive], [labels for _, _, labels in drive]
+    except Exception as exc:  # no OpenGL here
+        print(f"cannot render the synthetic world ({exc}): random camera frames", file=sys.stderr)
+        rng = np.random.default_rng(0)
+        return ([rng.integers(0, 255, (h, w, 3), dtype=np.uint8) for _ in range(count)],
+                [rng.integers(0, 19, (h, w), dtype=np.uint8) for _ in range(count)])
+
+
 def bench(size: tuple[int, int], frames: int, threads: int) -> dict:
     from swiftcast.data.labels import colorize_train_ids
     from swiftcast.forecast.decoder import load_forecast_decoder
     from swiftcast.forecast.forecaster import SemanticForecaster
-    from swiftcast.forecast.motion import FlowExtrapolation, FrameMotion
+    from swiftcast.forecast.motion import FLOW_SPAN_FRAMES, FlowExtrapolation, FrameMotion
     from swiftcast.forecast.online import ConsistencyScorer
     from swiftcast.forecast.protocol import FRAME_PERIOD_NS
     from swiftcast.runtime.onnx_export import ExportRequest
@@ -141,8 +162,7 @@ def bench(size: tuple[int, int], frames: int, threads: int) -> dict:
                 forecasters[f"forecast {backend}, {decoder} decoder"] = [
                     SemanticForecaster(p, skipless, config, backend=backend, num_threads=threads, cache_dir=cache)
                     for p in paths]
-        rng = np.random.default_rng(0)
-        images = [rng.integers(0, 255, (*size, 3), dtype=np.uint8) for _ in range(4)]
+        images, drive_labels = _drive(size, frames + 4)
         past = [segmenters["segment torch"](images[i % 4]).features for i in range(4)]
 
         calls: dict[str, Callable[[], object]] = {}
@@ -156,20 +176,20 @@ def bench(size: tuple[int, int], frames: int, threads: int) -> dict:
 
         calls.update({name: segment(s) for name, s in segmenters.items()})
         calls.update({name: (lambda fs=fs: [f(past, size) for f in fs]) for name, fs in forecasters.items()})
-        motion = FrameMotion(3 * FRAME_PERIOD_NS)
-        newest_labels = rng.integers(0, 19, size, dtype=np.uint8)
+        motion = FrameMotion(FLOW_SPAN_FRAMES * FRAME_PERIOD_NS)
         flow_frame = [0]
         motion.add_frame(0, images[0])
 
         def next_motion() -> object:
             """The next camera frame in, the flow of it out (what the node does once per frame)."""
             flow_frame[0] += 1
-            stamp = flow_frame[0] * 3 * FRAME_PERIOD_NS
-            motion.add_frame(stamp, images[flow_frame[0] % 4])
+            stamp = flow_frame[0] * FRAME_PERIOD_NS
+            motion.add_frame(stamp, images[flow_frame[0] % len(images)])
             return motion.motion(stamp)
 
         def flow() -> object:
             m = next_motion()
+            newest_labels = drive_labels[flow_frame[0] % len(images)]
             return [FlowExtrapolation.forecast(newest_labels, m, k * FRAME_PERIOD_NS) for k in (3, 9)]
 
         calls[FLOW] = flow

@@ -400,7 +400,7 @@ def test_stack_publishes_short_and_mid_forecasts_from_a_camera_stream(world: Wor
     if forecaster == "auto":
         assert "exporting forecaster+decoder" in stack.output()  # it really ran on onnxruntime
     else:
-        assert "flow-extrapolation-ultrafast" in stack.output()
+        assert "flow-extrapolation-fast" in stack.output()
 
 
 def _cell_labels(i: int) -> np.ndarray:

@@ -235,11 +235,11 @@ def _scene(dx: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_flow_extrapolation_needs_frames_and_labels_not_features(models) -> None:
-    """A 10 Hz camera panning 1 px per frame: once a frame about 3P back is there, both horizons are forecast, the
+    """A 10 Hz camera panning 1 px per frame: once the frame before is there, both horizons are forecast, the
     car carried on to the right (3P / 9P ahead = 1.8 / 5.3 px at this rate)."""
     runtime = ForecastRuntime(models["seg"], forecasters={"short": "flow", "mid": "flow"})
     assert runtime.needs_frames and not runtime.needs_features
-    assert all(h.forecaster.model_id == "flow-extrapolation-ultrafast" for h in runtime.horizons)
+    assert all(h.forecaster.model_id == "flow-extrapolation-fast" for h in runtime.horizons)
     forecasts = {}
     for i in range(6):
         stamp = T0 + i * 100_000_000

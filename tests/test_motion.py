@@ -1,4 +1,5 @@
-"""Flow extrapolation: zero motion is copy-last, steady motion is carried on, any frame spacing works."""
+"""Flow extrapolation: zero motion is copy-last, steady motion is carried on, approaching things grow ever faster,
+nearer things are drawn over farther ones, any frame spacing works."""
 
 from __future__ import annotations
 
@@ -6,7 +7,17 @@ import cv2
 import numpy as np
 import pytest
 
-from swiftcast.forecast.motion import FlowExtrapolation, FrameMotion, chain_flow, warp_labels
+from swiftcast.forecast.motion import (
+    MAX_CONTACT_SHARE,
+    TRAIN_ID_LAYERS,
+    FlowExtrapolation,
+    FrameMotion,
+    chain_flow,
+    forward_displacement,
+    project_labels,
+    warp_labels,
+)
+from swiftcast.forecast.protocol import FRAME_PERIOD_NS
 
 NS = 1_000_000_000
 
@@ -56,19 +67,49 @@ def test_chained_constant_flow_is_a_multiple_of_it() -> None:
         chain_flow(flow, 100.0)
 
 
-def test_horizons_of_one_motion_share_their_whole_steps() -> None:
-    """The mid horizon continues the short one's chain instead of redoing it, with the same result."""
-    rng = np.random.default_rng(1)
-    flow = cv2.GaussianBlur(rng.normal(0, 3, (32, 48, 2)).astype(np.float32), (0, 0), 3)
-    shared: list[np.ndarray] = []
-    short = chain_flow(flow, 1.0, shared)
-    assert len(shared) == 1
-    mid = chain_flow(flow, 3.2, shared)
-    assert len(shared) == 3 and shared[0] is short  # the first step was not computed again
-    assert np.array_equal(mid, chain_flow(flow, 3.2))  # bit for bit what a chain of its own gives
-    assert np.array_equal(short, chain_flow(flow, 1.0))
-    with pytest.raises(ValueError):
-        shared[1][0, 0, 0] = 0.0  # the shared steps are read-only
+def _looming(height: int, width: int, rate: float) -> np.ndarray:
+    """The backward flow of a camera driving towards a wall: every pixel came from ``rate`` of its radius nearer to the
+    image centre one span ago."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    ray = np.stack([xs - (width - 1) / 2, ys - (height - 1) / 2], -1)
+    return (-rate * ray).astype(np.float32)
+
+
+def test_approaching_scene_grows_with_a_constant_time_to_contact() -> None:
+    """Radius r0 (1 - rate) one span ago = r0 T / (T + 1): T = 9 spans for rate 0.1; 3 spans on, r0 T / (T - 3)."""
+    height, width, rate = 64, 96, 0.1
+    mx, my = forward_displacement(_looming(height, width, rate), 3.0)
+    ray = np.array([80 - (width - 1) / 2, 40 - (height - 1) / 2])
+    ttc = (1 - rate) / rate
+    np.testing.assert_allclose([mx[40, 80], my[40, 80]], ray * (ttc / (ttc - 3) - 1), rtol=1e-3)
+    # constant velocity would only have got 3 * rate of the radius, and no point gets past most of the way to contact
+    assert abs(mx[40, 80]) > 3 * rate * abs(ray[0]) * 1.1
+    far_x, _ = forward_displacement(_looming(height, width, rate), 30.0)
+    assert abs(far_x[40, 80]) <= abs(ray[0]) * (1 / (1 - MAX_CONTACT_SHARE) - 1) + 1e-3
+
+
+def test_crossing_motion_goes_on_at_constant_velocity() -> None:
+    """A flow that does not spread out (a car crossing, the camera turning) is not mistaken for an approach, even
+    where it points away from the image centre."""
+    flow = np.zeros((64, 96, 2), np.float32)
+    flow[..., 0] = -2.0  # everything moved 2 px to the right in the last span
+    mx, my = forward_displacement(flow, 9.0)
+    np.testing.assert_allclose(mx, 18.0, atol=1e-4)
+    np.testing.assert_allclose(my, 0.0, atol=1e-4)
+
+
+def test_nearer_things_are_drawn_over_farther_ones_and_uncovered_ground_is_filled() -> None:
+    """A car (drawn over the road) drives 3 px to the right per span over a still road: 3 spans on it has moved
+    9 px, and what it uncovered reads the road behind it, not the car."""
+    labels = np.zeros((48, 80), np.uint8)  # road
+    labels[10:30, 20:40] = 13  # car
+    flow = np.zeros((48, 80, 2), np.float32)
+    flow[10:30, 20:40, 0] = -3.0
+    ahead = project_labels(labels, flow, 3.0)
+    expected = np.zeros_like(labels)
+    expected[10:30, 29:49] = 13
+    assert np.array_equal(ahead, expected)
+    assert TRAIN_ID_LAYERS[10] < TRAIN_ID_LAYERS[0] < TRAIN_ID_LAYERS[2] < TRAIN_ID_LAYERS[5] < TRAIN_ID_LAYERS[13]
 
 
 def test_displacement_of_another_resolution_is_rescaled() -> None:
@@ -80,14 +121,15 @@ def test_displacement_of_another_resolution_is_rescaled() -> None:
 
 
 def test_frames_at_any_rate_pick_the_past_frame_nearest_to_the_span() -> None:
-    period = NS // 10  # a 10 Hz camera; the forecasters' 3P at 17 Hz is 176 ms
-    motion = FrameMotion(span_ns=176_470_588)
+    period = NS // 10  # a 10 Hz camera; the flow's preferred span is one period of 17 Hz, 59 ms
+    motion = FrameMotion(span_ns=FRAME_PERIOD_NS)
     base = _texture()
-    for k in range(5):
+    for k in (0, 1, 2, 4, 5):  # frame 3 was dropped
         motion.add_frame(k * period, _shifted(base, 2 * k))
-    assert motion.past_stamp(4 * period) == 2 * period  # 200 ms back, the nearest to 176 ms
-    m = motion.motion(4 * period)
-    assert m is not None and m.span == 2 * period
+    assert motion.past_stamp(2 * period) == period  # the frame before, 100 ms back
+    assert motion.past_stamp(4 * period) == 2 * period  # 200 ms back: the frame before was dropped
+    m = motion.motion(5 * period)
+    assert m is not None and m.span == period
     assert motion.motion(0) is None  # nothing before the first frame
     assert motion.motion(123) is None  # no frame with that stamp
 

@@ -12,7 +12,7 @@ from swiftcast.runtime.paths import DEFAULT_SEGMENTATION_CHECKPOINT
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from swiftcast.forecast.motion import PRESETS as FLOW_PRESETS  # OpenCV: loaded for the parser only
+    from swiftcast.forecast.motion import DEFAULT_PRESET, PRESETS as FLOW_PRESETS  # OpenCV: for the parser only
 
     parser.add_argument("--data", required=True, help="Cityscapes-layout folder with leftImg8bit_sequence/<split>")
     parser.add_argument("--seg-model", default=DEFAULT_SEGMENTATION_CHECKPOINT,
@@ -30,9 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", help="feature cache (default: <data>/.cache/features)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
-    parser.add_argument("--flow-preset", choices=tuple(FLOW_PRESETS), default="ultrafast",
-                        help="DIS optical-flow preset of the 'Flow extrapolation' row (default: ultrafast, as the "
-                             "forecast node)")
+    parser.add_argument("--flow-preset", choices=tuple(FLOW_PRESETS), default=DEFAULT_PRESET,
+                        help=f"DIS optical-flow preset of the 'Flow extrapolation' row (default: {DEFAULT_PRESET}, as "
+                             "the forecast node)")
     parser.add_argument("--no-flow", action="store_true", help="leave out the 'Flow extrapolation' row")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 

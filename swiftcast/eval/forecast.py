@@ -15,7 +15,7 @@ decoder's output stride, nearest-neighbour resize to the ground truth's resoluti
 Two more references come from the full single-frame model (with its skip connections: what the semseg node
 publishes), run on the images: ``Copy last (single frame)``, its labels of frame t standing for the target (what a
 user without forecasting gets), and ``Oracle (single frame)``, its labels of the target frame itself. ``Flow
-extrapolation`` carries the labels of frame t on along the optical flow from frame t back to t-3P
+extrapolation`` carries the labels of frame t on along the optical flow from frame t back to frame t-1
 (:mod:`swiftcast.forecast.motion`): a forecaster without training, the forecast node's default.
 
 Printed as the paper's table (rows = methods, columns = short mIoU, short mIoU-MO, mid mIoU, mid mIoU-MO) plus the
@@ -38,6 +38,7 @@ from tqdm import tqdm
 from swiftcast.data.cityscapes import Frame
 from swiftcast.errors import DataError, SwiftcastError
 from swiftcast.forecast.features import SequenceFeatures
+from swiftcast.forecast.motion import DEFAULT_PRESET
 from swiftcast.runtime.paths import DEFAULT_SEGMENTATION_CHECKPOINT
 from swiftcast.forecast.protocol import HORIZONS, TARGET_INDEX, Window, get_horizon, protocol_window
 
@@ -45,7 +46,7 @@ ORACLE = "Oracle"
 COPY_LAST = "Copy last"
 SF_ORACLE = "Oracle (single frame)"
 SF_COPY_LAST = "Copy last (single frame)"
-#: the single-frame labels of frame t carried on along the optical flow from t back to t-3P
+#: the single-frame labels of frame t carried on along the optical flow from t back to t-1
 #: (:mod:`swiftcast.forecast.motion`)
 FLOW = "Flow extrapolation"
 #: rows that are references, not forecasts (no gap share of their own)
@@ -131,15 +132,15 @@ def single_frame_rows(
     target_index: int = TARGET_INDEX,
     progress: bool = True,
     image_of: Callable[[Frame], np.ndarray] | None = None,
-    flow_preset: str = "ultrafast",
+    flow_preset: str = DEFAULT_PRESET,
 ) -> dict[str, dict[str, dict]]:
     """The single-frame references on the protocol windows: ``segment(frame)`` (full-model trainIds of a frame;
     resized nearest-neighbour to the ground truth when their sizes differ) of the newest observed frame
     (:data:`SF_COPY_LAST`) and of the target (:data:`SF_ORACLE`), as ``{row: {horizon: metrics}}`` like
     :func:`evaluate_protocol`. Given ``image_of(frame)`` (RGB), also :data:`FLOW`: the labels of frame t carried on
-    along the flow from t back to t-3P, as the forecast node's ``flow`` method does."""
+    along the flow from t back to t-1, as the forecast node's ``flow`` method does."""
     from swiftcast.data.transforms import resize_label
-    from swiftcast.forecast.motion import FlowExtrapolation
+    from swiftcast.forecast.motion import FLOW_SPAN_FRAMES, FlowExtrapolation
     from swiftcast.metrics import ConfusionMeter
 
     windows = {h: protocol_window(get_horizon(h), target_index) for h in horizons}
@@ -162,7 +163,7 @@ def single_frame_rows(
             meters[SF_ORACLE, h].update(target, truth)
             meters[SF_COPY_LAST, h].update(last, truth)
             if flow is not None:
-                past = window.inputs[-2]  # t-3P
+                past = window.last - FLOW_SPAN_FRAMES
                 motion = flow.motion(image_of(seq.frames[window.last]), image_of(seq.frames[past]),
                                      window.last - past)
                 ahead = flow.forecast(last.numpy(), motion, window.target - window.last)
@@ -303,7 +304,7 @@ def evaluate_forecasting(
     cache_dir: str | Path | None = None,
     device: str = "auto",
     flow: bool = True,
-    flow_preset: str = "ultrafast",
+    flow_preset: str = DEFAULT_PRESET,
     progress: bool = True,
 ) -> ForecastEvaluation:
     """Every row of the protocol on a split of ``data``: the references, the flow extrapolation (``flow``) and the

@@ -1,19 +1,30 @@
 """Flow extrapolation: forecast the labels of a future frame by carrying the image motion on.
 
 The newest frame's single-frame labels already say what is where; what a forecast has to add is where it will be.
-Dense optical flow from the newest frame back to an earlier one (OpenCV's DIS, Kroeger et al., ECCV 2016) says, for
-every pixel, where its content was ``dt`` ago. Assuming every scene point keeps its image velocity, the content of
-pixel ``x`` at ``t + k·dt`` is the content at ``t`` of the point reached by following that backward flow ``k``
-times from ``x`` (each step read where the previous one ended, so expanding and turning motion bends the path).
-Warping the labels of ``t`` by that displacement is the forecast: zero motion reproduces copy-last exactly.
+Dense optical flow from the newest frame back to the one before it (OpenCV's DIS, Kroeger et al., ECCV 2016) says,
+for every pixel, how its content moved in the last frame period. The forecast carries every labelled pixel on:
 
-It needs no training and no features, costs one flow computation per frame (shared by every horizon) and a
-remap per horizon, and works at any camera rate: ``k`` is the horizon over the actual time between the two frames.
+- **along its own path** (forward projection): a pixel's content is moved to where it will be, and drawn there;
+  reading each future pixel from where the flow *at that pixel* came from (backward warping) instead lets a thin
+  pole or a car's front edge stay put while the background behind it moves, because the flow of the present is not
+  the flow of the future;
+- **with a constant time to contact**: a camera driving forwards sees every static point move away from the image
+  centre ever faster as it approaches (``r(t) = r0 · T / (T - t)`` for a point that would reach the camera in ``T``).
+  The radial part of a pixel's flow gives its ``T``; the rest of the flow (turning, crossing traffic) is carried on
+  at constant velocity;
+- **nearer things drawn over farther ones** where projected pixels land on the same place, by class: the sky behind
+  the ground, the ground behind buildings and vegetation, those behind poles and signs, everything behind people
+  and vehicles (the layers of :func:`layer_table`, from cityscapesScripts' categories);
+- where nothing lands (what the motion uncovers), the labels read backwards along the chained flow.
+
+It needs no training and no features, costs one flow computation per frame and a projection per horizon, and works
+at any camera rate: the horizon is counted in flow spans of the actual time between the two frames. Zero motion
+reproduces copy-last exactly.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -23,17 +34,35 @@ import numpy as np
 if TYPE_CHECKING:
     from swiftcast.forecast.protocol import Horizon
 
-#: DIS presets by name: ultrafast is ~3x cheaper than medium and within 0.3 mIoU of it on the synthetic val
+#: DIS presets by name; ``fast`` (the default) is about twice the cost of ``ultrafast`` and 0.1-1.0 mIoU better at
+#: +9 frames on the synthetic val, ``medium`` five times ``fast`` for 0.3-1.1 more
 PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
     "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
 }
+DEFAULT_PRESET = "fast"
 #: flow is computed on a grey image at most this wide (the segmentation model's input width): finer adds cost,
 #: not accuracy
 DEFAULT_FLOW_WIDTH = 512
-#: the most flow steps a forecast may chain (a horizon far beyond the frames' spacing is a guess, not a forecast)
-MAX_STEPS = 16.0
+#: the flow reaches back this many frame periods: one, the shortest and most accurate motion there is
+FLOW_SPAN_FRAMES = 1
+#: a live flow reaches back to a frame at most this many preferred spans before the newest one
+MAX_SPAN_FACTOR = 4
+#: the most flow spans a forecast may reach ahead (a horizon far beyond the frames' spacing is a guess, not a
+#: forecast); 30 for the mid horizon (9 periods) when a fast camera's frames are a third of a period apart
+MAX_STEPS = 32.0
+#: a point is carried on at most this share of its time to contact (a point about to hit the camera would
+#: otherwise be sent to infinity)
+MAX_CONTACT_SHARE = 0.85
+#: the expansion of the flow is measured over cells of this many pixels (wider than a flow patch, narrower than
+#: most objects)
+DIVERGENCE_CELL = 8
+#: the backward chain that labels what nothing is projected onto takes at most this many steps (each a remap)
+FILL_STEPS = 3
+#: drawing order of cityscapesScripts' categories, farthest first (see :func:`layer_table`)
+CATEGORY_LAYERS = {"void": 0, "sky": 0, "flat": 1, "construction": 2, "nature": 2, "object": 3, "human": 4,
+                   "vehicle": 4}
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -59,38 +88,148 @@ def _grid(height: int, width: int) -> np.ndarray:
     return grid
 
 
-def chain_flow(flow: np.ndarray, steps: float, whole_steps: list[np.ndarray] | None = None) -> np.ndarray:
+def chain_flow(flow: np.ndarray, steps: float) -> np.ndarray:
     """The displacement reached by following the backward ``flow`` (H, W, 2) ``steps`` times from every pixel.
 
-    A fractional last step follows that share of the flow where the path has got to. ``whole_steps`` (the
-    displacements after 1, 2, ... whole steps, read-only) is read and extended, so the horizons of one frame share
-    the steps they have in common.
+    Each step reads the flow where the previous one ended; a fractional last step follows that share of it.
     """
     if not 0.0 <= steps <= MAX_STEPS:
         raise ValueError(f"{steps:.2f} flow steps: outside 0..{MAX_STEPS:g}")
     grid = _grid(*flow.shape[:2])
-    chain = [] if whole_steps is None else whole_steps
-
-    def follow(start: np.ndarray, share: float) -> np.ndarray:
-        if not start.any():  # from the pixel itself the flow is read where it is: no interpolation to do
-            return np.float32(share) * flow
-        step = cv2.remap(flow, grid + start, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        return start + np.float32(share) * step
-
     displacement = np.zeros_like(flow)
-    remaining, whole = float(steps), 0
+    remaining = float(steps)
     while remaining > 1e-6:
-        share = min(1.0, remaining)
-        if share < 1.0:
-            displacement = follow(displacement, share)
+        share = np.float32(min(1.0, remaining))
+        if not displacement.any():  # from the pixel itself the flow is read where it is: no interpolation to do
+            displacement = share * flow
         else:
-            if whole == len(chain):
-                chain.append(follow(displacement, 1.0))
-                chain[-1].setflags(write=False)
-            displacement = chain[whole]
-            whole += 1
-        remaining -= share
+            step = cv2.remap(flow, grid + displacement, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            displacement = displacement + share * step
+        remaining -= float(share)
     return displacement
+
+
+def layer_table(categories: dict[str, int] | None = None) -> np.ndarray:
+    """(256,) uint8: the drawing layer of every trainId (farther first), from its cityscapesScripts category.
+
+    Labels outside the 19 classes (ignore) are drawn first, like the sky."""
+    from swiftcast.data.labels import TRAIN_LABELS
+
+    layers = categories or CATEGORY_LAYERS
+    table = np.zeros(256, np.uint8)
+    for label in TRAIN_LABELS:
+        table[label.trainId] = layers.get(label.category, 2)
+    return table
+
+
+#: the layers of the Cityscapes trainIds every forecast draws in
+TRAIN_ID_LAYERS = layer_table()
+
+
+@lru_cache(maxsize=8)
+def _rays(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x and y of every pixel relative to the image centre, and one over the squared distance (made once per size)."""
+    grid = _grid(height, width)
+    rx = np.ascontiguousarray(grid[..., 0] - np.float32((width - 1) / 2))
+    ry = np.ascontiguousarray(grid[..., 1] - np.float32((height - 1) / 2))
+    inverse = 1 / (rx * rx + ry * ry + np.float32(1e-3))
+    for a in (rx, ry, inverse):
+        a.setflags(write=False)
+    return rx, ry, inverse
+
+
+def forward_displacement(flow: np.ndarray, steps: float) -> tuple[np.ndarray, np.ndarray]:
+    """x and y (H, W) of where the content of every pixel will be ``steps`` flow spans ahead, relative to where it is.
+
+    ``flow`` is the backward flow of the newest frame (content at x came from x + flow(x) one span ago). A camera
+    driving forwards sees a static point move away from the image centre ever faster as it approaches: its radius
+    grows as ``T / (T - t)`` for a point ``T`` spans from contact. The share of the radius a pixel moved outwards
+    in the last span gives ``T``, but only as far as the flow around it spreads out too (half its divergence over
+    :data:`DIVERGENCE_CELL`-pixel cells): a car crossing the view moves away from the centre without coming
+    closer, and goes on at constant velocity. A point is carried at most :data:`MAX_CONTACT_SHARE` of the way to
+    contact; a radius that shrinks with its surroundings (something moving away) shrinks linearly; the rest of the
+    flow (turning, crossing) goes on at constant velocity.
+    """
+    height, width = flow.shape[:2]
+    rx, ry, inverse = _rays(height, width)
+    vx, vy = -flow[..., 0], -flow[..., 1]
+    outwards = (vx * rx + vy * ry) * inverse  # expansion per span, as a share of the radius
+    cell = DIVERGENCE_CELL
+    cells = cv2.resize(flow, (max(2, width // cell), max(2, height // cell)), interpolation=cv2.INTER_AREA)
+    spread = (np.gradient(cells[..., 0], axis=1) + np.gradient(cells[..., 1], axis=0)) * np.float32(-0.5 / cell)
+    spread = cv2.resize(spread.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+    rate = np.where(outwards > 0, np.clip(spread, 0, outwards), np.clip(spread, outwards, 0))
+    steps32 = np.float32(steps)
+    # with r(-1) = r0 (1 - rate) = r0 T / (T + 1): T = (1 - rate) / rate spans, and r(steps) = r0 T / (T - steps)
+    share = np.minimum(steps32 * rate / np.maximum(1 - rate, np.float32(0.05)), np.float32(MAX_CONTACT_SHARE))
+    growth = np.where(rate > 0, share / (1 - share), np.maximum(steps32 * rate, np.float32(-1)))
+    # growth * ray is the radial move; steps * (velocity - rate * ray) the rest, at constant velocity
+    radial = growth - steps32 * rate
+    return rx * radial + steps32 * vx, ry * radial + steps32 * vy
+
+
+def _sample(image: np.ndarray, points: np.ndarray, interpolation: int) -> np.ndarray:
+    """``image`` read at ``points`` (N, 2) x, y (the image border extends outwards): one remap, however few points."""
+    count, row = len(points), 4096  # remap maps must be under 32767 wide
+    rows = -(-count // row)
+    grid = np.zeros((rows * row, 2), np.float32)
+    grid[:count] = points
+    values = cv2.remap(image, grid.reshape(rows, row, 2), None, interpolation, borderMode=cv2.BORDER_REPLICATE)
+    return values.reshape(rows * row, *image.shape[2:])[:count]
+
+
+def project_labels(labels: np.ndarray, flow: np.ndarray, steps: float,
+                   layers: np.ndarray = TRAIN_ID_LAYERS) -> np.ndarray:
+    """``labels`` (H, W) uint8 carried ``steps`` flow spans ahead along ``flow`` (the newest frame's backward flow, at
+    the labels' size or another): every pixel drawn where :func:`forward_displacement` sends it, nearer layers
+    (``layers``: trainId -> layer) over farther ones; where nothing lands, read backwards along the chained flow.
+    """
+    if not 0.0 <= steps <= MAX_STEPS:
+        raise ValueError(f"{steps:.2f} flow steps: outside 0..{MAX_STEPS:g}")
+    height, width = labels.shape
+    if flow.shape[:2] != (height, width):
+        sy, sx = height / flow.shape[0], width / flow.shape[1]
+        flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * np.array([sx, sy], np.float32)
+    if steps == 0:
+        return labels.copy()
+    mx, my = forward_displacement(flow, steps)
+    grid = _grid(height, width)
+    tx, ty = grid[..., 0] + mx, grid[..., 1] + my
+    # the canvas has a one-pixel frame: whatever lands off the image is drawn there and dropped
+    stride = width + 2
+    x0 = np.clip(np.floor(tx), -1, width).astype(np.int32).ravel() + 1
+    y0 = np.clip(np.floor(ty), -1, height).astype(np.int32).ravel() + 1
+    x1 = np.clip(np.ceil(tx), -1, width).astype(np.int32).ravel() + 1
+    y1 = np.clip(np.ceil(ty), -1, height).astype(np.int32).ravel() + 1
+    xn = np.clip(np.rint(tx), -1, width).astype(np.int32).ravel() + 1
+    yn = np.clip(np.rint(ty), -1, height).astype(np.int32).ravel() + 1
+    nearest = yn * stride + xn
+    moving = ((np.abs(mx) >= 0.5) | (np.abs(my) >= 0.5)).ravel()
+    layer = layers[labels.ravel()]
+    canvas = np.full((height + 2) * stride, -1, np.int32)  # which pixel of the present lands on each pixel
+    for value in np.flatnonzero(np.bincount(layer)):  # farthest first
+        pixels = np.flatnonzero(layer == value).astype(np.int32)
+        # a pixel that moves also covers the pixels around where it lands (so expanding regions have no cracks;
+        # one landing exactly on a pixel covers just that one); then every pixel is drawn at its nearest, so zero
+        # motion redraws the present exactly
+        movers = pixels[moving[pixels]]
+        left, right, top, bottom = x0[movers], x1[movers], y0[movers] * stride, y1[movers] * stride
+        for at in (top + left, top + right, bottom + left, bottom + right):
+            canvas[at] = movers
+        canvas[nearest[pixels]] = pixels
+    source = canvas.reshape(height + 2, stride)[1:-1, 1:-1].ravel()
+    out = np.empty(height * width, np.uint8)
+    landed = source >= 0
+    out[landed] = labels.ravel()[source[landed]]
+    holes = np.flatnonzero(~landed)
+    if len(holes):  # uncovered: read backwards along the chained flow, from the hole pixels only
+        fill_steps = min(FILL_STEPS, int(np.ceil(steps)))
+        step_flow = flow * np.float32(steps / fill_steps)
+        position = np.stack([holes % width, holes // width], -1).astype(np.float32) + step_flow.reshape(-1, 2)[holes]
+        for _ in range(fill_steps - 1):
+            position += _sample(step_flow, position, cv2.INTER_LINEAR)
+        out[holes] = _sample(labels, position, cv2.INTER_NEAREST)
+    return out.reshape(height, width)
 
 
 def warp_labels(labels: np.ndarray, displacement: np.ndarray) -> np.ndarray:
@@ -113,8 +252,6 @@ class Motion:
 
     flow: np.ndarray  # (h, w, 2) float32, at the flow resolution
     span: float  # newest time - past time (nanoseconds in the live stack, frames in the offline protocol)
-    #: the displacements after 1, 2, ... whole steps, shared by every horizon forecast from this motion
-    whole_steps: list[np.ndarray] = field(default_factory=list, repr=False, compare=False)
 
 
 class FlowExtrapolation:
@@ -125,7 +262,7 @@ class FlowExtrapolation:
         flow_width: the grey frames are downscaled to at most this width before the flow is computed.
     """
 
-    def __init__(self, preset: str = "ultrafast", flow_width: int = DEFAULT_FLOW_WIDTH) -> None:
+    def __init__(self, preset: str = DEFAULT_PRESET, flow_width: int = DEFAULT_FLOW_WIDTH) -> None:
         check_preset(preset)
         if flow_width < 16:
             raise ValueError(f"flow width {flow_width}: too small for optical flow (at least 16)")
@@ -156,22 +293,23 @@ class FlowExtrapolation:
     @staticmethod
     def forecast(labels: np.ndarray, motion: Motion, horizon: float) -> np.ndarray:
         """The newest frame's ``labels`` carried ``horizon`` (in the unit of ``motion.span``) into the future."""
-        return warp_labels(labels, chain_flow(motion.flow, horizon / motion.span, motion.whole_steps))
+        return project_labels(labels, motion.flow, horizon / motion.span)
 
 
 class FrameMotion:
     """Flow extrapolation on a live stream: recent grey frames by stamp, and the motion of the newest one.
 
     Any camera rate works: the past frame is the stored one nearest to ``t - span_ns`` (at least half and at most
-    twice ``span_ns`` before ``t``), and the forecast chains the flow ``horizon / actual span`` times.
+    :data:`MAX_SPAN_FACTOR` times ``span_ns`` before ``t``: a dropped frame of a slow camera still gives a flow), and the forecast reaches ``horizon / actual span`` flow spans ahead.
 
     Args:
-        span_ns: the preferred time between the two frames of a flow (3P: the spacing of the forecasters' inputs).
+        span_ns: the preferred time between the two frames of a flow (one frame period of the forecasters, P:
+            the previous frame at 10-20 Hz, the one before it at 30 Hz).
         preset, flow_width: as :class:`FlowExtrapolation`.
         max_frames: grey frames kept (the oldest go first).
     """
 
-    def __init__(self, span_ns: int, preset: str = "ultrafast", flow_width: int = DEFAULT_FLOW_WIDTH,
+    def __init__(self, span_ns: int, preset: str = DEFAULT_PRESET, flow_width: int = DEFAULT_FLOW_WIDTH,
                  max_frames: int = 64) -> None:
         if span_ns <= 0:
             raise ValueError("the flow span must be positive")
@@ -197,7 +335,7 @@ class FrameMotion:
     def past_stamp(self, stamp_ns: int) -> int | None:
         """The stored stamp the flow of ``stamp_ns`` reaches back to, None when no stored frame fits."""
         t = int(stamp_ns)
-        lo, hi = t - 2 * self.span_ns, t - self.span_ns // 2
+        lo, hi = t - MAX_SPAN_FACTOR * self.span_ns, t - self.span_ns // 2
         candidates = [s for s in self._frames if lo <= s <= hi]
         return min(candidates, key=lambda s: abs(s - (t - self.span_ns))) if candidates else None
 
@@ -220,7 +358,7 @@ class FlowForecaster:
 
     needs_last_labels = True
 
-    def __init__(self, horizon: "Horizon", preset: str = "ultrafast") -> None:
+    def __init__(self, horizon: "Horizon", preset: str = DEFAULT_PRESET) -> None:
         check_preset(preset)
         self.horizon = horizon
         self.model_id = f"flow-extrapolation-{preset}"

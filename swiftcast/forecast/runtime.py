@@ -31,7 +31,7 @@ from swiftcast.data.transforms import resize_label
 from swiftcast.errors import DataError, SetupError, SwiftcastError
 from swiftcast.forecast.forecaster import SemanticForecaster, default_forecaster
 from swiftcast.forecast.history import FeatureHistory
-from swiftcast.forecast.motion import DEFAULT_FLOW_WIDTH, FlowForecaster, FrameMotion
+from swiftcast.forecast.motion import DEFAULT_FLOW_WIDTH, DEFAULT_PRESET, FLOW_SPAN_FRAMES, FlowForecaster, FrameMotion
 from swiftcast.forecast.online import ConsistencyScorer
 from swiftcast.forecast.protocol import FRAME_PERIOD_NS, HORIZONS, INPUT_OFFSETS
 from swiftcast.runtime.features import FeatureError
@@ -166,7 +166,7 @@ class ForecastRuntime:
         max_output_pixels: int = DEFAULT_MAX_PIXELS,
         score: bool = True,
         last_labels: bool = True,
-        flow_preset: str = "ultrafast",
+        flow_preset: str = DEFAULT_PRESET,
         flow_width: int = DEFAULT_FLOW_WIDTH,
         log: Callable[[str], None] | None = None,
         warn: Callable[[str], None] | None = None,
@@ -211,10 +211,10 @@ class ForecastRuntime:
         self.motion: FrameMotion | None = None
         if len(learned) < len(self.horizons):
             try:
-                self.motion = FrameMotion(3 * self.period_ns, flow_preset, flow_width)
+                self.motion = FrameMotion(FLOW_SPAN_FRAMES * self.period_ns, flow_preset, flow_width)
             except ValueError as exc:
                 raise SetupError("flow_width", str(exc)) from None
-        self.flow_unavailable = 0  # frames without flow forecasts: no camera frame of t or none near t-3P
+        self.flow_unavailable = 0  # frames without flow forecasts: no camera frame of t or none just before it
         self.history: FeatureHistory[np.ndarray] = FeatureHistory(
             self.period_ns, self.tolerance_ns, INPUT_OFFSETS, max_items=max_history, max_gap_ns=max_gap_ns,
             blend=blend_features,
@@ -240,7 +240,7 @@ class ForecastRuntime:
             device=s["device"], backend=s["backend"], num_threads=s["num_threads"],
             period_ns=round(s["frame_period_s"] * NS), tolerance_ns=round(s["match_tolerance_s"] * NS),
             max_gap_ns=round(s["max_gap_s"] * NS), max_history=s["max_history"], decode_scale=s["decode_scale"],
-            max_output_pixels=s["max_output_pixels"], score=s["score"], flow_preset=s.get("flow_preset", "ultrafast"),
+            max_output_pixels=s["max_output_pixels"], score=s["score"], flow_preset=s.get("flow_preset", DEFAULT_PRESET),
             flow_width=s.get("flow_width", DEFAULT_FLOW_WIDTH), log=log, warn=warn)
 
     # --- models ------------------------------------------------------------------------------------------------
@@ -440,7 +440,7 @@ class ForecastRuntime:
         motion = self.motion.motion(intake.stamp_ns) if self.motion is not None else None
         if motion is not None:  # the newest labels at the camera size, warped by every flow horizon
             camera_labels = resize_label(intake.last_labels, intake.out_size)
-        if motion is None and self.motion is not None:  # no camera frame of t, or none near t-3P (yet)
+        if motion is None and self.motion is not None:  # no camera frame of t, or none just before it (yet)
             self.flow_unavailable += 1
         for h in self.horizons:
             if isinstance(h.forecaster, FlowForecaster):

@@ -7,7 +7,7 @@ within ``match_tolerance_s``, else interpolated between the two frames around th
 ``max_gap_s`` apart (so any camera rate works); otherwise nothing is published for that frame (counted as
 ``waiting_history``). A stamp going backwards resets the history. Flow extrapolation (the default ``flow``)
 needs no features: it carries the ``semseg/labels`` of t on along the optical flow between the camera frames of t
-and about t-3P (``camera_topic``). It and F2MF warp the labels of t: a frame is forecast once they have arrived
+and the one before it (``camera_topic``). It and F2MF warp the labels of t: a frame is forecast once they have arrived
 (else counted as ``missing_labels``). Each horizon h (k frames) publishes, stamped exactly t + k·P with the
 frame_id copied:
 

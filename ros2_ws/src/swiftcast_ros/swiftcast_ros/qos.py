@@ -12,8 +12,8 @@ SENSOR_QOS = QoSProfile(
 )
 
 #: Camera frames kept as history (the forecast node's optical flow): best effort like the camera input, but deep
-#: enough that frames are not lost while the executor is busy for a moment: every one of them may be the t or the
-#: t-3P of a later flow, and storing one is cheap.
+#: enough that frames are not lost while the executor is busy for a moment: every one of them may be the t or
+#: the past frame of a later flow, and storing one is cheap.
 FRAME_HISTORY_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
     depth=10,
