@@ -139,3 +139,18 @@ def test_bad_settings_are_refused() -> None:
         FlowExtrapolation("slow")
     with pytest.raises(ValueError, match="span"):
         FrameMotion(0)
+
+
+def test_horizons_of_one_frame_share_its_projection() -> None:
+    """The node forecasts both horizons from one motion and one labels array: what they share is made once, and
+    each horizon is what a projection of its own gives."""
+    base, labels = _texture(), _labels()
+    flow = FlowExtrapolation()
+    motion = flow.motion(_shifted(base, 2), base, span=1)
+    short = flow.forecast(labels, motion, 3)
+    shared = motion.projection(labels)
+    mid = flow.forecast(labels, motion, 9)
+    assert motion.projection(labels) is shared
+    assert np.array_equal(short, project_labels(labels, motion.flow, 3))
+    assert np.array_equal(mid, project_labels(labels, motion.flow, 9))
+    assert motion.projection(labels.copy()) is not shared  # other labels: a projection of their own

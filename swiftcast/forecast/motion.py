@@ -24,7 +24,7 @@ reproduces copy-last exactly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -138,7 +138,21 @@ def _rays(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return rx, ry, inverse
 
 
-def forward_displacement(flow: np.ndarray, steps: float) -> tuple[np.ndarray, np.ndarray]:
+def expansion_rate(flow: np.ndarray) -> np.ndarray:
+    """(H, W): how much farther from the image centre the content of every pixel got in the last flow span, as a
+    share of its distance, as far as the flow around it spread out too (see :func:`forward_displacement`)."""
+    height, width = flow.shape[:2]
+    rx, ry, inverse = _rays(height, width)
+    outwards = (flow[..., 0] * rx + flow[..., 1] * ry) * -inverse
+    cell = DIVERGENCE_CELL
+    cells = cv2.resize(flow, (max(2, width // cell), max(2, height // cell)), interpolation=cv2.INTER_AREA)
+    spread = (np.gradient(cells[..., 0], axis=1) + np.gradient(cells[..., 1], axis=0)) * np.float32(-0.5 / cell)
+    spread = cv2.resize(spread.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+    return np.where(outwards > 0, np.clip(spread, 0, outwards), np.clip(spread, outwards, 0))
+
+
+def forward_displacement(flow: np.ndarray, steps: float, rate: np.ndarray | None = None
+                         ) -> tuple[np.ndarray, np.ndarray]:
     """x and y (H, W) of where the content of every pixel will be ``steps`` flow spans ahead, relative to where it is.
 
     ``flow`` is the backward flow of the newest frame (content at x came from x + flow(x) one span ago). A camera
@@ -148,24 +162,18 @@ def forward_displacement(flow: np.ndarray, steps: float) -> tuple[np.ndarray, np
     :data:`DIVERGENCE_CELL`-pixel cells): a car crossing the view moves away from the centre without coming
     closer, and goes on at constant velocity. A point is carried at most :data:`MAX_CONTACT_SHARE` of the way to
     contact; a radius that shrinks with its surroundings (something moving away) shrinks linearly; the rest of the
-    flow (turning, crossing) goes on at constant velocity.
+    flow (turning, crossing) goes on at constant velocity. ``rate``: :func:`expansion_rate` of ``flow``, if known.
     """
-    height, width = flow.shape[:2]
-    rx, ry, inverse = _rays(height, width)
-    vx, vy = -flow[..., 0], -flow[..., 1]
-    outwards = (vx * rx + vy * ry) * inverse  # expansion per span, as a share of the radius
-    cell = DIVERGENCE_CELL
-    cells = cv2.resize(flow, (max(2, width // cell), max(2, height // cell)), interpolation=cv2.INTER_AREA)
-    spread = (np.gradient(cells[..., 0], axis=1) + np.gradient(cells[..., 1], axis=0)) * np.float32(-0.5 / cell)
-    spread = cv2.resize(spread.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-    rate = np.where(outwards > 0, np.clip(spread, 0, outwards), np.clip(spread, outwards, 0))
+    rx, ry, _ = _rays(*flow.shape[:2])
+    if rate is None:
+        rate = expansion_rate(flow)
     steps32 = np.float32(steps)
     # with r(-1) = r0 (1 - rate) = r0 T / (T + 1): T = (1 - rate) / rate spans, and r(steps) = r0 T / (T - steps)
     share = np.minimum(steps32 * rate / np.maximum(1 - rate, np.float32(0.05)), np.float32(MAX_CONTACT_SHARE))
     growth = np.where(rate > 0, share / (1 - share), np.maximum(steps32 * rate, np.float32(-1)))
     # growth * ray is the radial move; steps * (velocity - rate * ray) the rest, at constant velocity
     radial = growth - steps32 * rate
-    return rx * radial + steps32 * vx, ry * radial + steps32 * vy
+    return rx * radial - steps32 * flow[..., 0], ry * radial - steps32 * flow[..., 1]
 
 
 def _sample(image: np.ndarray, points: np.ndarray, interpolation: int) -> np.ndarray:
@@ -178,58 +186,78 @@ def _sample(image: np.ndarray, points: np.ndarray, interpolation: int) -> np.nda
     return values.reshape(rows * row, *image.shape[2:])[:count]
 
 
+class LabelProjection:
+    """The newest labels and their flow, ready to be carried to any number of horizons (:meth:`ahead`): the flow at
+    the labels' size, its expansion rate and the pixels of each drawing layer are made once.
+
+    Args:
+        labels: (H, W) uint8 trainIds of the newest frame.
+        flow: its backward flow (newest -> one span before), at the labels' size or another.
+        layers: (256,) drawing layer of every label, farther first (:func:`layer_table`).
+    """
+
+    def __init__(self, labels: np.ndarray, flow: np.ndarray, layers: np.ndarray = TRAIN_ID_LAYERS) -> None:
+        height, width = labels.shape
+        if flow.shape[:2] != (height, width):
+            sy, sx = height / flow.shape[0], width / flow.shape[1]
+            flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * np.array([sx, sy], np.float32)
+        self.labels, self.flow = labels, flow
+        self.rate = expansion_rate(flow)
+        layer = layers[labels.ravel()]
+        #: the pixels of each layer present, farthest layer first
+        self.layers = [np.flatnonzero(layer == value).astype(np.int32) for value in np.flatnonzero(np.bincount(layer))]
+
+    def ahead(self, steps: float) -> np.ndarray:
+        """The labels ``steps`` flow spans ahead: every pixel drawn where :func:`forward_displacement` sends it, nearer
+        layers over farther ones; where nothing lands, read backwards along the chained flow."""
+        if not 0.0 <= steps <= MAX_STEPS:
+            raise ValueError(f"{steps:.2f} flow steps: outside 0..{MAX_STEPS:g}")
+        labels, flow = self.labels, self.flow
+        if steps == 0:
+            return labels.copy()
+        height, width = labels.shape
+        mx, my = forward_displacement(flow, steps, self.rate)
+        grid = _grid(height, width)
+        tx, ty = (grid[..., 0] + mx).ravel(), (grid[..., 1] + my).ravel()
+        # the canvas has a one-pixel frame: whatever lands off the image is drawn there and dropped
+        stride = width + 2
+        fx, fy = np.floor(tx), np.floor(ty)
+        x0 = np.clip(fx, -1, width).astype(np.int32) + 1
+        y0 = np.clip(fy, -1, height).astype(np.int32) * stride + stride
+        x1 = np.clip(np.ceil(tx), -1, width).astype(np.int32) + 1
+        y1 = np.clip(np.ceil(ty), -1, height).astype(np.int32) * stride + stride
+        nearest = np.where(ty - fy < 0.5, y0, y1) + np.where(tx - fx < 0.5, x0, x1)
+        moving = ((np.abs(mx) >= 0.5) | (np.abs(my) >= 0.5)).ravel()
+        canvas = np.full((height + 2) * stride, -1, np.int32)  # which pixel of the present lands on each pixel
+        for pixels in self.layers:  # farthest first
+            # a pixel that moves also covers the pixels around where it lands (so expanding regions have no cracks;
+            # one landing exactly on a pixel covers just that one); then every pixel is drawn at its nearest, so
+            # zero motion redraws the present exactly
+            movers = pixels[moving[pixels]]
+            left, right, top, bottom = x0[movers], x1[movers], y0[movers], y1[movers]
+            for at in (top + left, top + right, bottom + left, bottom + right):
+                canvas[at] = movers
+            canvas[nearest[pixels]] = pixels
+        source = canvas.reshape(height + 2, stride)[1:-1, 1:-1].ravel()
+        out = np.empty(height * width, np.uint8)
+        landed = source >= 0
+        out[landed] = labels.ravel()[source[landed]]
+        holes = np.flatnonzero(~landed)
+        if len(holes):  # uncovered: read backwards along the chained flow, from the hole pixels only
+            fill_steps = min(FILL_STEPS, int(np.ceil(steps)))
+            step_flow = flow * np.float32(steps / fill_steps)
+            position = np.stack([holes % width, holes // width], -1).astype(np.float32)
+            position += step_flow.reshape(-1, 2)[holes]
+            for _ in range(fill_steps - 1):
+                position += _sample(step_flow, position, cv2.INTER_LINEAR)
+            out[holes] = _sample(labels, position, cv2.INTER_NEAREST)
+        return out.reshape(height, width)
+
+
 def project_labels(labels: np.ndarray, flow: np.ndarray, steps: float,
                    layers: np.ndarray = TRAIN_ID_LAYERS) -> np.ndarray:
-    """``labels`` (H, W) uint8 carried ``steps`` flow spans ahead along ``flow`` (the newest frame's backward flow, at
-    the labels' size or another): every pixel drawn where :func:`forward_displacement` sends it, nearer layers
-    (``layers``: trainId -> layer) over farther ones; where nothing lands, read backwards along the chained flow.
-    """
-    if not 0.0 <= steps <= MAX_STEPS:
-        raise ValueError(f"{steps:.2f} flow steps: outside 0..{MAX_STEPS:g}")
-    height, width = labels.shape
-    if flow.shape[:2] != (height, width):
-        sy, sx = height / flow.shape[0], width / flow.shape[1]
-        flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * np.array([sx, sy], np.float32)
-    if steps == 0:
-        return labels.copy()
-    mx, my = forward_displacement(flow, steps)
-    grid = _grid(height, width)
-    tx, ty = grid[..., 0] + mx, grid[..., 1] + my
-    # the canvas has a one-pixel frame: whatever lands off the image is drawn there and dropped
-    stride = width + 2
-    x0 = np.clip(np.floor(tx), -1, width).astype(np.int32).ravel() + 1
-    y0 = np.clip(np.floor(ty), -1, height).astype(np.int32).ravel() + 1
-    x1 = np.clip(np.ceil(tx), -1, width).astype(np.int32).ravel() + 1
-    y1 = np.clip(np.ceil(ty), -1, height).astype(np.int32).ravel() + 1
-    xn = np.clip(np.rint(tx), -1, width).astype(np.int32).ravel() + 1
-    yn = np.clip(np.rint(ty), -1, height).astype(np.int32).ravel() + 1
-    nearest = yn * stride + xn
-    moving = ((np.abs(mx) >= 0.5) | (np.abs(my) >= 0.5)).ravel()
-    layer = layers[labels.ravel()]
-    canvas = np.full((height + 2) * stride, -1, np.int32)  # which pixel of the present lands on each pixel
-    for value in np.flatnonzero(np.bincount(layer)):  # farthest first
-        pixels = np.flatnonzero(layer == value).astype(np.int32)
-        # a pixel that moves also covers the pixels around where it lands (so expanding regions have no cracks;
-        # one landing exactly on a pixel covers just that one); then every pixel is drawn at its nearest, so zero
-        # motion redraws the present exactly
-        movers = pixels[moving[pixels]]
-        left, right, top, bottom = x0[movers], x1[movers], y0[movers] * stride, y1[movers] * stride
-        for at in (top + left, top + right, bottom + left, bottom + right):
-            canvas[at] = movers
-        canvas[nearest[pixels]] = pixels
-    source = canvas.reshape(height + 2, stride)[1:-1, 1:-1].ravel()
-    out = np.empty(height * width, np.uint8)
-    landed = source >= 0
-    out[landed] = labels.ravel()[source[landed]]
-    holes = np.flatnonzero(~landed)
-    if len(holes):  # uncovered: read backwards along the chained flow, from the hole pixels only
-        fill_steps = min(FILL_STEPS, int(np.ceil(steps)))
-        step_flow = flow * np.float32(steps / fill_steps)
-        position = np.stack([holes % width, holes // width], -1).astype(np.float32) + step_flow.reshape(-1, 2)[holes]
-        for _ in range(fill_steps - 1):
-            position += _sample(step_flow, position, cv2.INTER_LINEAR)
-        out[holes] = _sample(labels, position, cv2.INTER_NEAREST)
-    return out.reshape(height, width)
+    """``labels`` (H, W) uint8 carried ``steps`` flow spans ahead along ``flow`` (see :class:`LabelProjection`)."""
+    return LabelProjection(labels, flow, layers).ahead(steps)
 
 
 def warp_labels(labels: np.ndarray, displacement: np.ndarray) -> np.ndarray:
@@ -252,6 +280,14 @@ class Motion:
 
     flow: np.ndarray  # (h, w, 2) float32, at the flow resolution
     span: float  # newest time - past time (nanoseconds in the live stack, frames in the offline protocol)
+    #: the projection of the labels last forecast from this motion, shared by every horizon of that frame
+    _projection: "LabelProjection | None" = field(default=None, init=False, repr=False, compare=False)
+
+    def projection(self, labels: np.ndarray) -> "LabelProjection":
+        """``labels`` ready to be carried along this motion (made once for the same labels array)."""
+        if self._projection is None or self._projection.labels is not labels:
+            self._projection = LabelProjection(labels, self.flow)
+        return self._projection
 
 
 class FlowExtrapolation:
@@ -293,7 +329,7 @@ class FlowExtrapolation:
     @staticmethod
     def forecast(labels: np.ndarray, motion: Motion, horizon: float) -> np.ndarray:
         """The newest frame's ``labels`` carried ``horizon`` (in the unit of ``motion.span``) into the future."""
-        return project_labels(labels, motion.flow, horizon / motion.span)
+        return motion.projection(labels).ahead(horizon / motion.span)
 
 
 class FrameMotion:
