@@ -16,8 +16,10 @@ than the camera drops frames as it would on the car), and the recording is score
   against the ground truth nearest the target time. Scoring tolerance: half the camera period (a 10 Hz camera
   has no frame within 25 ms of t+9P; the reference is then up to 50 ms from the target, for both rows alike).
 
-The forecasters were trained at 17 Hz; the forecast node uses a frame within P/2 of t-3P, t-6P, t-9P, else
-interpolates between the two frames around it (docs/forecasting.md, "Camera rates"). Results go to
+Flow extrapolation (the default) uses the stored frame nearest one period P = 1/17 s back and counts the horizon in
+spans of the actual time between the two frames; the learned forecasters were trained at 17 Hz and use a frame
+within P/2 of t-3P, t-6P, t-9P, else interpolate between the two frames around it (docs/forecasting.md, "Camera
+rates"). Results go to
 ``benchmarks/results/bench_camera_rate.json`` with the CPU they ran on.
 """
 
