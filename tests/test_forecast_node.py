@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from forecast_fixtures import random_forecaster_checkpoint
+from swiftcast.forecast.motion import DEFAULT_PRESET
 from ros_utils import (
     NodeProcess,
     RosProbe,
@@ -400,7 +401,7 @@ def test_stack_publishes_short_and_mid_forecasts_from_a_camera_stream(world: Wor
     if forecaster == "auto":
         assert "exporting forecaster+decoder" in stack.output()  # it really ran on onnxruntime
     else:
-        assert "flow-extrapolation-fast" in stack.output()
+        assert f"flow-extrapolation-{DEFAULT_PRESET}" in stack.output()
 
 
 def _cell_labels(i: int) -> np.ndarray:

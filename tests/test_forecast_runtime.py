@@ -9,6 +9,7 @@ import torch
 
 from forecast_fixtures import random_forecaster_checkpoint, random_seg_checkpoint
 from swiftcast.forecast.history import FeatureHistory
+from swiftcast.forecast.motion import DEFAULT_PRESET
 from swiftcast.forecast.protocol import FRAME_PERIOD_NS as P
 from swiftcast.forecast.runtime import ForecastRuntime, LabelError, SetupError, blend_features
 from swiftcast.runtime.features import FeatureError
@@ -239,7 +240,7 @@ def test_flow_extrapolation_needs_frames_and_labels_not_features(models) -> None
     car carried on to the right (3P / 9P ahead = 1.8 / 5.3 px at this rate)."""
     runtime = ForecastRuntime(models["seg"], forecasters={"short": "flow", "mid": "flow"})
     assert runtime.needs_frames and not runtime.needs_features
-    assert all(h.forecaster.model_id == "flow-extrapolation-fast" for h in runtime.horizons)
+    assert all(h.forecaster.model_id == f"flow-extrapolation-{DEFAULT_PRESET}" for h in runtime.horizons)
     forecasts = {}
     for i in range(6):
         stamp = T0 + i * 100_000_000

@@ -30,8 +30,9 @@ PARAMS: tuple[ParamSpec, ...] = (
               "<camera_topic>/compressed with input_transport=compressed.", read_only=True, check=check_topic_name),
     ParamSpec("input_transport", "raw", "Camera message type: raw or compressed.", choices=("raw", "compressed"),
               read_only=True),
-    ParamSpec("flow_preset", DEFAULT_PRESET, "DIS optical-flow preset of flow extrapolation: ultrafast (half the "
-              "cost of fast, up to 1 mIoU worse at +9 frames), fast, medium (five times fast, 0.3-1.1 mIoU better).", choices=tuple(PRESETS), read_only=True),
+    ParamSpec("flow_preset", DEFAULT_PRESET, "DIS optical-flow preset of flow extrapolation, fastest first: "
+              "ultrafast, fast, fine (the default: thin things move with their own flow), medium (about twice fine, "
+              "at most 0.3 mIoU better).", choices=tuple(PRESETS), read_only=True),
     ParamSpec("flow_width", DEFAULT_FLOW_WIDTH, "Camera frames are downscaled to at most this width for the flow.",
               range=(16, 8192), read_only=True),
     ParamSpec("models_dir", "models", "Where 'auto' looks for forecaster checkpoints.", read_only=True,
