@@ -12,7 +12,7 @@ from swiftcast.forecast.motion import (
     TRAIN_ID_LAYERS,
     FlowExtrapolation,
     FrameMotion,
-    chain_flow,
+    follow_flow,
     forward_displacement,
     project_labels,
     warp_labels,
@@ -59,12 +59,13 @@ def test_steady_motion_is_carried_on_to_the_horizon() -> None:
         assert (car & hit).sum() / (car | hit).sum() > 0.8, horizon
 
 
-def test_chained_constant_flow_is_a_multiple_of_it() -> None:
+def test_following_a_constant_flow_moves_points_by_a_multiple_of_it() -> None:
     flow = np.zeros((8, 8, 2), np.float32)
     flow[..., 0] = -0.5
-    np.testing.assert_allclose(chain_flow(flow, 2.5)[2:6, 2:6, 0], -1.25, atol=1e-5)
+    np.testing.assert_allclose(follow_flow(flow, np.array([[4.0, 4.0], [3.0, 2.0]]), 2.5),
+                               [[2.75, 4.0], [1.75, 2.0]], atol=1e-5)
     with pytest.raises(ValueError):
-        chain_flow(flow, 100.0)
+        follow_flow(flow, np.zeros((1, 2)), 100.0)
 
 
 def _looming(height: int, width: int, rate: float) -> np.ndarray:

@@ -15,7 +15,7 @@ for every pixel, how its content moved in the last frame period. The forecast ca
 - **nearer things drawn over farther ones** where projected pixels land on the same place, by class: the sky behind
   the ground, the ground behind buildings and vegetation, those behind poles and signs, everything behind people
   and vehicles (the layers of :func:`layer_table`, from cityscapesScripts' categories);
-- where nothing lands (what the motion uncovers), the labels read backwards along the chained flow.
+- where nothing lands (what the motion uncovers), the labels read backwards along the flow.
 
 It needs no training and no features, costs one flow computation per frame and a projection per horizon, and works
 at any camera rate: the horizon is counted in flow spans of the actual time between the two frames. Zero motion
@@ -61,7 +61,7 @@ MAX_CONTACT_SHARE = 0.85
 #: the expansion of the flow is measured over cells of this many pixels (wider than a flow patch, narrower than
 #: most objects)
 DIVERGENCE_CELL = 8
-#: the backward chain that labels what nothing is projected onto takes at most this many steps (each a remap)
+#: the backward path that labels what nothing is projected onto takes at most this many steps (each a remap)
 FILL_STEPS = 3
 #: drawing order of cityscapesScripts' categories, farthest first (see :func:`layer_table`)
 CATEGORY_LAYERS = {"void": 0, "sky": 0, "flat": 1, "construction": 2, "nature": 2, "object": 3, "human": 4,
@@ -101,25 +101,28 @@ def _grid(height: int, width: int) -> np.ndarray:
     return grid
 
 
-def chain_flow(flow: np.ndarray, steps: float) -> np.ndarray:
-    """The displacement reached by following the backward ``flow`` (H, W, 2) ``steps`` times from every pixel.
+def _sample(image: np.ndarray, points: np.ndarray, interpolation: int) -> np.ndarray:
+    """``image`` read at ``points`` (N, 2) x, y (the image border extends outwards): one remap, however few points."""
+    count, row = len(points), 4096  # remap maps must be under 32767 wide
+    rows = -(-count // row)
+    grid = np.zeros((rows * row, 2), np.float32)
+    grid[:count] = points
+    values = cv2.remap(image, grid.reshape(rows, row, 2), None, interpolation, borderMode=cv2.BORDER_REPLICATE)
+    return values.reshape(rows * row, *image.shape[2:])[:count]
 
-    Each step reads the flow where the previous one ended; a fractional last step follows that share of it.
-    """
+
+def follow_flow(flow: np.ndarray, points: np.ndarray, steps: float) -> np.ndarray:
+    """Where ``points`` (N, 2) x, y end up after following ``flow`` (H, W, 2) ``steps`` times, each step read where
+    the previous one ended (a fractional last step follows that share of it; the image border extends outwards)."""
     if not 0.0 <= steps <= MAX_STEPS:
         raise ValueError(f"{steps:.2f} flow steps: outside 0..{MAX_STEPS:g}")
-    grid = _grid(*flow.shape[:2])
-    displacement = np.zeros_like(flow)
+    position = np.array(points, np.float32, copy=True).reshape(-1, 2)
     remaining = float(steps)
     while remaining > 1e-6:
-        share = np.float32(min(1.0, remaining))
-        if not displacement.any():  # from the pixel itself the flow is read where it is: no interpolation to do
-            displacement = share * flow
-        else:
-            step = cv2.remap(flow, grid + displacement, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            displacement = displacement + share * step
-        remaining -= float(share)
-    return displacement
+        share = min(1.0, remaining)
+        position += np.float32(share) * _sample(flow, position, cv2.INTER_LINEAR)
+        remaining -= share
+    return position
 
 
 def layer_table(categories: dict[str, int] | None = None) -> np.ndarray:
@@ -189,16 +192,6 @@ def forward_displacement(flow: np.ndarray, steps: float, rate: np.ndarray | None
     return rx * radial - steps32 * flow[..., 0], ry * radial - steps32 * flow[..., 1]
 
 
-def _sample(image: np.ndarray, points: np.ndarray, interpolation: int) -> np.ndarray:
-    """``image`` read at ``points`` (N, 2) x, y (the image border extends outwards): one remap, however few points."""
-    count, row = len(points), 4096  # remap maps must be under 32767 wide
-    rows = -(-count // row)
-    grid = np.zeros((rows * row, 2), np.float32)
-    grid[:count] = points
-    values = cv2.remap(image, grid.reshape(rows, row, 2), None, interpolation, borderMode=cv2.BORDER_REPLICATE)
-    return values.reshape(rows * row, *image.shape[2:])[:count]
-
-
 class LabelProjection:
     """The newest labels and their flow, ready to be carried to any number of horizons (:meth:`ahead`): the flow at
     the labels' size, its expansion rate and the pixels of each drawing layer are made once.
@@ -222,7 +215,7 @@ class LabelProjection:
 
     def ahead(self, steps: float) -> np.ndarray:
         """The labels ``steps`` flow spans ahead: every pixel drawn where :func:`forward_displacement` sends it, nearer
-        layers over farther ones; where nothing lands, read backwards along the chained flow."""
+        layers over farther ones; where nothing lands, read backwards along the flow."""
         if not 0.0 <= steps <= MAX_STEPS:
             raise ValueError(f"{steps:.2f} flow steps: outside 0..{MAX_STEPS:g}")
         labels, flow = self.labels, self.flow
@@ -256,14 +249,11 @@ class LabelProjection:
         landed = source >= 0
         out[landed] = labels.ravel()[source[landed]]
         holes = np.flatnonzero(~landed)
-        if len(holes):  # uncovered: read backwards along the chained flow, from the hole pixels only
+        if len(holes):  # uncovered: read backwards along the flow, from the hole pixels only, in a few long steps
             fill_steps = min(FILL_STEPS, int(np.ceil(steps)))
-            step_flow = flow * np.float32(steps / fill_steps)
-            position = np.stack([holes % width, holes // width], -1).astype(np.float32)
-            position += step_flow.reshape(-1, 2)[holes]
-            for _ in range(fill_steps - 1):
-                position += _sample(step_flow, position, cv2.INTER_LINEAR)
-            out[holes] = _sample(labels, position, cv2.INTER_NEAREST)
+            start = np.stack([holes % width, holes // width], -1)
+            out[holes] = _sample(labels, follow_flow(flow * np.float32(steps / fill_steps), start, fill_steps),
+                                 cv2.INTER_NEAREST)
         return out.reshape(height, width)
 
 
