@@ -233,16 +233,22 @@ class LabelProjection:
         x1 = np.clip(np.ceil(tx), -1, width).astype(np.int32) + 1
         y1 = np.clip(np.ceil(ty), -1, height).astype(np.int32) * stride + stride
         nearest = np.where(ty - fy < 0.5, y0, y1) + np.where(tx - fx < 0.5, x0, x1)
-        moving = ((np.abs(mx) >= 0.5) | (np.abs(my) >= 0.5)).ravel()
+        # a pixel moving away from a neighbour also covers the pixels around where it lands (so expanding regions
+        # have no cracks; one landing exactly on a pixel covers just that one); then every pixel is drawn at its
+        # nearest, so zero motion redraws the present exactly
+        apart_x, apart_y = np.diff(mx, axis=1) > 0, np.diff(my, axis=0) > 0
+        spreading = np.zeros((height, width), bool)
+        spreading[:, :-1] |= apart_x
+        spreading[:, 1:] |= apart_x
+        spreading[:-1] |= apart_y
+        spreading[1:] |= apart_y
+        spreading = spreading.ravel()
         canvas = np.full((height + 2) * stride, -1, np.int32)  # which pixel of the present lands on each pixel
         for pixels in self.layers:  # farthest first
-            # a pixel that moves also covers the pixels around where it lands (so expanding regions have no cracks;
-            # one landing exactly on a pixel covers just that one); then every pixel is drawn at its nearest, so
-            # zero motion redraws the present exactly
-            movers = pixels[moving[pixels]]
-            left, right, top, bottom = x0[movers], x1[movers], y0[movers], y1[movers]
+            spread = pixels[spreading[pixels]]
+            left, right, top, bottom = x0[spread], x1[spread], y0[spread], y1[spread]
             for at in (top + left, top + right, bottom + left, bottom + right):
-                canvas[at] = movers
+                canvas[at] = spread
             canvas[nearest[pixels]] = pixels
         source = canvas.reshape(height + 2, stride)[1:-1, 1:-1].ravel()
         out = np.empty(height * width, np.uint8)
