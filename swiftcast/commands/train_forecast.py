@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from swiftcast.commands.run_options import add_run_options
 from swiftcast.forecast.protocol import HORIZONS
 from swiftcast.runtime.paths import DEFAULT_SEGMENTATION_CHECKPOINT
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    # METHODS lives in a module that imports torch: loaded for the parser, not with this module
+    # METHODS and TRAIN_PRECISIONS live in modules that import torch: loaded for the parser, not with this module
+    from swiftcast.hardware import TRAIN_PRECISIONS
     from swiftcast.train.forecast import METHODS
 
     parser.add_argument("--data", required=True, help="Cityscapes-layout folder with leftImg8bit_sequence/train")
@@ -33,8 +33,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, help="learning rate (default: 5e-4, or 1e-4 with --finetune)")
     parser.add_argument("--min-lr", type=float, default=1e-6, help="end of the cosine schedule (default: 1e-6)")
     parser.add_argument("--wd", type=float, default=1e-4, help="weight decay (default: 1e-4)")
-    add_run_options(parser, save_every=500, val="the protocol on the val split",
-                    cache="feature cache (default: <data>/.cache/features)", threads="torch CPU threads per process")
+    parser.add_argument("--seed", type=int, default=0, help="seed of initialisation and data order (default: 0)")
+    parser.add_argument("--resume", action="store_true", help="continue the run saved in --out exactly")
+    parser.add_argument("--stop-at", type=int, metavar="ITER",
+                        help="stop (resumably) after iteration ITER of --iters, e.g. for a time-boxed job")
+    parser.add_argument("--save-every", type=int, default=500, help="checkpoint every N iterations (default: 500)")
+    parser.add_argument("--val-every", type=int, default=0,
+                        help="score the protocol on the val split every N iterations (default: only at the end)")
+    parser.add_argument("--no-val", action="store_true", help="skip the final protocol score on the val split")
+    parser.add_argument("--cache-dir", help="feature cache (default: <data>/.cache/features)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--threads", type=int, help="torch CPU threads per process")
+    parser.add_argument("--precision", choices=TRAIN_PRECISIONS, default="auto",
+                        help="auto: bf16 autocast where the CPU has bf16 matrix instructions (AMX, AVX512-BF16) or "
+                             "the GPU supports bf16, else fp32 (default: auto)")
+
 
 def main(args: argparse.Namespace) -> int:
     from swiftcast.train.forecast import run_training

@@ -78,9 +78,8 @@ def load_forecaster_checkpoint(
     return net, config
 
 
-def discover_checkpoints(models_dir: str | os.PathLike[str], kind: str, **fields: str | None) -> list[Path]:
-    """Checkpoint folders of ``kind`` directly under ``models_dir`` (sorted) whose config has the given ``fields``
-    (a None value matches anything)."""
+def discover_forecasters(models_dir: str | os.PathLike[str], feature_model_id: str | None = None) -> list[Path]:
+    """Forecaster checkpoints directly under ``models_dir`` (sorted), optionally only those for one feature model."""
     from swiftcast.runtime.paths import resolve_user_path
 
     root = resolve_user_path(models_dir)
@@ -91,15 +90,11 @@ def discover_checkpoints(models_dir: str | os.PathLike[str], kind: str, **fields
                 config = json.loads(config_path.read_text())
             except (OSError, ValueError):
                 continue
-            if isinstance(config, dict) and config.get("kind") == kind and all(
-                    value is None or config.get(key) == value for key, value in fields.items()):
+            if not isinstance(config, dict) or config.get("kind") != "forecaster":
+                continue
+            if feature_model_id is None or config.get("feature_model_id") == feature_model_id:
                 found.append(config_path.parent)
     return found
-
-
-def discover_forecasters(models_dir: str | os.PathLike[str], feature_model_id: str | None = None) -> list[Path]:
-    """Forecaster checkpoints directly under ``models_dir`` (sorted), optionally only those for one feature model."""
-    return discover_checkpoints(models_dir, "forecaster", feature_model_id=feature_model_id)
 
 
 def default_forecaster(

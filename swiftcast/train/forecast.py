@@ -56,7 +56,10 @@ def run_training(args: argparse.Namespace) -> loop.LoopEnd:
     ``args.lr`` is filled in when not given); returns how the loop ended - also on every DDP rank."""
     started = time.time()
     out = Path(args.out)
-    loop.check_schedule(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.iters <= 0 or args.batch_size <= 0:
+        raise SwiftcastError("--iters and --batch-size must be positive")
     if args.samples_per_seq < 0:
         raise SwiftcastError("--samples-per-sequence must be >= 0")
     if args.finetune and not args.init:

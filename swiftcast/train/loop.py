@@ -261,14 +261,6 @@ def check_new_or_resumed(out: Path, resume: bool) -> None:
         raise SwiftcastError(f"{out} already holds a checkpoint: add --resume to continue it, or choose another --out")
 
 
-def check_schedule(args: Any) -> None:
-    """Set the torch threads (``--threads``) and refuse a schedule without steps (``--iters``/``--batch-size``)."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.iters <= 0 or args.batch_size <= 0:
-        raise SwiftcastError("--iters and --batch-size must be positive")
-
-
 def start_run(out: Path, started: float, args: Any, run_defining: Sequence[str], model: nn.Module,
               optimizer: torch.optim.Optimizer, decoder: nn.Module | None = None) -> RunRecord:
     """The record of a new run, or with ``args.resume`` of the run saved in ``out``, loaded into ``model``,
