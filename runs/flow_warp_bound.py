@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from swiftcast.data.cityscapes import CityscapesDataset
 from swiftcast.data.transforms import read_rgb
-from swiftcast.forecast.motion import FLOW_SPAN_FRAMES, FlowExtrapolation, warp_labels
+from swiftcast.forecast.motion import FLOW_SPAN_FRAMES, FlowExtrapolation, follow_flow, warp_labels
 from swiftcast.forecast.protocol import TARGET_INDEX, protocol_window
 from swiftcast.metrics import ConfusionMeter
 from swiftcast.runtime.segmenter import Segmenter
@@ -35,14 +34,11 @@ def tracked_motion(flow: FlowExtrapolation, frames: list[np.ndarray]) -> np.ndar
     """The displacement from the first of ``frames`` (prepared grey, newest first) back to the last, following the
     flow between each consecutive pair from where the previous one ended."""
     height, width = frames[0].shape[:2]
-    grid = np.stack(np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)), -1)
-    displacement = np.zeros((*frames[0].shape[:2], 2), np.float32)
+    start = np.stack(np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)), -1)
+    position = start.reshape(-1, 2)
     for newer, older in zip(frames, frames[1:]):
-        step = flow.flow_between(newer, older)
-        if displacement.any():
-            step = cv2.remap(step, grid + displacement, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        displacement += step
-    return displacement
+        position = follow_flow(flow.flow_between(newer, older), position, 1.0)
+    return position.reshape(height, width, 2) - start
 
 
 def score_split(root: Path, segmenter: Segmenter, flow: FlowExtrapolation,

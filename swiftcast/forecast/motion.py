@@ -101,6 +101,19 @@ def _grid(height: int, width: int) -> np.ndarray:
     return grid
 
 
+def _at_size(field: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A displacement field (h, w, 2) in pixels, resized and rescaled to (height, width)."""
+    if field.shape[:2] == (height, width):
+        return field
+    scale = np.array([width / field.shape[1], height / field.shape[0]], np.float32)
+    return cv2.resize(field, (width, height), interpolation=cv2.INTER_LINEAR) * scale
+
+
+def _check_steps(steps: float) -> None:
+    if not 0.0 <= steps <= MAX_STEPS:
+        raise ValueError(f"{steps:.2f} flow steps: outside 0..{MAX_STEPS:g}")
+
+
 def _sample(image: np.ndarray, points: np.ndarray, interpolation: int) -> np.ndarray:
     """``image`` read at ``points`` (N, 2) x, y (the image border extends outwards): one remap, however few points."""
     count, row = len(points), 4096  # remap maps must be under 32767 wide
@@ -114,8 +127,7 @@ def _sample(image: np.ndarray, points: np.ndarray, interpolation: int) -> np.nda
 def follow_flow(flow: np.ndarray, points: np.ndarray, steps: float) -> np.ndarray:
     """Where ``points`` (N, 2) x, y end up after following ``flow`` (H, W, 2) ``steps`` times, each step read where
     the previous one ended (a fractional last step follows that share of it; the image border extends outwards)."""
-    if not 0.0 <= steps <= MAX_STEPS:
-        raise ValueError(f"{steps:.2f} flow steps: outside 0..{MAX_STEPS:g}")
+    _check_steps(steps)
     position = np.array(points, np.float32, copy=True).reshape(-1, 2)
     remaining = float(steps)
     while remaining > 1e-6:
@@ -203,12 +215,8 @@ class LabelProjection:
     """
 
     def __init__(self, labels: np.ndarray, flow: np.ndarray, layers: np.ndarray = TRAIN_ID_LAYERS) -> None:
-        height, width = labels.shape
-        if flow.shape[:2] != (height, width):
-            sy, sx = height / flow.shape[0], width / flow.shape[1]
-            flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * np.array([sx, sy], np.float32)
-        self.labels, self.flow = labels, flow
-        self.rate = expansion_rate(flow)
+        self.labels, self.flow = labels, _at_size(flow, *labels.shape)
+        self.rate = expansion_rate(self.flow)
         layer = layers[labels.ravel()]
         #: the pixels of each layer present, farthest layer first
         self.layers = [np.flatnonzero(layer == value).astype(np.int32) for value in np.flatnonzero(np.bincount(layer))]
@@ -216,8 +224,7 @@ class LabelProjection:
     def ahead(self, steps: float) -> np.ndarray:
         """The labels ``steps`` flow spans ahead: every pixel drawn where :func:`forward_displacement` sends it, nearer
         layers over farther ones; where nothing lands, read backwards along the flow."""
-        if not 0.0 <= steps <= MAX_STEPS:
-            raise ValueError(f"{steps:.2f} flow steps: outside 0..{MAX_STEPS:g}")
+        _check_steps(steps)
         labels, flow = self.labels, self.flow
         if steps == 0:
             return labels.copy()
@@ -275,10 +282,7 @@ def warp_labels(labels: np.ndarray, displacement: np.ndarray) -> np.ndarray:
     ``displacement`` may be at another resolution: it is resized and rescaled to the labels' size first.
     """
     height, width = labels.shape
-    if displacement.shape[:2] != (height, width):
-        sy, sx = height / displacement.shape[0], width / displacement.shape[1]
-        displacement = cv2.resize(displacement, (width, height), interpolation=cv2.INTER_LINEAR)
-        displacement = displacement * np.array([sx, sy], np.float32)
+    displacement = _at_size(displacement, height, width)
     return cv2.remap(labels, _grid(height, width) + displacement, None, cv2.INTER_NEAREST,
                      borderMode=cv2.BORDER_REPLICATE)
 
@@ -345,7 +349,8 @@ class FrameMotion:
     """Flow extrapolation on a live stream: recent grey frames by stamp, and the motion of the newest one.
 
     Any camera rate works: the past frame is the stored one nearest to ``t - span_ns`` (at least half and at most
-    :data:`MAX_SPAN_FACTOR` times ``span_ns`` before ``t``: a dropped frame of a slow camera still gives a flow), and the forecast reaches ``horizon / actual span`` flow spans ahead.
+    :data:`MAX_SPAN_FACTOR` times ``span_ns`` before ``t``: a dropped frame of a slow camera still gives a flow),
+    and the forecast reaches ``horizon / actual span`` flow spans ahead.
 
     Args:
         span_ns: the preferred time between the two frames of a flow (one frame period of the forecasters, P:
