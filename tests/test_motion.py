@@ -155,3 +155,16 @@ def test_horizons_of_one_frame_share_its_projection() -> None:
     assert np.array_equal(short, project_labels(labels, motion.flow, 3))
     assert np.array_equal(mid, project_labels(labels, motion.flow, 9))
     assert motion.projection(labels.copy()) is not shared  # other labels: a projection of their own
+
+
+def test_flow_of_another_resolution_is_rescaled_before_the_projection() -> None:
+    """The node computes the flow on a frame at most flow_width wide and projects the labels at the camera size."""
+    labels = _labels(96, 160)
+    half = np.zeros((48, 80, 2), np.float32)
+    half[15:35, 30:45, 0] = -2.0  # the car moved 2 px at half resolution = 4 px per span
+    full = cv2.resize(half, (160, 96), interpolation=cv2.INTER_LINEAR) * np.float32(2)
+    ahead = project_labels(labels, half, 3.0)
+    assert np.array_equal(ahead, project_labels(labels, full, 3.0))
+    now_x, ahead_x = np.nonzero(labels == 13)[1], np.nonzero(ahead == 13)[1]
+    # 3 spans of 4 px on, a little less where the resized flow blurs into the still road around the car
+    assert 9 <= np.median(ahead_x) - np.median(now_x) <= 12
