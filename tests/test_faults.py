@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -116,22 +117,29 @@ def test_forecast_node_refuses_bad_model_files_with_one_line(models, tmp_path):
                                                                    "conv_f2f")),
                              ("short_checkpoint", seg)],  # a segmentation model where a forecaster belongs
     }
-    env = ros_child_env(allocate_domain_id())
+    cleanup_fastdds_shm()  # segments left by nodes killed in earlier tests
     procs = []
     for param, runs in cases.items():
         for name, path in runs:
             args = ["-p", f"checkpoint:={seg}", "-p", f"models_dir:={models['dir']}", "-p", f"{name}:={path}"]
             cmd = [str(node_executable("forecast_node", "forecast_node")), "--ros-args", "-r", "__node:=forecast",
                    *args]
-            procs.append((param, path, NodeProcess(cmd, env)))
-    for param, path, proc in procs:
-        code = proc.wait(180)
-        output = proc.output()
-        lines = [line for line in output.splitlines() if line.strip()]
-        proc.stop()
-        assert code == 2, f"{param}={path}: exit {code}\n{output}"
-        assert len(lines) == 1 and f"parameter '{param}'" in lines[0], f"{param}={path}:\n{output}"
-        assert "Traceback" not in output
+            # a domain each: the refusing nodes have nothing to say to each other
+            procs.append((param, path, NodeProcess(cmd, ros_child_env(allocate_domain_id()))))
+    try:
+        for param, path, proc in procs:
+            try:
+                code = proc.wait(180)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"{param}={path}: still running after 180 s; its output so far:\n{proc.output()}")
+            output = proc.output()
+            lines = [line for line in output.splitlines() if line.strip()]
+            assert code == 2, f"{param}={path}: exit {code}\n{output}"
+            assert len(lines) == 1 and f"parameter '{param}'" in lines[0], f"{param}={path}:\n{output}"
+            assert "Traceback" not in output
+    finally:
+        for _, _, proc in procs:
+            proc.stop(signal.SIGKILL)
 
 
 # --- killed nodes under swiftcast stack ----------------------------------------------------------------------------
