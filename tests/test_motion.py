@@ -8,10 +8,14 @@ import numpy as np
 import pytest
 
 from swiftcast.forecast.motion import (
+    FOCAL_PER_WIDTH,
     MAX_CONTACT_SHARE,
+    STATIC_TRAIN_IDS,
     TRAIN_ID_LAYERS,
     FlowExtrapolation,
     FrameMotion,
+    LabelProjection,
+    fit_camera_motion,
     follow_flow,
     forward_displacement,
     project_labels,
@@ -168,3 +172,76 @@ def test_flow_of_another_resolution_is_rescaled_before_the_projection() -> None:
     now_x, ahead_x = np.nonzero(labels == 13)[1], np.nonzero(ahead == 13)[1]
     # 3 spans of 4 px on, a little less where the resized flow blurs into the still road around the car
     assert 9 <= np.median(ahead_x) - np.median(now_x) <= 12
+
+
+def _yaw(angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
+
+
+def _static_scene(height: int, width: int, focus: tuple[float, float], yaw: float, nearest: float = 5.0):
+    """A static scene at random depths (``nearest`` to 60 camera advances per span) seen by a camera that heads for ``focus``
+    (pixels from the image centre) and turns by ``yaw`` per span: the backward flow of the newest frame, and a
+    function giving where every pixel's point is ``n`` spans on (exact 3-D motion)."""
+    focal = FOCAL_PER_WIDTH * width
+    rng = np.random.default_rng(3)
+    depth = cv2.resize(rng.uniform(nearest, 60, (height // 8, width // 8)), (width, height), interpolation=cv2.INTER_LINEAR)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
+    x, y = xs - (width - 1) / 2, ys - (height - 1) / 2
+    points = np.stack([x / focal * depth, y / focal * depth, depth], -1)
+    advance = np.array([-focus[0] / focal, -focus[1] / focal, -1.0])  # the scene comes towards the camera
+    turn = _yaw(yaw)
+
+    def image_of(p: np.ndarray) -> np.ndarray:
+        return np.stack([focal * p[..., 0] / p[..., 2] - x, focal * p[..., 1] / p[..., 2] - y], -1)
+
+    before = (points - advance) @ turn  # P(t) = R P(t-1) + advance
+    flow = image_of(before).astype(np.float32)
+
+    def ahead(n: int) -> np.ndarray:
+        p = points
+        for _ in range(n):
+            p = p @ turn.T + advance
+        return image_of(p)
+
+    return flow, ahead
+
+
+def test_camera_rotation_and_heading_are_fitted_to_the_static_world() -> None:
+    height, width = 96, 160
+    flow, _ = _static_scene(height, width, focus=(12.0, -8.0), yaw=0.01)
+    static = np.ones((height, width), bool)
+    static[40:60, 70:100] = False  # a car, whose flow says nothing of the camera's motion
+    flow[40:60, 70:100] = (-3.0, 1.0)
+    camera = fit_camera_motion(flow, static, FOCAL_PER_WIDTH * width)
+    assert camera is not None
+    assert abs(camera.rotation[1] - 0.01) < 0.001 and np.abs(camera.rotation[[0, 2]]).max() < 0.001
+    np.testing.assert_allclose(camera.focus, (12.0, -8.0), atol=2.0)
+    assert fit_camera_motion(flow, np.zeros((height, width), bool), FOCAL_PER_WIDTH * width) is None
+
+
+def test_a_turning_approaching_camera_sees_static_points_where_their_3d_motion_takes_them() -> None:
+    """Road everywhere (static): 3 and 9 spans on, every point lands within a pixel or so of its true place, though
+    the camera turns and heads off-centre; the image-centred rule without the camera's motion misses by far more."""
+    height, width = 96, 160
+    flow, ahead = _static_scene(height, width, focus=(15.0, -10.0), yaw=0.008, nearest=15.0)  # none too near
+    projection = LabelProjection(np.zeros((height, width), np.uint8), flow)  # all road
+    assert projection.camera is not None
+    for steps in (3, 9):
+        mx, my = projection.displacement(float(steps))
+        truth = ahead(steps)
+        error = np.hypot(mx - truth[..., 0], my - truth[..., 1])
+        rx, ry = forward_displacement(flow, float(steps))
+        centred = np.hypot(rx - truth[..., 0], ry - truth[..., 1])
+        assert np.median(error) < 0.5 and np.percentile(error, 95) < 1.5, steps
+        assert np.percentile(centred, 95) > 3 * np.percentile(error, 95), steps
+
+
+def test_without_the_static_world_in_view_everything_follows_the_image_centred_rule() -> None:
+    """A bus filling the frame says nothing of the camera's motion: no camera fit, and the plain rule."""
+    labels = np.full((48, 80), 15, np.uint8)  # bus
+    flow = _looming(48, 80, 0.05)
+    projection = LabelProjection(labels, flow)
+    assert projection.camera is None and not STATIC_TRAIN_IDS[15] and STATIC_TRAIN_IDS[0] and STATIC_TRAIN_IDS[10]
+    for got, want in zip(projection.displacement(3.0), forward_displacement(flow, 3.0)):
+        np.testing.assert_array_equal(got, want)

@@ -8,18 +8,22 @@ for every pixel, how its content moved in the last frame period. The forecast ca
   reading each future pixel from where the flow *at that pixel* came from (backward warping) instead lets a thin
   pole or a car's front edge stay put while the background behind it moves, because the flow of the present is not
   the flow of the future;
-- **with a constant time to contact**: a camera driving forwards sees every static point move away from the image
-  centre ever faster as it approaches (``r(t) = r0 · T / (T - t)`` for a point that would reach the camera in ``T``).
-  The radial part of a pixel's flow gives its ``T``; the rest of the flow (turning, crossing traffic) is carried on
-  at constant velocity;
+- **with the camera's own motion**: the flow of the static world (road, buildings, poles, vegetation, sky) is the
+  camera turning and heading somewhere; fitted to it, the turn is taken out of every pixel's flow, and static
+  points move as the camera goes on: forwards towards where it heads and turning about its vertical axis at the
+  same rate (pitching and rolling swing back, so they are not carried on);
+- **with a constant time to contact**: a camera driving forwards sees every point move away from where it heads
+  ever faster as it approaches (``r(t) = r0 · T / (T - t)`` for a point that would reach the camera in ``T``).
+  The radial part of a pixel's flow gives its ``T``; the rest of the flow (crossing traffic) is carried on at
+  constant velocity;
 - **nearer things drawn over farther ones** where projected pixels land on the same place, by class: the sky behind
   the ground, the ground behind buildings and vegetation, those behind poles and signs, everything behind people
   and vehicles (the layers of :func:`layer_table`, from cityscapesScripts' categories);
 - where nothing lands (what the motion uncovers), the labels read backwards along the flow.
 
-It needs no training and no features, costs one flow computation per frame and a projection per horizon, and works
-at any camera rate: the horizon is counted in flow spans of the actual time between the two frames. Zero motion
-reproduces copy-last exactly.
+It needs no training and no features, costs one flow computation and a small fit per frame and a projection per
+horizon, and works at any camera rate: the horizon is counted in flow spans of the actual time between the two
+frames. Zero motion reproduces copy-last exactly.
 """
 
 from __future__ import annotations
@@ -63,6 +67,20 @@ MAX_CONTACT_SHARE = 0.85
 DIVERGENCE_CELL = 8
 #: the backward path that labels what nothing is projected onto takes at most this many steps (each a remap)
 FILL_STEPS = 3
+#: the camera's focal length as a share of the image width: Cityscapes' camera (the synthetic world renders with
+#: it too). The camera motion fit needs it only for the small second-order terms of a rotation's image motion: on
+#: the synthetic val, 0.6 or 1.6 times it forecasts within 0.05 mIoU of the true one
+FOCAL_PER_WIDTH = 2262.52 / 2048.0
+#: cityscapesScripts' categories that stand still in the world: their flow is the camera's own motion
+STATIC_CATEGORIES = ("flat", "construction", "object", "nature", "sky")
+#: the camera's motion is fitted to this many static pixels, spread evenly over them; with fewer than
+#: MIN_FIT_POINTS static pixels in view (a bus filling the frame) the camera's motion is not estimated
+FIT_POINTS = 1500
+MIN_FIT_POINTS = 500
+#: reweighted least-squares rounds of the camera motion fit
+FIT_ROUNDS = 5
+#: the most a static point may approach in one span, as a share of its distance (a larger flow is noise)
+MAX_STATIC_RATE = 0.5
 #: drawing order of cityscapesScripts' categories, farthest first (see :func:`layer_table`)
 CATEGORY_LAYERS = {"void": 0, "sky": 0, "flat": 1, "construction": 2, "nature": 2, "object": 3, "human": 4,
                    "vehicle": 4}
@@ -154,6 +172,20 @@ def layer_table(categories: dict[str, int] | None = None) -> np.ndarray:
 TRAIN_ID_LAYERS = layer_table()
 
 
+def static_table(categories: tuple[str, ...] = STATIC_CATEGORIES) -> np.ndarray:
+    """(256,) bool: whether a trainId's category stands still in the world (ground, buildings, poles, nature, sky)."""
+    from swiftcast.data.labels import TRAIN_LABELS
+
+    table = np.zeros(256, bool)
+    for label in TRAIN_LABELS:
+        table[label.trainId] = label.category in categories
+    return table
+
+
+#: which Cityscapes trainIds show the static world
+STATIC_TRAIN_IDS = static_table()
+
+
 @lru_cache(maxsize=8)
 def _rays(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """x and y of every pixel relative to the image centre, and one over the squared distance (made once per size)."""
@@ -166,11 +198,106 @@ def _rays(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return rx, ry, inverse
 
 
-def expansion_rate(flow: np.ndarray) -> np.ndarray:
-    """(H, W): how much farther from the image centre the content of every pixel got in the last flow span, as a
-    share of its distance, as far as the flow around it spread out too (see :func:`forward_displacement`)."""
+def _rays_from(height: int, width: int, focus: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_rays` relative to ``focus`` (x, y pixels from the image centre; None: the centre)."""
+    if focus is None:
+        return _rays(height, width)
+    rx, ry, _ = _rays(height, width)
+    rx, ry = rx - np.float32(focus[0]), ry - np.float32(focus[1])
+    return rx, ry, 1 / (rx * rx + ry * ry + np.float32(1e-3))
+
+
+def _rotation(axis: int, angle: float) -> np.ndarray:
+    """(3, 3) rotation by ``angle`` about camera axis x (0, pitch), y (1, yaw) or z (2, roll); x right, y down."""
+    c, s = np.cos(angle), np.sin(angle)
+    i, j = [(1, 2), (2, 0), (0, 1)][axis]
+    rotation = np.eye(3)
+    rotation[i, i], rotation[i, j], rotation[j, i], rotation[j, j] = c, -s, s, c
+    return rotation
+
+
+@lru_cache(maxsize=4)
+def rotation_basis(height: int, width: int, focal: float) -> np.ndarray:
+    """(3, H, W, 2) float32: the image motion of every pixel per radian of the scene turning about the camera's x,
+    y and z axes (pitch, yaw, roll), for a pinhole camera of ``focal`` pixels centred on the image."""
+    rx, ry, _ = _rays(height, width)
+    x, y, step = rx.astype(np.float64), ry.astype(np.float64), 1e-4
+    rays = np.stack([x / focal, y / focal, np.ones_like(x)], -1)
+    basis = []
+    for axis in range(3):
+        turned = rays @ _rotation(axis, step).T
+        basis.append(np.stack([focal * turned[..., 0] / turned[..., 2] - x,
+                               focal * turned[..., 1] / turned[..., 2] - y], -1) / step)
+    out = np.ascontiguousarray(np.stack(basis), dtype=np.float32)
+    out.setflags(write=False)
+    return out
+
+
+def _solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Least squares ``a x = b`` by the normal equations, nudged so that no motion at all solves to zero."""
+    normal = a.T @ a
+    return np.linalg.solve(normal + np.eye(len(normal)) * (1e-9 * np.trace(normal) + 1e-12), a.T @ b)
+
+
+@dataclass(frozen=True)
+class CameraMotion:
+    """The camera's own motion over one flow span, as the static world shows it (see :func:`fit_camera_motion`).
+
+    ``rotation``: radians the scene turned about the camera's x, y, z axes; ``focus``: where the camera heads (the
+    focus of expansion), x and y pixels from the image centre; ``focal``: the focal length in pixels."""
+
+    rotation: np.ndarray
+    focus: np.ndarray
+    focal: float
+
+    def rotation_flow(self, height: int, width: int, rotation: np.ndarray | None = None) -> np.ndarray:
+        """(H, W, 2) image motion of ``rotation`` (default: this span's) at every pixel."""
+        turn = self.rotation if rotation is None else rotation
+        basis = rotation_basis(height, width, self.focal)
+        flow = np.zeros((height, width, 2), np.float32)
+        for axis in np.flatnonzero(turn):
+            flow += basis[axis] * np.float32(turn[axis])
+        return flow
+
+
+def fit_camera_motion(flow: np.ndarray, static: np.ndarray, focal: float) -> CameraMotion | None:
+    """The camera's rotation and heading over one span of ``flow`` (backward, (H, W, 2)), from the pixels where
+    ``static`` (H, W) bool is set; None with fewer than :data:`MIN_FIT_POINTS` of them.
+
+    What is left of a static pixel's motion once the rotation is taken out points away from the focus of
+    expansion (its length grows with nearness, unknown per pixel): rotation and focus are the least-squares fit of
+    that, reweighted rounds of Gauss-Newton."""
     height, width = flow.shape[:2]
-    rx, ry, inverse = _rays(height, width)
+    pixels = np.flatnonzero(static.ravel())
+    if len(pixels) < MIN_FIT_POINTS:
+        return None
+    pixels = pixels[:: max(1, len(pixels) // FIT_POINTS)]
+    rx, ry, _ = _rays(height, width)
+    x, y = rx.ravel()[pixels].astype(np.float64), ry.ravel()[pixels].astype(np.float64)
+    vx, vy = (-flow.reshape(-1, 2)[pixels].astype(np.float64)).T  # forward motion
+    basis = rotation_basis(height, width, focal).reshape(3, -1, 2)[:, pixels].transpose(1, 2, 0).astype(np.float64)
+    focus, rotation, weight = np.zeros(2), np.zeros(3), np.ones(len(pixels))
+    for _ in range(FIT_ROUNDS):
+        # Gauss-Newton on both at once (they trade off against each other, so fitting them in turn crawls)
+        ux, uy = vx - basis[:, 0] @ rotation, vy - basis[:, 1] @ rotation
+        dx, dy = x - focus[0], y - focus[1]
+        misfit = dx * uy - dy * ux
+        jacobian = np.column_stack([dy[:, None] * basis[:, 0] - dx[:, None] * basis[:, 1], -uy, ux])
+        step = _solve(jacobian * weight[:, None], -misfit * weight)
+        rotation = rotation + step[:3]
+        focus = np.clip(focus + step[3:], -width, width)  # a camera that barely moves forwards has no real focus
+        # pixels whose motion does not fit (a mislabelled car, a flow error) count less in the next round
+        misfit = misfit / (np.hypot(dx, dy) + 1)
+        weight = 1 / np.maximum(np.abs(misfit) / (1.5 * np.median(np.abs(misfit)) + 1e-3), 1)
+    return CameraMotion(rotation, focus, float(focal))
+
+
+def expansion_rate(flow: np.ndarray, focus: np.ndarray | None = None) -> np.ndarray:
+    """(H, W): how much farther from the focus of expansion (default: the image centre) the content of every pixel
+    got in the last flow span, as a share of its distance, as far as the flow around it spread out too (see
+    :func:`forward_displacement`)."""
+    height, width = flow.shape[:2]
+    rx, ry, inverse = _rays_from(height, width, focus)
     outwards = (flow[..., 0] * rx + flow[..., 1] * ry) * -inverse
     cell = DIVERGENCE_CELL
     cells = cv2.resize(flow, (max(2, width // cell), max(2, height // cell)), interpolation=cv2.INTER_AREA)
@@ -179,22 +306,23 @@ def expansion_rate(flow: np.ndarray) -> np.ndarray:
     return np.where(outwards > 0, np.clip(spread, 0, outwards), np.clip(spread, outwards, 0))
 
 
-def forward_displacement(flow: np.ndarray, steps: float, rate: np.ndarray | None = None
-                         ) -> tuple[np.ndarray, np.ndarray]:
+def forward_displacement(flow: np.ndarray, steps: float, rate: np.ndarray | None = None,
+                         focus: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """x and y (H, W) of where the content of every pixel will be ``steps`` flow spans ahead, relative to where it is.
 
     ``flow`` is the backward flow of the newest frame (content at x came from x + flow(x) one span ago). A camera
-    driving forwards sees a static point move away from the image centre ever faster as it approaches: its radius
-    grows as ``T / (T - t)`` for a point ``T`` spans from contact. The share of the radius a pixel moved outwards
-    in the last span gives ``T``, but only as far as the flow around it spreads out too (half its divergence over
-    :data:`DIVERGENCE_CELL`-pixel cells): a car crossing the view moves away from the centre without coming
-    closer, and goes on at constant velocity. A point is carried at most :data:`MAX_CONTACT_SHARE` of the way to
-    contact; a radius that shrinks with its surroundings (something moving away) shrinks linearly; the rest of the
-    flow (turning, crossing) goes on at constant velocity. ``rate``: :func:`expansion_rate` of ``flow``, if known.
+    driving forwards sees a static point move away from the focus of expansion ``focus`` (default: the image
+    centre) ever faster as it approaches: its distance from it grows as ``T / (T - t)`` for a point ``T`` spans
+    from contact. The share of that distance a pixel moved outwards in the last span gives ``T``, but only as far
+    as the flow around it spreads out too (half its divergence over :data:`DIVERGENCE_CELL`-pixel cells): a car
+    crossing the view moves outwards without coming closer, and goes on at constant velocity. A point is carried at
+    most :data:`MAX_CONTACT_SHARE` of the way to contact; a radius that shrinks with its surroundings (something
+    moving away) shrinks linearly; the rest of the flow (turning, crossing) goes on at constant velocity. ``rate``:
+    :func:`expansion_rate` of ``flow`` about ``focus``, if known.
     """
-    rx, ry, _ = _rays(*flow.shape[:2])
+    rx, ry, _ = _rays_from(*flow.shape[:2], focus)
     if rate is None:
-        rate = expansion_rate(flow)
+        rate = expansion_rate(flow, focus)
     steps32 = np.float32(steps)
     # with r(-1) = r0 (1 - rate) = r0 T / (T + 1): T = (1 - rate) / rate spans, and r(steps) = r0 T / (T - steps)
     share = np.minimum(steps32 * rate / np.maximum(1 - rate, np.float32(0.05)), np.float32(MAX_CONTACT_SHARE))
@@ -204,32 +332,92 @@ def forward_displacement(flow: np.ndarray, steps: float, rate: np.ndarray | None
     return rx * radial - steps32 * flow[..., 0], ry * radial - steps32 * flow[..., 1]
 
 
+def static_displacement(nearness: np.ndarray, camera: CameraMotion, steps: float) -> tuple[np.ndarray, np.ndarray]:
+    """x and y (H, W) of where static points will be ``steps`` spans ahead when the camera goes on as it moved:
+    forwards towards ``camera.focus`` and turning about its vertical axis (yaw) at the same rate; pitch and roll
+    are not carried on (a car's pitching and rolling swing back).
+
+    ``nearness`` (H, W): the camera's advance per span over each point's distance (0: at infinity, like the sky).
+    Exact 3-D motion of every point, so the turn and the approach compose correctly; a point is carried at most
+    :data:`MAX_CONTACT_SHARE` of the way to contact."""
+    height, width = nearness.shape
+    rx, ry, _ = _rays(height, width)
+    focal, yaw = camera.focal, float(camera.rotation[1]) * steps
+    cos, sin = np.cos(yaw), np.sin(yaw)
+    # the camera's advance over the span, as the points see it (towards them), summed over the turn
+    ahead_x, ahead_y = -camera.focus[0] / focal, -camera.focus[1] / focal
+    if abs(yaw) > 1e-9:
+        along, across = np.sin(yaw) / yaw * steps, (1 - np.cos(yaw)) / yaw * steps
+    else:
+        along, across = steps, 0.0
+    move = np.array([along * ahead_x - across, steps * ahead_y, -across * ahead_x - along], np.float32)
+    # points at unit depth: turned, then moved by the advance scaled by their nearness
+    x, y = rx / np.float32(focal), ry / np.float32(focal)
+    new_x = np.float32(cos) * x + np.float32(sin) + nearness * move[0]
+    new_y = y + nearness * move[1]
+    new_z = np.maximum(np.float32(-sin) * x + np.float32(cos) + nearness * move[2], np.float32(1 - MAX_CONTACT_SHARE))
+    scale = np.float32(focal) / new_z
+    return new_x * scale - rx, new_y * scale - ry
+
+
 class LabelProjection:
     """The newest labels and their flow, ready to be carried to any number of horizons (:meth:`ahead`): the flow at
-    the labels' size, its expansion rate and the pixels of each drawing layer are made once.
+    the labels' size, the camera's motion, the expansion rates and the pixels of each drawing layer are made once.
+
+    The static world (:data:`STATIC_TRAIN_IDS`) tells the camera's own motion (:func:`fit_camera_motion`): its
+    turn is taken out of the flow before the rates are measured, about where the camera heads rather than the image
+    centre, and static points move as the camera goes on (:func:`static_displacement`). Everything else follows
+    :func:`forward_displacement` about the same focus, turning with the camera. Without enough of the static world
+    in view all of it does, about the image centre.
 
     Args:
         labels: (H, W) uint8 trainIds of the newest frame.
         flow: its backward flow (newest -> one span before), at the labels' size or another.
         layers: (256,) drawing layer of every label, farther first (:func:`layer_table`).
+        static: (256,) whether a label stands still in the world (:func:`static_table`).
+        focal_per_width: the camera's focal length over the image width.
     """
 
-    def __init__(self, labels: np.ndarray, flow: np.ndarray, layers: np.ndarray = TRAIN_ID_LAYERS) -> None:
+    def __init__(self, labels: np.ndarray, flow: np.ndarray, layers: np.ndarray = TRAIN_ID_LAYERS,
+                 static: np.ndarray = STATIC_TRAIN_IDS, focal_per_width: float = FOCAL_PER_WIDTH) -> None:
         self.labels, self.flow = labels, _at_size(flow, *labels.shape)
-        self.rate = expansion_rate(self.flow)
+        height, width = labels.shape
+        self.static = static[labels]
+        self.camera = fit_camera_motion(self.flow, self.static, focal_per_width * width)
+        if self.camera is None:
+            self.moving_flow, self.focus = self.flow, None
+        else:  # the flow without the camera's turn, and the turn it goes on with (yaw only)
+            self.moving_flow = self.flow + self.camera.rotation_flow(height, width)
+            self.focus = self.camera.focus
+            self.turn = self.camera.rotation_flow(height, width, self.camera.rotation * np.array([0, 1, 0]))
+            rx, ry, inverse = _rays_from(height, width, self.focus)
+            outwards = (self.moving_flow[..., 0] * rx + self.moving_flow[..., 1] * ry) * -inverse
+            rate = np.clip(outwards, 0, MAX_STATIC_RATE)
+            self.nearness = rate / (1 - rate)
+        self.rate = expansion_rate(self.moving_flow, self.focus)
         layer = layers[labels.ravel()]
         #: the pixels of each layer present, farthest layer first
         self.layers = [np.flatnonzero(layer == value).astype(np.int32) for value in np.flatnonzero(np.bincount(layer))]
 
+    def displacement(self, steps: float) -> tuple[np.ndarray, np.ndarray]:
+        """x and y (H, W) of where every pixel's content will be ``steps`` spans ahead, relative to where it is."""
+        mx, my = forward_displacement(self.moving_flow, steps, self.rate, self.focus)
+        if self.camera is None:
+            return mx, my
+        sx, sy = static_displacement(self.nearness, self.camera, steps)
+        steps32 = np.float32(steps)
+        return (np.where(self.static, sx, mx + steps32 * self.turn[..., 0]),
+                np.where(self.static, sy, my + steps32 * self.turn[..., 1]))
+
     def ahead(self, steps: float) -> np.ndarray:
-        """The labels ``steps`` flow spans ahead: every pixel drawn where :func:`forward_displacement` sends it, nearer
+        """The labels ``steps`` flow spans ahead: every pixel drawn where :meth:`displacement` sends it, nearer
         layers over farther ones; where nothing lands, read backwards along the flow."""
         _check_steps(steps)
         labels, flow = self.labels, self.flow
         if steps == 0:
             return labels.copy()
         height, width = labels.shape
-        mx, my = forward_displacement(flow, steps, self.rate)
+        mx, my = self.displacement(steps)
         grid = _grid(height, width)
         tx, ty = (grid[..., 0] + mx).ravel(), (grid[..., 1] + my).ravel()
         # the canvas has a one-pixel frame: whatever lands off the image is drawn there and dropped
