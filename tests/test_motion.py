@@ -46,8 +46,11 @@ def test_zero_motion_reproduces_the_newest_labels_exactly() -> None:
     image, labels = _texture(), _labels()
     flow = FlowExtrapolation()
     motion = flow.motion(image, image, span=3)
+    with_before = flow.motion(image, image, span=3, before=image, before_span=3)
+    assert with_before.previous_flow is not None
     for horizon in (3, 9):
         assert np.array_equal(flow.forecast(labels, motion, horizon), labels)
+        assert np.array_equal(flow.forecast(labels, with_before, horizon), labels)
 
 
 def test_steady_motion_is_carried_on_to_the_horizon() -> None:
@@ -245,3 +248,37 @@ def test_without_the_static_world_in_view_everything_follows_the_image_centred_r
     assert projection.camera is None and not STATIC_TRAIN_IDS[15] and STATIC_TRAIN_IDS[0] and STATIC_TRAIN_IDS[10]
     for got, want in zip(projection.displacement(3.0), forward_displacement(flow, 3.0)):
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_motion_brings_the_past_frames_own_flow_when_it_was_made() -> None:
+    """The node makes one flow per frame; the motion of a frame also carries the flow its past frame made (no
+    second flow), and a stream that starts over forgets them."""
+    period = FRAME_PERIOD_NS
+    motion = FrameMotion(span_ns=period)
+    base = _texture()
+    for k in range(3):
+        motion.add_frame(k * period, _shifted(base, 2 * k))
+    first = motion.motion(period)
+    assert first is not None and first.previous_flow is None  # frame 0 made no flow
+    second = motion.motion(2 * period)
+    assert second is not None and second.previous_flow is first.flow and second.previous_span == period
+    motion.add_frame(0, base)  # back in time: a new stream
+    motion.add_frame(period, _shifted(base, 2))
+    assert motion.motion(period).previous_flow is None
+
+
+def test_the_static_worlds_nearness_over_two_spans_agrees_with_one() -> None:
+    """For a camera going on as it moved, the path over two spans gives the static points the same nearness as
+    one span (twice the motion for the same flow error), so adding it moves the forecast very little here."""
+    height, width = 96, 160
+    flow, ahead = _static_scene(height, width, focus=(15.0, -10.0), yaw=0.008, nearest=15.0)
+    labels = np.zeros((height, width), np.uint8)
+    one = LabelProjection(labels, flow)
+    # the flow one span earlier: the same camera motion, seen from one span farther back
+    earlier, _ = _static_scene(height, width, focus=(15.0, -10.0), yaw=0.008, nearest=16.0)
+    both = LabelProjection(labels, flow, previous_flow=earlier, previous_span=1.0)
+    truth = ahead(9)
+    for projection in (one, both):
+        mx, my = projection.displacement(9.0)
+        assert np.median(np.hypot(mx - truth[..., 0], my - truth[..., 1])) < 1.0
+    np.testing.assert_allclose(np.median(both.nearness), np.median(one.nearness), rtol=0.1)

@@ -138,7 +138,7 @@ def single_frame_rows(
     resized nearest-neighbour to the ground truth when their sizes differ) of the newest observed frame
     (:data:`SF_COPY_LAST`) and of the target (:data:`SF_ORACLE`), as ``{row: {horizon: metrics}}`` like
     :func:`evaluate_protocol`. Given ``image_of(frame)`` (RGB), also :data:`FLOW`: the labels of frame t carried on
-    along the flow from t back to t-1, as the forecast node's ``flow`` method does."""
+    along the flow from t back to t-1 (and from t-1 to t-2), as the forecast node's ``flow`` method does."""
     from swiftcast.data.transforms import resize_label
     from swiftcast.forecast.motion import FLOW_SPAN_FRAMES, FlowExtrapolation
     from swiftcast.metrics import ConfusionMeter
@@ -164,8 +164,10 @@ def single_frame_rows(
             meters[SF_COPY_LAST, h].update(last, truth)
             if flow is not None:
                 past = window.last - FLOW_SPAN_FRAMES
+                before = past - FLOW_SPAN_FRAMES  # the past frame's own flow, as the node keeps it
                 motion = flow.motion(image_of(seq.frames[window.last]), image_of(seq.frames[past]),
-                                     window.last - past)
+                                     window.last - past, image_of(seq.frames[before]) if before >= 0 else None,
+                                     past - before)
                 ahead = flow.forecast(last.numpy(), motion, window.target - window.last)
                 meters[FLOW, h].update(torch.from_numpy(ahead), truth)
         counted += 1

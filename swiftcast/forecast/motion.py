@@ -10,12 +10,14 @@ for every pixel, how its content moved in the last frame period. The forecast ca
   the flow of the future;
 - **with the camera's own motion**: the flow of the static world (road, buildings, poles, vegetation, sky) is the
   camera turning and heading somewhere; fitted to it, the turn is taken out of every pixel's flow, and static
-  points move as the camera goes on: forwards towards where it heads and turning about its vertical axis at the
-  same rate (pitching and rolling swing back, so they are not carried on);
-- **with a constant time to contact**: a camera driving forwards sees every point move away from where it heads
-  ever faster as it approaches (``r(t) = r0 · T / (T - t)`` for a point that would reach the camera in ``T``).
-  The radial part of a pixel's flow gives its ``T``; the rest of the flow (crossing traffic) is carried on at
-  constant velocity;
+  points move in 3-D as the camera goes on: forwards towards where it heads and turning about its vertical axis at
+  the same rate (pitching and rolling swing back, so they are not carried on), each by its own nearness (measured
+  over the last span and, when the past frame's flow is known, the two last spans). Vehicles and people moving
+  along the camera's heading (parked, or driving along the road) move the same way with a nearness of their own;
+- **with a constant time to contact** for the rest (crossing traffic): a camera driving forwards sees every point
+  move away from where it heads ever faster as it approaches (``r(t) = r0 · T / (T - t)`` for a point that would
+  reach the camera in ``T``). The radial part of a pixel's flow gives its ``T``; the rest of the flow is carried
+  on at constant velocity;
 - **nearer things drawn over farther ones** where projected pixels land on the same place, by class: the sky behind
   the ground, the ground behind buildings and vegetation, those behind poles and signs, everything behind people
   and vehicles (the layers of :func:`layer_table`, from cityscapesScripts' categories);
@@ -34,6 +36,8 @@ from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+from swiftcast.forecast.splat import splat_sources, warm_up
 
 if TYPE_CHECKING:
     from swiftcast.forecast.protocol import Horizon
@@ -81,6 +85,13 @@ MIN_FIT_POINTS = 500
 FIT_ROUNDS = 5
 #: the most a static point may approach in one span, as a share of its distance (a larger flow is noise)
 MAX_STATIC_RATE = 0.5
+#: a vehicle or person whose motion across the rays from the focus of expansion is under this share of the image
+#: width per span moves along the camera's heading (parked, or driving along the road): it is carried like the static
+#: world, with its own nearness, which may be negative (pulling away) down to -MAX_RECEDING_RATE of its distance
+ALONG_HEADING = 1 / 512
+MAX_RECEDING_RATE = 0.3
+#: ... and if its rate and its surroundings' (see :func:`expansion_rate`) differ by less than this
+RATE_AGREEMENT = 0.1
 #: drawing order of cityscapesScripts' categories, farthest first (see :func:`layer_table`)
 CATEGORY_LAYERS = {"void": 0, "sky": 0, "flat": 1, "construction": 2, "nature": 2, "object": 3, "human": 4,
                    "vehicle": 4}
@@ -332,14 +343,15 @@ def forward_displacement(flow: np.ndarray, steps: float, rate: np.ndarray | None
     return rx * radial - steps32 * flow[..., 0], ry * radial - steps32 * flow[..., 1]
 
 
-def static_displacement(nearness: np.ndarray, camera: CameraMotion, steps: float) -> tuple[np.ndarray, np.ndarray]:
-    """x and y (H, W) of where static points will be ``steps`` spans ahead when the camera goes on as it moved:
-    forwards towards ``camera.focus`` and turning about its vertical axis (yaw) at the same rate; pitch and roll
-    are not carried on (a car's pitching and rolling swing back).
+def carried_displacement(nearness: np.ndarray, camera: CameraMotion, steps: float) -> tuple[np.ndarray, np.ndarray]:
+    """x and y (H, W) of where points will be ``steps`` spans ahead when the camera goes on as it moved: forwards
+    towards ``camera.focus`` and turning about its vertical axis (yaw) at the same rate; pitch and roll are not
+    carried on (a car's pitching and rolling swing back).
 
-    ``nearness`` (H, W): the camera's advance per span over each point's distance (0: at infinity, like the sky).
-    Exact 3-D motion of every point, so the turn and the approach compose correctly; a point is carried at most
-    :data:`MAX_CONTACT_SHARE` of the way to contact."""
+    ``nearness`` (H, W): how much nearer each point comes per span, over its distance: the camera's advance for
+    the static world (0 at infinity, like the sky), more for oncoming traffic, less or negative for traffic ahead
+    pulling away. Exact 3-D motion of every point, so the turn and the approach compose correctly; a point is
+    carried at most :data:`MAX_CONTACT_SHARE` of the way to contact."""
     height, width = nearness.shape
     rx, ry, _ = _rays(height, width)
     focal, yaw = camera.focal, float(camera.rotation[1]) * steps
@@ -366,9 +378,10 @@ class LabelProjection:
 
     The static world (:data:`STATIC_TRAIN_IDS`) tells the camera's own motion (:func:`fit_camera_motion`): its
     turn is taken out of the flow before the rates are measured, about where the camera heads rather than the image
-    centre, and static points move as the camera goes on (:func:`static_displacement`). Everything else follows
-    :func:`forward_displacement` about the same focus, turning with the camera. Without enough of the static world
-    in view all of it does, about the image centre.
+    centre, and static points move as the camera goes on (:func:`carried_displacement`), and so do vehicles and
+    people moving along the camera's heading (:data:`ALONG_HEADING`), each nearer or farther per span at its own
+    rate. Everything else (crossing traffic) follows :func:`forward_displacement` about the same focus, turning with
+    the camera. Without enough of the static world in view all of it does, about the image centre.
 
     Args:
         labels: (H, W) uint8 trainIds of the newest frame.
@@ -376,10 +389,14 @@ class LabelProjection:
         layers: (256,) drawing layer of every label, farther first (:func:`layer_table`).
         static: (256,) whether a label stands still in the world (:func:`static_table`).
         focal_per_width: the camera's focal length over the image width.
+        previous_flow: the backward flow of the frame one span before (to the one before it), if there is one:
+            the static world's nearness is then also measured over both spans.
+        previous_span: how long that flow's span is, in spans of ``flow``.
     """
 
     def __init__(self, labels: np.ndarray, flow: np.ndarray, layers: np.ndarray = TRAIN_ID_LAYERS,
-                 static: np.ndarray = STATIC_TRAIN_IDS, focal_per_width: float = FOCAL_PER_WIDTH) -> None:
+                 static: np.ndarray = STATIC_TRAIN_IDS, focal_per_width: float = FOCAL_PER_WIDTH,
+                 previous_flow: np.ndarray | None = None, previous_span: float = 1.0) -> None:
         self.labels, self.flow = labels, _at_size(flow, *labels.shape)
         height, width = labels.shape
         self.static = static[labels]
@@ -392,60 +409,58 @@ class LabelProjection:
             self.turn = self.camera.rotation_flow(height, width, self.camera.rotation * np.array([0, 1, 0]))
             rx, ry, inverse = _rays_from(height, width, self.focus)
             outwards = (self.moving_flow[..., 0] * rx + self.moving_flow[..., 1] * ry) * -inverse
-            rate = np.clip(outwards, 0, MAX_STATIC_RATE)
-            self.nearness = rate / (1 - rate)
         self.rate = expansion_rate(self.moving_flow, self.focus)
-        layer = layers[labels.ravel()]
-        #: the pixels of each layer present, farthest layer first
-        self.layers = [np.flatnonzero(layer == value).astype(np.int32) for value in np.flatnonzero(np.bincount(layer))]
+        if self.camera is not None:
+            # vehicles and people moving along the camera's heading (parked, or driving along the road) move like
+            # the static world, nearer or farther each span by a rate of their own, if the flow around them
+            # spreads out or draws in as much (else it is something crossing the view)
+            sideways = np.abs(self.moving_flow[..., 0] * ry - self.moving_flow[..., 1] * rx) * np.sqrt(inverse)
+            self.carried = self.static | ((sideways < ALONG_HEADING * width)
+                                          & (np.abs(outwards - self.rate) < RATE_AGREEMENT))
+            rate = np.clip(outwards, np.where(self.static, np.float32(0), np.float32(-MAX_RECEDING_RATE)),
+                           np.float32(MAX_STATIC_RATE))
+            self.nearness = rate / (1 - rate)
+            if previous_flow is not None:  # the static world's nearness, also over both spans: half the noise
+                over_both = self._static_nearness_over_both(_at_size(previous_flow, height, width), previous_span)
+                self.nearness = np.where(self.static, np.float32(0.5) * (self.nearness + over_both), self.nearness)
+        #: the drawing layer of every pixel (:func:`splat_sources` draws nearer ones over farther ones)
+        self.layer = layers[labels]
+
+    def _static_nearness_over_both(self, previous_flow: np.ndarray, previous_span: float) -> np.ndarray:
+        """The static world's nearness (per span of this flow) from the path back over this span and the one before
+        (``previous_flow``, ``previous_span`` of these spans long): twice the motion for the same flow error."""
+        height, width = self.labels.shape
+        spans = np.float32(1 + previous_span)
+        back = self.flow + cv2.remap(previous_flow, _grid(height, width) + self.flow, None, cv2.INTER_LINEAR,
+                                     borderMode=cv2.BORDER_REPLICATE)
+        back += self.camera.rotation_flow(height, width, self.camera.rotation * spans)  # turning as in this span
+        rx, ry, inverse = _rays_from(height, width, self.focus)
+        # a point at distance Z (in spans of advance) moved out by the share m / (Z + m) over m spans
+        share = np.clip((back[..., 0] * rx + back[..., 1] * ry) * -inverse, 0, np.float32(0.8))
+        return share / (spans * (1 - share))
 
     def displacement(self, steps: float) -> tuple[np.ndarray, np.ndarray]:
         """x and y (H, W) of where every pixel's content will be ``steps`` spans ahead, relative to where it is."""
         mx, my = forward_displacement(self.moving_flow, steps, self.rate, self.focus)
         if self.camera is None:
             return mx, my
-        sx, sy = static_displacement(self.nearness, self.camera, steps)
+        sx, sy = carried_displacement(self.nearness, self.camera, steps)
         steps32 = np.float32(steps)
-        return (np.where(self.static, sx, mx + steps32 * self.turn[..., 0]),
-                np.where(self.static, sy, my + steps32 * self.turn[..., 1]))
+        return (np.where(self.carried, sx, mx + steps32 * self.turn[..., 0]),
+                np.where(self.carried, sy, my + steps32 * self.turn[..., 1]))
 
     def ahead(self, steps: float) -> np.ndarray:
         """The labels ``steps`` flow spans ahead: every pixel drawn where :meth:`displacement` sends it, nearer
-        layers over farther ones; where nothing lands, read backwards along the flow."""
+        layers over farther ones, and a pixel moving away from a neighbour also over the pixels around where it
+        lands, so expanding regions have no cracks (:func:`splat_sources`); where nothing lands, read backwards
+        along the flow."""
         _check_steps(steps)
         labels, flow = self.labels, self.flow
         if steps == 0:
             return labels.copy()
         height, width = labels.shape
         mx, my = self.displacement(steps)
-        grid = _grid(height, width)
-        tx, ty = (grid[..., 0] + mx).ravel(), (grid[..., 1] + my).ravel()
-        # the canvas has a one-pixel frame: whatever lands off the image is drawn there and dropped
-        stride = width + 2
-        fx, fy = np.floor(tx), np.floor(ty)
-        x0 = np.clip(fx, -1, width).astype(np.int32) + 1
-        y0 = np.clip(fy, -1, height).astype(np.int32) * stride + stride
-        x1 = np.clip(np.ceil(tx), -1, width).astype(np.int32) + 1
-        y1 = np.clip(np.ceil(ty), -1, height).astype(np.int32) * stride + stride
-        nearest = np.where(ty - fy < 0.5, y0, y1) + np.where(tx - fx < 0.5, x0, x1)
-        # a pixel moving away from a neighbour also covers the pixels around where it lands (so expanding regions
-        # have no cracks; one landing exactly on a pixel covers just that one); then every pixel is drawn at its
-        # nearest, so zero motion redraws the present exactly
-        apart_x, apart_y = np.diff(mx, axis=1) > 0, np.diff(my, axis=0) > 0
-        spreading = np.zeros((height, width), bool)
-        spreading[:, :-1] |= apart_x
-        spreading[:, 1:] |= apart_x
-        spreading[:-1] |= apart_y
-        spreading[1:] |= apart_y
-        spreading = spreading.ravel()
-        canvas = np.full((height + 2) * stride, -1, np.int32)  # which pixel of the present lands on each pixel
-        for pixels in self.layers:  # farthest first
-            spread = pixels[spreading[pixels]]
-            left, right, top, bottom = x0[spread], x1[spread], y0[spread], y1[spread]
-            for at in (top + left, top + right, bottom + left, bottom + right):
-                canvas[at] = spread
-            canvas[nearest[pixels]] = pixels
-        source = canvas.reshape(height + 2, stride)[1:-1, 1:-1].ravel()
+        source = splat_sources(mx, my, self.layer).ravel()
         out = np.empty(height * width, np.uint8)
         landed = source >= 0
         out[landed] = labels.ravel()[source[landed]]
@@ -481,13 +496,18 @@ class Motion:
 
     flow: np.ndarray  # (h, w, 2) float32, at the flow resolution
     span: float  # newest time - past time (nanoseconds in the live stack, frames in the offline protocol)
+    #: the past frame's own backward flow (to the frame before it) and its span, when known
+    previous_flow: np.ndarray | None = None
+    previous_span: float = 0.0
     #: the projection of the labels last forecast from this motion, shared by every horizon of that frame
     _projection: "LabelProjection | None" = field(default=None, init=False, repr=False, compare=False)
 
     def projection(self, labels: np.ndarray) -> "LabelProjection":
         """``labels`` ready to be carried along this motion (made once for the same labels array)."""
         if self._projection is None or self._projection.labels is not labels:
-            self._projection = LabelProjection(labels, self.flow)
+            previous = self.previous_flow if self.previous_span > 0 else None
+            self._projection = LabelProjection(labels, self.flow, previous_flow=previous,
+                                               previous_span=self.previous_span / self.span)
         return self._projection
 
 
@@ -515,13 +535,20 @@ class FlowExtrapolation:
             gray = cv2.resize(gray, (self.flow_width, height), interpolation=cv2.INTER_AREA)
         return gray
 
-    def motion(self, newest: np.ndarray, past: np.ndarray, span: float) -> Motion:
-        """The backward flow from ``newest`` to ``past`` (images of one size, RGB or grey), ``span`` apart."""
-        if newest.shape[:2] != past.shape[:2]:
-            raise ValueError(f"frames of different sizes {newest.shape[:2]} and {past.shape[:2]}")
-        if span <= 0:
-            raise ValueError("the past frame must be older than the newest one")
-        return Motion(self.flow_between(self.prepare(newest), self.prepare(past)), float(span))
+    def motion(self, newest: np.ndarray, past: np.ndarray, span: float, before: np.ndarray | None = None,
+               before_span: float = 0.0) -> Motion:
+        """The backward flow from ``newest`` to ``past`` (images of one size, RGB or grey), ``span`` apart, and
+        from ``past`` to ``before`` (``before_span`` earlier still), if given."""
+        frames = [newest, past] + ([before] if before is not None else [])
+        if any(frame.shape[:2] != newest.shape[:2] for frame in frames):
+            raise ValueError(f"frames of different sizes {[frame.shape[:2] for frame in frames]}")
+        if span <= 0 or (before is not None and before_span <= 0):
+            raise ValueError("every frame must be older than the one after it")
+        grey = [self.prepare(frame) for frame in frames]
+        motion = Motion(self.flow_between(grey[0], grey[1]), float(span))
+        if before is not None:
+            motion.previous_flow, motion.previous_span = self.flow_between(grey[1], grey[2]), float(before_span)
+        return motion
 
     def flow_between(self, newest_gray: np.ndarray, past_gray: np.ndarray) -> np.ndarray:
         """DIS flow of two prepared (:meth:`prepare`) frames: newest(x) ~ past(x + flow(x))."""
@@ -555,6 +582,8 @@ class FrameMotion:
         self.flow = FlowExtrapolation(preset, flow_width)
         self.max_frames = int(max_frames)
         self._frames: dict[int, np.ndarray] = {}
+        #: the flows made so far, by stamp: (the stamp they reach back to, the flow)
+        self._flows: dict[int, tuple[int, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return len(self._frames)
@@ -565,10 +594,13 @@ class FrameMotion:
         A stamp older than the newest kept one (a bag loop, a clock jump) starts over."""
         if self._frames and stamp_ns < max(self._frames):
             self._frames.clear()
+            self._flows.clear()
         gray = self.flow.prepare(image)
         self._frames[int(stamp_ns)] = gray
         while len(self._frames) > self.max_frames:
-            del self._frames[min(self._frames)]
+            oldest = min(self._frames)
+            del self._frames[oldest]
+            self._flows.pop(oldest, None)
 
     def past_stamp(self, stamp_ns: int) -> int | None:
         """The stored stamp the flow of ``stamp_ns`` reaches back to, None when no stored frame fits."""
@@ -578,13 +610,23 @@ class FrameMotion:
         return min(candidates, key=lambda s: abs(s - (t - self.span_ns))) if candidates else None
 
     def motion(self, stamp_ns: int) -> Motion | None:
-        """The backward flow of the frame stamped ``stamp_ns``; None when that frame or a past one is missing."""
+        """The backward flow of the frame stamped ``stamp_ns``; None when that frame or a past one is missing.
+
+        The past frame's own flow comes with it when that frame's motion was made too (no second flow is
+        computed for it)."""
         t = int(stamp_ns)
         newest = self._frames.get(t)
         past = self.past_stamp(t)
         if newest is None or past is None or self._frames[past].shape != newest.shape:
             return None
-        return Motion(self.flow.flow_between(newest, self._frames[past]), float(t - past))
+        flow = self.flow.flow_between(newest, self._frames[past])
+        self._flows[t] = (past, flow)
+        motion = Motion(flow, float(t - past))
+        if past in self._flows:
+            before, previous = self._flows[past]
+            if previous.shape == flow.shape and past - before <= MAX_SPAN_FACTOR * self.span_ns:
+                motion.previous_flow, motion.previous_span = previous, float(past - before)
+        return motion
 
 
 class FlowForecaster:
@@ -600,6 +642,7 @@ class FlowForecaster:
         check_preset(preset)
         self.horizon = horizon
         self.model_id = f"flow-extrapolation-{preset}"
+        warm_up()  # the compiled splat, before the first frame
 
     def __call__(self, motion: Motion, last_labels: np.ndarray, horizon_ns: int) -> np.ndarray:
         """``last_labels`` (at the camera size) carried ``horizon_ns`` on along ``motion`` (spans in ns)."""
