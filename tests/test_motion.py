@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from swiftcast.forecast.motion import (
+    FLOWS_KEPT,
     FOCAL_PER_WIDTH,
     MAX_CONTACT_SHARE,
     STATIC_TRAIN_IDS,
@@ -106,17 +107,21 @@ def test_crossing_motion_goes_on_at_constant_velocity() -> None:
     np.testing.assert_allclose(my, 0.0, atol=1e-4)
 
 
-def test_nearer_things_are_drawn_over_farther_ones_and_uncovered_ground_is_filled() -> None:
+def test_nearer_things_are_drawn_over_farther_ones_and_uncovered_pixels_take_the_nearest_label() -> None:
     """A car (drawn over the road) drives 3 px to the right per span over a still road: 3 spans on it has moved
-    9 px, and what it uncovered reads the road behind it, not the car."""
+    9 px, whole; what it uncovered takes the label drawn nearest to each pixel (road next to the road, car next to
+    the car), and the road around is untouched."""
     labels = np.zeros((48, 80), np.uint8)  # road
     labels[10:30, 20:40] = 13  # car
     flow = np.zeros((48, 80, 2), np.float32)
     flow[10:30, 20:40, 0] = -3.0
     ahead = project_labels(labels, flow, 3.0)
-    expected = np.zeros_like(labels)
-    expected[10:30, 29:49] = 13
-    assert np.array_equal(ahead, expected)
+    assert (ahead[10:30, 29:49] == 13).all()
+    outside = np.ones_like(labels, bool)
+    outside[10:30, 20:49] = False
+    assert (ahead[outside] == 0).all()
+    uncovered = ahead[15, 20:29]  # 1-9 px right of the road, 9-1 px left of the car
+    assert (uncovered[:4] == 0).all() and (uncovered[-4:] == 13).all()
     assert TRAIN_ID_LAYERS[10] < TRAIN_ID_LAYERS[0] < TRAIN_ID_LAYERS[2] < TRAIN_ID_LAYERS[5] < TRAIN_ID_LAYERS[13]
 
 
@@ -173,8 +178,8 @@ def test_flow_of_another_resolution_is_rescaled_before_the_projection() -> None:
     ahead = project_labels(labels, half, 3.0)
     assert np.array_equal(ahead, project_labels(labels, full, 3.0))
     now_x, ahead_x = np.nonzero(labels == 13)[1], np.nonzero(ahead == 13)[1]
-    # 3 spans of 4 px on, a little less where the resized flow blurs into the still road around the car
-    assert 9 <= np.median(ahead_x) - np.median(now_x) <= 12
+    # the front: 3 spans of 4 px on, a little less where the resized flow blurs into the still road around the car
+    assert 9 <= np.percentile(ahead_x, 95) - np.percentile(now_x, 95) <= 12
 
 
 def _yaw(angle: float) -> np.ndarray:
@@ -282,3 +287,13 @@ def test_the_static_worlds_nearness_over_two_spans_agrees_with_one() -> None:
         mx, my = projection.displacement(9.0)
         assert np.median(np.hypot(mx - truth[..., 0], my - truth[..., 1])) < 1.0
     np.testing.assert_allclose(np.median(both.nearness), np.median(one.nearness), rtol=0.1)
+
+
+def test_a_live_stream_keeps_only_the_latest_flows() -> None:
+    motion = FrameMotion(span_ns=FRAME_PERIOD_NS)
+    base = _texture()
+    for k in range(12):
+        motion.add_frame(k * FRAME_PERIOD_NS, _shifted(base, k))
+        motion.motion(k * FRAME_PERIOD_NS)
+    assert len(motion._flows) <= FLOWS_KEPT
+    assert motion.motion(11 * FRAME_PERIOD_NS).previous_flow is not None

@@ -21,7 +21,8 @@ for every pixel, how its content moved in the last frame period. The forecast ca
 - **nearer things drawn over farther ones** where projected pixels land on the same place, by class: the sky behind
   the ground, the ground behind buildings and vegetation, those behind poles and signs, everything behind people
   and vehicles (the layers of :func:`layer_table`, from cityscapesScripts' categories);
-- where nothing lands (what the motion uncovers), the labels read backwards along the flow.
+- where nothing lands (gaps in what the forecast magnifies, the edges of the view, what the motion uncovers), the
+  label drawn nearest.
 
 It needs no training and no features, costs one flow computation and a small fit per frame and a projection per
 horizon, and works at any camera rate: the horizon is counted in flow spans of the actual time between the two
@@ -60,6 +61,8 @@ DEFAULT_FLOW_WIDTH = 512
 FLOW_SPAN_FRAMES = 1
 #: a live flow reaches back to a frame at most this many preferred spans before the newest one
 MAX_SPAN_FACTOR = 4
+#: the live stream keeps the flows of this many latest frames (the next frame's motion brings its past frame's)
+FLOWS_KEPT = 4
 #: the most flow spans a forecast may reach ahead (a horizon far beyond the frames' spacing is a guess, not a
 #: forecast); 30 for the mid horizon (9 periods) when a fast camera's frames are a third of a period apart
 MAX_STEPS = 32.0
@@ -69,8 +72,6 @@ MAX_CONTACT_SHARE = 0.85
 #: the expansion of the flow is measured over cells of this many pixels (wider than a flow patch, narrower than
 #: most objects)
 DIVERGENCE_CELL = 8
-#: the backward path that labels what nothing is projected onto takes at most this many steps (each a remap)
-FILL_STEPS = 3
 #: the camera's focal length as a share of the image width: Cityscapes' camera (the synthetic world renders with
 #: it too). The camera motion fit needs it only for the small second-order terms of a rotation's image motion: on
 #: the synthetic val, 0.6 or 1.6 times it forecasts within 0.05 mIoU of the true one
@@ -452,25 +453,35 @@ class LabelProjection:
     def ahead(self, steps: float) -> np.ndarray:
         """The labels ``steps`` flow spans ahead: every pixel drawn where :meth:`displacement` sends it, nearer
         layers over farther ones, and a pixel moving away from a neighbour also over the pixels around where it
-        lands, so expanding regions have no cracks (:func:`splat_sources`); where nothing lands, read backwards
-        along the flow."""
+        lands, so expanding regions have few cracks (:func:`splat_sources`); where nothing lands, the label drawn
+        nearest (:func:`fill_uncovered`)."""
         _check_steps(steps)
-        labels, flow = self.labels, self.flow
+        labels = self.labels
         if steps == 0:
             return labels.copy()
-        height, width = labels.shape
-        mx, my = self.displacement(steps)
-        source = splat_sources(mx, my, self.layer).ravel()
-        out = np.empty(height * width, np.uint8)
+        source = splat_sources(*self.displacement(steps), self.layer)
         landed = source >= 0
-        out[landed] = labels.ravel()[source[landed]]
-        holes = np.flatnonzero(~landed)
-        if len(holes):  # uncovered: read backwards along the flow, from the hole pixels only, in a few long steps
-            fill_steps = min(FILL_STEPS, int(np.ceil(steps)))
-            start = np.stack([holes % width, holes // width], -1)
-            out[holes] = _sample(labels, follow_flow(flow * np.float32(steps / fill_steps), start, fill_steps),
-                                 cv2.INTER_NEAREST)
-        return out.reshape(height, width)
+        drawn = np.where(landed, labels.ravel()[np.maximum(source, 0)], 0).astype(np.uint8)
+        return drawn if landed.all() else fill_uncovered(drawn, landed)
+
+
+def fill_uncovered(drawn: np.ndarray, landed: np.ndarray) -> np.ndarray:
+    """``drawn`` (H, W) labels with every pixel nothing landed on (``landed`` False) given the label drawn nearest
+    to it. Most such pixels are gaps inside what the forecast magnifies (an approaching car spreads wider than its
+    pixels cover) or at the edges of the view; the rest is what something moving uncovers. On the synthetic val the
+    nearest label forecasts 0.4-1.0 mIoU better at +9 frames than reading the labels back along the flow, and
+    preferring the farther layer (what is behind) loses 2-4: the gaps in a magnified car are car."""
+    if not landed.any():
+        return drawn
+    _, nearest = cv2.distanceTransformWithLabels((~landed).astype(np.uint8), cv2.DIST_L2, 5,
+                                                 labelType=cv2.DIST_LABEL_PIXEL)
+    drawn_pixels = np.flatnonzero(landed)
+    pixel_of = np.empty(nearest.max() + 1, np.int64)  # the drawn pixel behind every distance-transform label
+    pixel_of[nearest.ravel()[drawn_pixels]] = drawn_pixels
+    out = drawn.copy()
+    holes = ~landed
+    out[holes] = drawn.ravel()[pixel_of[nearest[holes]]]
+    return out
 
 
 def project_labels(labels: np.ndarray, flow: np.ndarray, steps: float,
@@ -621,6 +632,8 @@ class FrameMotion:
             return None
         flow = self.flow.flow_between(newest, self._frames[past])
         self._flows[t] = (past, flow)
+        while len(self._flows) > FLOWS_KEPT:  # a flow is only ever wanted by the next frame or two
+            del self._flows[min(self._flows)]
         motion = Motion(flow, float(t - past))
         if past in self._flows:
             before, previous = self._flows[past]
