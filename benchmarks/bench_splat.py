@@ -13,11 +13,6 @@ Two displacement fields at every size: *looming*, driving ahead (-0.1 (pixel - c
 image spreads to nearly twice its size) with a nearer block moving sideways, on three drawing layers (sky, road,
 block): what the forecast node draws; and *noise*, random displacements of a few pixels on five layers: scattered
 writes, the kernel's worst case.
-
-Timed in the same rounds: :func:`~swiftcast.forecast.splat.splat_cells`, the same splat with every 2x2 cell of one
-label also drawn whole where it lands (no gaps in magnified regions), against the kernel of ``splat_sources``. Its
-labels: on *looming* the three regions (sky, road, block: every cell within one is drawn, those across a boundary
-are not); on *noise* one label for the whole image (every cell drawn, each a scatter of a few pixels: its worst case).
 """
 
 from __future__ import annotations
@@ -37,11 +32,11 @@ from benchmarks._common import stamp_cpu  # noqa: E402
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
-from swiftcast.forecast.splat import splat_cells, splat_sources, warm_up  # noqa: E402
+from swiftcast.forecast.splat import splat_sources, warm_up  # noqa: E402
 from swiftcast.hardware import cpu_description  # noqa: E402
 from tests.test_splat import reference  # noqa: E402
 
-Inputs = tuple[np.ndarray, np.ndarray, np.ndarray]  # mx, my, layer
+Inputs = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def looming(height: int, width: int) -> Inputs:
@@ -83,26 +78,15 @@ def interleaved(calls: dict[str, Callable[[], object]], rounds: int, warmup: int
             for n in names}
 
 
-#: the labels splat_cells gets with each field (see the module's docstring)
-CELL_LABELS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"looming": lambda layer: layer,
-                                                              "noise": lambda layer: np.zeros_like(layer)}
-
-
 def bench(size: tuple[int, int], field: str, rounds: int) -> dict:
     mx, my, layer = FIELDS[field](*size)
-    labels = CELL_LABELS[field](layer)
-    sources = splat_sources(mx, my, layer)
-    if not np.array_equal(sources, reference(mx, my, layer)):
+    if not np.array_equal(splat_sources(mx, my, layer), reference(mx, my, layer)):
         raise SystemExit(f"{field} {size}: the kernel and the numpy reference differ")
-    cells = splat_cells(mx, my, layer, labels)
-    ms = interleaved({"numpy": lambda: reference(mx, my, layer), "kernel": lambda: splat_sources(mx, my, layer),
-                      "cells": lambda: splat_cells(mx, my, layer, labels)}, rounds)
+    ms = interleaved({"numpy": lambda: reference(mx, my, layer), "kernel": lambda: splat_sources(mx, my, layer)},
+                     rounds)
     return {"size": f"{size[0]}x{size[1]}", "field": field, "rounds": rounds, "ms_median": ms,
             "speedup_cpu": round(ms["numpy"]["cpu"] / ms["kernel"]["cpu"], 2),
-            "speedup_wall": round(ms["numpy"]["wall"] / ms["kernel"]["wall"], 2),
-            "cells_over_kernel_cpu": round(ms["cells"]["cpu"] / ms["kernel"]["cpu"], 2),
-            "cells_over_kernel_wall": round(ms["cells"]["wall"] / ms["kernel"]["wall"], 2),
-            "empty_pixels": {"kernel": int((sources < 0).sum()), "cells": int((cells < 0).sum())}}
+            "speedup_wall": round(ms["numpy"]["wall"] / ms["kernel"]["wall"], 2)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,8 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{cpu['model']} ({', '.join(cpu['features']) or 'no AVX2'}), numba {numba.__version__}, numpy "
           f"{np.__version__}, one thread; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"kernel ready in {compile_s:.2f} s ({'loaded from numba cache' if cached else 'compiled: no cache yet'})")
-    print(f"{'size':>10} {'field':>8}  {'numpy ms':>9} {'kernel ms':>9} {'speedup':>8} {'cells ms':>9} "
-          f"{'/kernel':>8}  {'empty px':>15}   (CPU time; wall in brackets)")
+    print(f"{'size':>10} {'field':>8}  {'numpy ms':>9} {'kernel ms':>9} {'speedup':>8}   (CPU time; wall in brackets)")
     results = []
     for text in args.sizes.split(","):
         h, w = (int(v) for v in text.lower().split("x"))
@@ -130,11 +113,9 @@ def main(argv: list[str] | None = None) -> int:
             r = bench((h, w), field, args.rounds)
             results.append(r)
             ms = r["ms_median"]
-            empty = r["empty_pixels"]
             print(f"{r['size']:>10} {field:>8}  {ms['numpy']['cpu']:9.2f} {ms['kernel']['cpu']:9.2f} "
-                  f"{r['speedup_cpu']:7.1f}x {ms['cells']['cpu']:9.2f} {r['cells_over_kernel_cpu']:7.2f}x  "
-                  f"{empty['kernel']:>7} -> {empty['cells']:<6}  ({ms['numpy']['wall']:.2f} / "
-                  f"{ms['kernel']['wall']:.2f} / {ms['cells']['wall']:.2f} ms)", flush=True)
+                  f"{r['speedup_cpu']:7.1f}x   ({ms['numpy']['wall']:.2f} / {ms['kernel']['wall']:.2f} ms: "
+                  f"{r['speedup_wall']:.1f}x)", flush=True)
     if args.json:
         out = {"results": results, "kernel_ready_s": round(compile_s, 3), "kernel_from_cache": cached,
                "numba": numba.__version__, "numpy": np.__version__, "threads": 1,
