@@ -214,9 +214,18 @@ def _rays_from(height: int, width: int, focus: np.ndarray | None) -> tuple[np.nd
     """:func:`_rays` relative to ``focus`` (x, y pixels from the image centre; None: the centre)."""
     if focus is None:
         return _rays(height, width)
+    return _rays_about(height, width, float(focus[0]), float(focus[1]))
+
+
+@lru_cache(maxsize=4)
+def _rays_about(height: int, width: int, x: float, y: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_rays` about the point (x, y) (made once for the horizons of a frame, which share its focus)."""
     rx, ry, _ = _rays(height, width)
-    rx, ry = rx - np.float32(focus[0]), ry - np.float32(focus[1])
-    return rx, ry, 1 / (rx * rx + ry * ry + np.float32(1e-3))
+    rx, ry = rx - np.float32(x), ry - np.float32(y)
+    rays = rx, ry, 1 / (rx * rx + ry * ry + np.float32(1e-3))
+    for a in rays:
+        a.setflags(write=False)
+    return rays
 
 
 def _rotation(axis: int, angle: float) -> np.ndarray:
@@ -405,7 +414,8 @@ class LabelProjection:
         if self.camera is None:
             self.moving_flow, self.focus = self.flow, None
         else:  # the flow without the camera's turn, and the turn it goes on with (yaw only)
-            self.moving_flow = self.flow + self.camera.rotation_flow(height, width)
+            self.turning = self.camera.rotation_flow(height, width)
+            self.moving_flow = self.flow + self.turning
             self.focus = self.camera.focus
             self.turn = self.camera.rotation_flow(height, width, self.camera.rotation * np.array([0, 1, 0]))
             rx, ry, inverse = _rays_from(height, width, self.focus)
@@ -434,7 +444,7 @@ class LabelProjection:
         spans = np.float32(1 + previous_span)
         back = self.flow + cv2.remap(previous_flow, _grid(height, width) + self.flow, None, cv2.INTER_LINEAR,
                                      borderMode=cv2.BORDER_REPLICATE)
-        back += self.camera.rotation_flow(height, width, self.camera.rotation * spans)  # turning as in this span
+        back += self.turning * spans  # turning as in this span
         rx, ry, inverse = _rays_from(height, width, self.focus)
         # a point at distance Z (in spans of advance) moved out by the share m / (Z + m) over m spans
         share = np.clip((back[..., 0] * rx + back[..., 1] * ry) * -inverse, 0, np.float32(0.8))
