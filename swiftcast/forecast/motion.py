@@ -665,7 +665,8 @@ class FlowForecaster:
         check_preset(preset)
         self.horizon = horizon
         self.model_id = f"flow-extrapolation-{preset}"
-        warm_up()  # the compiled splat, before the first frame
+        #: seconds it took to compile the drawing kernel (or load it from numba's cache) before the first frame
+        self.compile_s = warm_up()
 
     def __call__(self, motion: Motion, last_labels: np.ndarray, horizon_ns: int) -> np.ndarray:
         """``last_labels`` (at the camera size) carried ``horizon_ns`` on along ``motion`` (spans in ns)."""

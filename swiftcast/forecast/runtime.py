@@ -254,9 +254,12 @@ class ForecastRuntime:
                 raise SetupError(setting, "flow extrapolation warps the newest frame's single-frame labels, which "
                                  "this runtime is not given")
             try:
-                return FlowForecaster(HORIZONS[name], flow_preset)
+                flow = FlowForecaster(HORIZONS[name], flow_preset)
             except ValueError as exc:
                 raise SetupError("flow_preset", str(exc)) from None
+            if flow.compile_s > 0.5:  # a first start (later ones load the kernel from numba's cache)
+                self._log(f"compiled the flow extrapolation's drawing kernel in {flow.compile_s:.1f} s")
+            return flow
         path = value
         if str(value) == AUTO:
             path = default_forecaster(models_dir, self.feature_model_id, frames, with_last_labels=self.feeds_labels)
