@@ -313,13 +313,20 @@ def fit_camera_motion(flow: np.ndarray, static: np.ndarray, focal: float) -> Cam
     return CameraMotion(rotation, focus, float(focal))
 
 
-def expansion_rate(flow: np.ndarray, focus: np.ndarray | None = None) -> np.ndarray:
+def outward_share(flow: np.ndarray, focus: np.ndarray | None = None) -> np.ndarray:
     """(H, W): how much farther from the focus of expansion (default: the image centre) the content of every pixel
-    got in the last flow span, as a share of its distance, as far as the flow around it spread out too (see
-    :func:`forward_displacement`)."""
+    got over the (backward) ``flow``, as a share of its distance."""
+    rx, ry, inverse = _rays_from(*flow.shape[:2], focus)
+    return (flow[..., 0] * rx + flow[..., 1] * ry) * -inverse
+
+
+def expansion_rate(flow: np.ndarray, focus: np.ndarray | None = None, outwards: np.ndarray | None = None
+                   ) -> np.ndarray:
+    """(H, W): the :func:`outward_share` of every pixel in the last flow span (``outwards``, if known), as far as the
+    flow around it spread out too (see :func:`forward_displacement`)."""
     height, width = flow.shape[:2]
-    rx, ry, inverse = _rays_from(height, width, focus)
-    outwards = (flow[..., 0] * rx + flow[..., 1] * ry) * -inverse
+    if outwards is None:
+        outwards = outward_share(flow, focus)
     cell = DIVERGENCE_CELL
     cells = cv2.resize(flow, (max(2, width // cell), max(2, height // cell)), interpolation=cv2.INTER_AREA)
     spread = (np.gradient(cells[..., 0], axis=1) + np.gradient(cells[..., 1], axis=0)) * np.float32(-0.5 / cell)
@@ -413,18 +420,18 @@ class LabelProjection:
         self.camera = fit_camera_motion(self.flow, self.static, focal_per_width * width)
         if self.camera is None:
             self.moving_flow, self.focus = self.flow, None
+            self.rate = expansion_rate(self.flow)
         else:  # the flow without the camera's turn, and the turn it goes on with (yaw only)
             self.turning = self.camera.rotation_flow(height, width)
             self.moving_flow = self.flow + self.turning
             self.focus = self.camera.focus
             self.turn = self.camera.rotation_flow(height, width, self.camera.rotation * np.array([0, 1, 0]))
-            rx, ry, inverse = _rays_from(height, width, self.focus)
-            outwards = (self.moving_flow[..., 0] * rx + self.moving_flow[..., 1] * ry) * -inverse
-        self.rate = expansion_rate(self.moving_flow, self.focus)
-        if self.camera is not None:
+            outwards = outward_share(self.moving_flow, self.focus)
+            self.rate = expansion_rate(self.moving_flow, self.focus, outwards)
             # vehicles and people moving along the camera's heading (parked, or driving along the road) move like
             # the static world, nearer or farther each span by a rate of their own, if the flow around them
             # spreads out or draws in as much (else it is something crossing the view)
+            rx, ry, inverse = _rays_from(height, width, self.focus)
             sideways = np.abs(self.moving_flow[..., 0] * ry - self.moving_flow[..., 1] * rx) * np.sqrt(inverse)
             self.carried = self.static | ((sideways < ALONG_HEADING * width)
                                           & (np.abs(outwards - self.rate) < RATE_AGREEMENT))
@@ -445,9 +452,8 @@ class LabelProjection:
         back = self.flow + cv2.remap(previous_flow, _grid(height, width) + self.flow, None, cv2.INTER_LINEAR,
                                      borderMode=cv2.BORDER_REPLICATE)
         back += self.turning * spans  # turning as in this span
-        rx, ry, inverse = _rays_from(height, width, self.focus)
         # a point at distance Z (in spans of advance) moved out by the share m / (Z + m) over m spans
-        share = np.clip((back[..., 0] * rx + back[..., 1] * ry) * -inverse, 0, np.float32(0.8))
+        share = np.clip(outward_share(back, self.focus), 0, np.float32(0.8))
         return share / (spans * (1 - share))
 
     def displacement(self, steps: float) -> tuple[np.ndarray, np.ndarray]:
@@ -619,9 +625,7 @@ class FrameMotion:
         gray = self.flow.prepare(image)
         self._frames[int(stamp_ns)] = gray
         while len(self._frames) > self.max_frames:
-            oldest = min(self._frames)
-            del self._frames[oldest]
-            self._flows.pop(oldest, None)
+            del self._frames[min(self._frames)]
 
     def past_stamp(self, stamp_ns: int) -> int | None:
         """The stored stamp the flow of ``stamp_ns`` reaches back to, None when no stored frame fits."""
