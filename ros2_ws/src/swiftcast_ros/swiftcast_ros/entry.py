@@ -6,6 +6,7 @@ A user who mistypes a parameter, points at a missing checkpoint or a missing par
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from pathlib import Path
@@ -60,6 +61,11 @@ def run_node(make_node: Callable[[], Node], prog: str, argv: Sequence[str] | Non
     status = 0
     try:
         node = make_node()
+        # what the node loaded to start (torch, ONNX Runtime, compiled kernels, rclpy) lives as long as it does:
+        # kept out of the cyclic garbage collector, whose full passes would rescan it all and stall the stream for
+        # a fifth of a second
+        gc.collect()
+        gc.freeze()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()
