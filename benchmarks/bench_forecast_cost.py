@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import passive_openmp, stamp_cpu  # noqa: E402
 
 passive_openmp()  # before torch loads
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -252,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)  # the optical flow's, as the forecast node sets it
     results = []
     for text in args.sizes.split(","):
         h, w = (int(v) for v in text.lower().split("x"))

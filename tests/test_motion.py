@@ -297,3 +297,33 @@ def test_a_live_stream_keeps_only_the_latest_flows() -> None:
         motion.motion(k * FRAME_PERIOD_NS)
     assert len(motion._flows) <= FLOWS_KEPT
     assert motion.motion(11 * FRAME_PERIOD_NS).previous_flow is not None
+
+
+def test_warm_up_compiles_every_kernel_a_projection_runs() -> None:
+    """The forecast node warms up before its first frame: afterwards no kernel of a projection is left to compile."""
+    from swiftcast.forecast import motion, splat
+
+    assert motion.warm_up() >= 0
+    kernels = [motion._gauss_newton_terms, motion._rate_carried_nearness, motion._displacement_field,
+               splat._splat_labels]  # with what they call
+    assert all(kernel.signatures for kernel in kernels), [k.__name__ for k in kernels if not k.signatures]
+
+
+def test_read_only_inputs_need_no_second_compile() -> None:
+    """Labels and flow from a ROS message are read-only buffers: the projection runs on them with the kernels the
+    warm-up compiled (a new compile would stall the node's first frame for seconds)."""
+    from swiftcast.forecast import motion, splat
+
+    motion.warm_up()
+    kernels = [motion._gauss_newton_terms, motion._rate_carried_nearness, motion._displacement_field,
+               splat._splat_labels]
+    before = [len(kernel.signatures) for kernel in kernels]
+    labels = np.zeros((40, 64), np.uint8)
+    labels[25:, 10:30] = 13  # a car on the road
+    flow = _looming(40, 64, 0.05)
+    previous = flow.copy()
+    for array in (labels, flow, previous):
+        array.setflags(write=False)
+    ahead = LabelProjection(labels, flow, previous_flow=previous).ahead(3.0)
+    assert ahead.shape == labels.shape
+    assert [len(kernel.signatures) for kernel in kernels] == before

@@ -1,12 +1,13 @@
 """The compiled splat of flow extrapolation gives exactly what the numpy code it replaces gives: random and realistic
-displacements, every image shape, any layer map; zero motion redraws every pixel on itself; NaN drops a pixel."""
+displacements, every image shape, any layer map; zero motion redraws every pixel on itself; NaN drops a pixel;
+where nothing lands, the label of a landed pixel as near as the nearest."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from swiftcast.forecast.splat import splat_sources, warm_up
+from swiftcast.forecast.splat import splat_labels, splat_sources, warm_up
 
 
 def reference(mx: np.ndarray, my: np.ndarray, layer: np.ndarray, drop_nan: bool = False) -> np.ndarray:
@@ -163,3 +164,47 @@ def test_shapes_must_agree() -> None:
 
 def test_warm_up() -> None:
     assert warm_up() >= 0
+
+
+def _nearest_landed_distance(landed: np.ndarray) -> np.ndarray:
+    """(H, W): the distance from every pixel to the nearest landed pixel, by brute force."""
+    ys, xs = np.nonzero(landed)
+    grid_y, grid_x = np.mgrid[0:landed.shape[0], 0:landed.shape[1]]
+    return np.sqrt((grid_y[..., None] - ys) ** 2 + (grid_x[..., None] - xs) ** 2).min(-1)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_splat_labels_draws_the_sources_and_fills_with_a_nearest_label(seed: int) -> None:
+    """Where a pixel lands, its label; where none does, the label of a landed pixel as near as the nearest one
+    (vector propagation is Euclidean up to ties and, rarely, a pixel or so)."""
+    rng = np.random.default_rng(seed)
+    height, width = rng.integers(5, 40, 2)
+    mx, my = (rng.standard_normal((2, height, width)) * rng.uniform(0.5, 6)).astype(np.float32)
+    mx += np.float32(rng.uniform(-8, 8))  # a shift: whole columns uncovered at one edge
+    layer = rng.integers(0, 3, (height, width)).astype(np.uint8)
+    # blocks of one label, so a fill's label can be told apart
+    labels = rng.integers(0, 19, (height // 4 + 1, width // 4 + 1)).astype(np.uint8).repeat(4, 0).repeat(4, 1)
+    labels = np.ascontiguousarray(labels[:height, :width])
+    source = splat_sources(mx, my, layer)
+    landed = source >= 0
+    got = splat_labels(mx, my, layer, labels)
+    assert got.dtype == np.uint8 and got.shape == labels.shape
+    np.testing.assert_array_equal(got[landed], labels.ravel()[source[landed]])
+    if landed.all() or not landed.any():
+        return
+    drawn = np.where(landed, got, 255)
+    nearest = _nearest_landed_distance(landed)
+    for y, x in zip(*np.nonzero(~landed)):
+        # the landed pixels at most a pixel and a half farther than the nearest: the fill took one of their labels
+        reach = np.sqrt((np.arange(height)[:, None] - y) ** 2 + (np.arange(width) - x) ** 2) <= nearest[y, x] + 1.5
+        assert got[y, x] in drawn[reach & landed], (y, x)
+
+
+def test_splat_labels_without_holes_or_without_anything_landing() -> None:
+    labels = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    zeros = np.zeros((3, 4), np.float32)
+    np.testing.assert_array_equal(splat_labels(zeros, zeros, np.zeros((3, 4), np.uint8), labels), labels)
+    far = np.full((3, 4), 1e6, np.float32)
+    np.testing.assert_array_equal(splat_labels(far, far, np.zeros((3, 4), np.uint8), labels), 0)
+    with pytest.raises(ValueError, match="alike"):
+        splat_labels(zeros, zeros, np.zeros((3, 4), np.uint8), labels[:, :3])

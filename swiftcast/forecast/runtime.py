@@ -24,6 +24,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+import cv2
 import numpy as np
 
 from swiftcast.data.labels import IGNORE_ID, NUM_CLASSES
@@ -186,8 +187,9 @@ class ForecastRuntime:
         self.feeds_labels = bool(last_labels)
         self._log = log or (lambda text: None)
         self._warn = warn or self._log
-        if num_threads > 0:
+        if num_threads > 0:  # torch's and OpenCV's (the optical flow) counts are the process's
             torch.set_num_threads(int(num_threads))
+            cv2.setNumThreads(int(num_threads))
         try:
             self.device = resolve_device(device)
         except SwiftcastError as exc:
@@ -258,7 +260,7 @@ class ForecastRuntime:
             except ValueError as exc:
                 raise SetupError("flow_preset", str(exc)) from None
             if flow.compile_s > 0.5:  # a first start (later ones load the kernel from numba's cache)
-                self._log(f"compiled the flow extrapolation's drawing kernel in {flow.compile_s:.1f} s")
+                self._log(f"compiled the flow extrapolation's kernels in {flow.compile_s:.1f} s")
             return flow
         path = value
         if str(value) == AUTO:

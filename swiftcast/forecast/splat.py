@@ -1,4 +1,5 @@
-"""The splat of flow extrapolation as one compiled sweep: which pixel of the present lands on each pixel of the future.
+"""The drawing of flow extrapolation as compiled sweeps: which pixel of the present lands on each pixel of the future,
+and what the forecast shows where none does.
 
 :meth:`swiftcast.forecast.motion.LabelProjection.ahead` draws every pixel where its displacement sends it, nearer
 drawing layers over farther ones. In numpy that is some twenty full-image temporaries per horizon (~11 ms at 256x512
@@ -18,33 +19,27 @@ by layer, no pass per layer), and a second sweep reads the pixel index back out 
 A displacement that is NaN drops its pixel (nothing is drawn for it; its neighbours do not spread on its account);
 the numpy code this replaces would index out of bounds (NaN in x) or wrap around int32 and draw it somewhere
 arbitrary (NaN in y). Infinite displacements land off the image like any large one.
+
+Where nothing lands (:func:`splat_labels`), the label drawn nearest: a vector propagation that visits only those
+pixels. Reading the labels out and filling them takes about 0.2 ms at 256x512, where the labels read out in numpy and
+OpenCV's distance transform of the whole image took 1.2.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Callable
 
-import numba
 import numpy as np
 
-__all__ = ["splat_sources", "warm_up"]
+from swiftcast.forecast.compiled import compiled, kernel_array
+
+__all__ = ["splat_labels", "splat_sources", "warm_up"]
 
 #: writes per pixel, in drawing order within a layer: the four corners of its cell (if spreading), then its nearest
 _PASSES = 5
 
 
-def _jit(func: Callable) -> Callable:
-    """``numba.njit``, cached on disk (a first compile takes about a second, loading it from the cache a third of
-    that) and without the GIL (the forecast node may project in a worker thread); uncached where numba finds no
-    writable cache directory (a read-only install without a home), rather than failing at import."""
-    try:
-        return numba.njit(cache=True, nogil=True)(func)
-    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
-        return numba.njit(nogil=True)(func)
-
-
-@_jit
+@compiled
 def _cell(t: np.float32, size: int) -> tuple[int, int, int]:
     """The pixels around coordinate ``t`` (float32) along one axis: floor, ceil and nearest, clipped to [-1, size]
     (-1 and ``size`` are off the image); all -1 for NaN, which then lands nowhere."""
@@ -57,16 +52,17 @@ def _cell(t: np.float32, size: int) -> tuple[int, int, int]:
     return low, high, (low if t - floor < np.float32(0.5) else high)
 
 
-@_jit
+@compiled
 def _draw(keys: np.ndarray, at: int, key: int) -> None:
     """Write ``key`` at ``at`` unless a later write (a larger key) is there already; branch-free: on scattered
     displacements a branch here is mispredicted half the time (nearly twice as slow), on smooth ones it gains ~5%."""
     keys[at] = max(keys[at], key)
 
 
-@_jit
-def _splat(mx: np.ndarray, my: np.ndarray, layer: np.ndarray) -> np.ndarray:
-    """:func:`splat_sources` on contiguous float32, float32, uint8 (H, W) arrays."""
+@compiled
+def _keys(mx: np.ndarray, my: np.ndarray, layer: np.ndarray) -> tuple[np.ndarray, int]:
+    """The winning key of every pixel of the canvas (the image with a one-pixel border for what lands off it,
+    row-major, ``width + 2`` wide; -1 where nothing lands) and how many low bits of a key are the pixel index."""
     height, width = mx.shape
     bits = 1  # key = (layer * _PASSES + pass) << bits | pixel
     while (1 << bits) < height * width:
@@ -89,13 +85,103 @@ def _splat(mx: np.ndarray, my: np.ndarray, layer: np.ndarray) -> np.ndarray:
                 _draw(keys, lower + left, ((first + 2) << bits) | pixel)
                 _draw(keys, lower + right, ((first + 3) << bits) | pixel)
             _draw(keys, (near_y + 1) * stride + near_x + 1, ((first + 4) << bits) | pixel)
-    mask = (1 << bits) - 1
+    return keys, bits
+
+
+@compiled
+def _splat(mx: np.ndarray, my: np.ndarray, layer: np.ndarray) -> np.ndarray:
+    """:func:`splat_sources` on contiguous float32, float32, uint8 (H, W) arrays."""
+    height, width = mx.shape
+    keys, bits = _keys(mx, my, layer)
+    mask, stride = (1 << bits) - 1, width + 2
     out = np.empty((height, width), np.int32)
     for i in range(height):
         for j in range(width):
             key = keys[(i + 1) * stride + j + 1]
             out[i, j] = key & mask if key >= 0 else -1
     return out
+
+
+@compiled
+def _nearer(seeds: np.ndarray, distances: np.ndarray, hole: int, neighbour: int, width: int) -> None:
+    """Pixel ``hole`` takes the seed of pixel ``neighbour`` if that is nearer to it than its own."""
+    seed = seeds[neighbour]
+    if seed < 0:
+        return
+    di, dj = seed // width - hole // width, seed % width - hole % width
+    distance = di * di + dj * dj
+    if distance < distances[hole]:
+        seeds[hole], distances[hole] = seed, distance
+
+
+@compiled
+def _fill_nearest(drawn: np.ndarray, landed: np.ndarray, holes: np.ndarray) -> None:
+    """Every pixel ``holes`` (flat indices, ascending) lists, where ``landed`` (H, W) is False, takes the label of
+    ``drawn`` (H, W) at the landed pixel nearest to it.
+
+    Each hole takes the nearest of the seeds its neighbours found, in two sweeps (down, then up, each also along
+    every row both ways): Danielsson's vector propagation (Comput. Graph. Image Process. 1980), Euclidean up to
+    rare ties and near-misses of a pixel or so far from any seed. Landed pixels are their own seeds, so only the
+    holes are visited."""
+    height, width = drawn.shape
+    flat_landed, flat = landed.ravel(), drawn.ravel()
+    seeds = np.arange(height * width)
+    distances = np.zeros(height * width, np.int64)
+    for hole in holes:
+        seeds[hole], distances[hole] = -1, np.iinfo(np.int64).max
+    count = len(holes)
+    # where each row's holes start in ``holes``
+    starts = np.searchsorted(holes, np.arange(height + 1) * width)
+    for down in (True, False):
+        for r in range(height):
+            i = r if down else height - 1 - r
+            first, last = starts[i], starts[i + 1]
+            if first == last:
+                continue
+            before = i - 1 if down else i + 1  # the row the sweep comes from
+            if 0 <= before < height:
+                for k in range(first, last):
+                    hole = holes[k]
+                    j = hole % width
+                    for dj in (-1, 0, 1):
+                        if 0 <= j + dj < width:
+                            _nearer(seeds, distances, hole, before * width + j + dj, width)
+            for k in range(first, last):  # along the row, rightwards then leftwards
+                hole = holes[k]
+                if hole % width > 0:
+                    _nearer(seeds, distances, hole, hole - 1, width)
+            for k in range(last - 1, first - 1, -1):
+                hole = holes[k]
+                if hole % width < width - 1:
+                    _nearer(seeds, distances, hole, hole + 1, width)
+    for k in range(count):
+        hole = holes[k]
+        if seeds[hole] >= 0 and flat_landed[seeds[hole]]:
+            flat[hole] = flat[seeds[hole]]
+
+
+@compiled
+def _splat_labels(mx: np.ndarray, my: np.ndarray, layer: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """:func:`splat_labels` on contiguous float32, float32, uint8, uint8 (H, W) arrays."""
+    height, width = mx.shape
+    keys, bits = _keys(mx, my, layer)
+    mask, stride = (1 << bits) - 1, width + 2
+    flat_labels = labels.ravel()
+    drawn = np.zeros((height, width), np.uint8)
+    landed = np.zeros((height, width), np.bool_)
+    holes = np.empty(height * width, np.int64)
+    count = 0
+    for i in range(height):
+        for j in range(width):
+            key = keys[(i + 1) * stride + j + 1]
+            if key >= 0:
+                drawn[i, j], landed[i, j] = flat_labels[key & mask], True
+            else:
+                holes[count] = i * width + j
+                count += 1
+    if 0 < count < height * width:
+        _fill_nearest(drawn, landed, holes[:count])
+    return drawn
 
 
 def splat_sources(mx: np.ndarray, my: np.ndarray, layer: np.ndarray) -> np.ndarray:
@@ -105,17 +191,37 @@ def splat_sources(mx: np.ndarray, my: np.ndarray, layer: np.ndarray) -> np.ndarr
         mx, my: (H, W) float32 displacement (x, y) of every pixel; a pixel with a NaN in either is not drawn.
         layer: (H, W) uint8 drawing layer of every pixel (0 farthest; nearer layers are drawn over farther ones).
     """
+    return _splat(*_contiguous(mx, my, layer))
+
+
+def splat_labels(mx: np.ndarray, my: np.ndarray, layer: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(H, W) uint8: ``labels`` drawn where :func:`splat_sources` sends them, and where nothing lands the label drawn
+    nearest (all zeros where nothing lands at all): what a forecast of flow extrapolation shows.
+
+    Where nothing lands is mostly gaps inside what the forecast magnifies (an approaching car spreads wider than
+    its pixels cover) or the edges of the view; the rest is what something moving uncovers. On the synthetic val
+    the nearest label forecasts 0.4-1.0 mIoU better at +9 frames than reading the labels back along the flow, and
+    preferring the farther layer (what is behind) loses 2-4: the gaps in a magnified car are car.
+    """
+    if labels.shape != mx.shape:
+        raise ValueError(f"labels {labels.shape} and displacement {mx.shape} must be (H, W) alike")
+    return _splat_labels(*_contiguous(mx, my, layer), kernel_array(labels, np.uint8))
+
+
+def _contiguous(mx: np.ndarray, my: np.ndarray, layer: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kernels' one compiled signature (float32, float32, uint8, see :func:`kernel_array`); (H, W) alike or
+    ValueError."""
     if mx.ndim != 2 or mx.shape != my.shape or mx.shape != layer.shape:
         raise ValueError(f"mx, my and layer must be (H, W) alike, got {mx.shape}, {my.shape}, {layer.shape}")
-    # one compiled signature (contiguous float32, float32, uint8): a copy only where the caller's arrays differ
-    return _splat(np.ascontiguousarray(mx, np.float32), np.ascontiguousarray(my, np.float32),
-                  np.ascontiguousarray(layer, np.uint8))
+    return kernel_array(mx, np.float32), kernel_array(my, np.float32), kernel_array(layer, np.uint8)
+
 
 
 def warm_up() -> float:
-    """Compile the kernel, or load it from numba's cache, on a tiny input so that the first real frame does not pay
-    for it; returns the seconds it took."""
+    """Compile the kernels, or load them from numba's cache, on a tiny input so that the first real frame does not
+    pay for it; returns the seconds it took."""
     t0 = time.perf_counter()
     zeros = np.zeros((2, 3), np.float32)
     splat_sources(zeros, zeros, np.zeros((2, 3), np.uint8))
+    splat_labels(zeros + np.float32(1), zeros, np.zeros((2, 3), np.uint8), np.zeros((2, 3), np.uint8))  # a hole
     return time.perf_counter() - t0

@@ -41,7 +41,7 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("backend", "torch", "Inference engine: torch (eager) or onnxruntime (forecaster + skip-less decoder "
               "exported to one fp32 ONNX graph per horizon on first use, cached; about 2x faster on a CPU, where "
               "torchvision's DeformConv2d is slow).", choices=FORECAST_BACKENDS, read_only=True),
-    ParamSpec("num_threads", 1, "CPU threads for inference (0 = library default).", range=(0, 256), read_only=True),
+    ParamSpec("num_threads", 1, "CPU threads for inference and optical flow (0 = library default).", range=(0, 256), read_only=True),
     ParamSpec("frame_period_s", 1.0 / FRAME_RATE_HZ, "P: the frame period the forecasters were trained at (1/17 s "
               "for Cityscapes-style data). Inputs are the features at t-9P, t-6P, t-3P; forecasts are stamped "
               "t + k*P.", range=(0.001, 10.0), read_only=True),
