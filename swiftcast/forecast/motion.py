@@ -216,20 +216,11 @@ def _rays(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _rays_from(height: int, width: int, focus: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_rays` relative to ``focus`` (x, y pixels from the image centre; None: the centre)."""
+    rx, ry, inverse = _rays(height, width)
     if focus is None:
-        return _rays(height, width)
-    return _rays_about(height, width, float(focus[0]), float(focus[1]))
-
-
-@lru_cache(maxsize=4)
-def _rays_about(height: int, width: int, x: float, y: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_rays` about the point (x, y) (made once for the horizons of a frame, which share its focus)."""
-    rx, ry, _ = _rays(height, width)
-    rx, ry = rx - np.float32(x), ry - np.float32(y)
-    rays = rx, ry, 1 / (rx * rx + ry * ry + np.float32(1e-3))
-    for a in rays:
-        a.setflags(write=False)
-    return rays
+        return rx, ry, inverse
+    rx, ry = rx - np.float32(focus[0]), ry - np.float32(focus[1])
+    return rx, ry, 1 / (rx * rx + ry * ry + np.float32(1e-3))
 
 
 def _rotation(axis: int, angle: float) -> np.ndarray:
@@ -350,12 +341,10 @@ def outward_share(flow: np.ndarray, focus: np.ndarray | None = None) -> np.ndarr
     return (flow[..., 0] * rx + flow[..., 1] * ry) * -inverse
 
 
-def expansion_rate(flow: np.ndarray, focus: np.ndarray | None = None, outwards: np.ndarray | None = None
-                   ) -> np.ndarray:
-    """(H, W): the :func:`outward_share` of every pixel in the last flow span (``outwards``, if known), as far as the
-    flow around it spread out too (see :func:`forward_displacement`)."""
-    if outwards is None:
-        outwards = outward_share(flow, focus)
+def expansion_rate(flow: np.ndarray, focus: np.ndarray | None = None) -> np.ndarray:
+    """(H, W): the :func:`outward_share` of every pixel in the last flow span, as far as the flow around it spread
+    out too (see :func:`forward_displacement`)."""
+    outwards = outward_share(flow, focus)
     spread = _spread(flow)
     return np.where(outwards > 0, np.clip(spread, 0, outwards), np.clip(spread, outwards, 0))
 
@@ -416,7 +405,7 @@ def _displacement(flow: np.ndarray, rate: np.ndarray, carried: np.ndarray, nearn
     """x and y (H, W): :func:`carried_displacement` where ``carried``, else :func:`forward_displacement` about
     ``focus`` plus ``steps`` times ``turn`` (the camera's yaw per span, (H, W, 2), or (1, 1, 2) zeros)."""
     if camera is None:
-        terms = np.zeros(7, np.float32)  # nothing is carried
+        terms = np.zeros(6, np.float32)  # nothing is carried
     else:
         yaw = float(camera.rotation[1]) * steps
         if abs(yaw) > 1e-9:  # the camera's advance over the span, as the points see it, summed over the turn
@@ -425,7 +414,7 @@ def _displacement(flow: np.ndarray, rate: np.ndarray, carried: np.ndarray, nearn
             along, across = steps, 0.0
         ahead_x, ahead_y = -camera.focus[0] / camera.focal, -camera.focus[1] / camera.focal
         terms = np.array([np.cos(yaw), np.sin(yaw), along * ahead_x - across, steps * ahead_y,
-                          -across * ahead_x - along, camera.focal, 0.0], np.float32)
+                          -across * ahead_x - along, camera.focal], np.float32)
     focus_x, focus_y = (0.0, 0.0) if focus is None else (float(focus[0]), float(focus[1]))
     out = _displacement_field(kernel_array(flow, np.float32), kernel_array(rate, np.float32),
                               kernel_array(carried, np.bool_), kernel_array(nearness, np.float32),

@@ -115,16 +115,16 @@ def _nearer(seeds: np.ndarray, distances: np.ndarray, hole: int, neighbour: int,
 
 
 @compiled
-def _fill_nearest(drawn: np.ndarray, landed: np.ndarray, holes: np.ndarray) -> None:
-    """Every pixel ``holes`` (flat indices, ascending) lists, where ``landed`` (H, W) is False, takes the label of
-    ``drawn`` (H, W) at the landed pixel nearest to it.
+def _fill_nearest(drawn: np.ndarray, holes: np.ndarray) -> None:
+    """Every pixel of ``drawn`` (H, W) that ``holes`` lists (flat indices, ascending: where nothing landed) takes the
+    label of the landed pixel nearest to it.
 
     Each hole takes the nearest of the seeds its neighbours found, in two sweeps (down, then up, each also along
     every row both ways): Danielsson's vector propagation (Comput. Graph. Image Process. 1980), Euclidean up to
     rare ties and near-misses of a pixel or so far from any seed. Landed pixels are their own seeds, so only the
     holes are visited."""
     height, width = drawn.shape
-    flat_landed, flat = landed.ravel(), drawn.ravel()
+    flat = drawn.ravel()
     seeds = np.arange(height * width)
     distances = np.zeros(height * width, np.int64)
     for hole in holes:
@@ -156,7 +156,7 @@ def _fill_nearest(drawn: np.ndarray, landed: np.ndarray, holes: np.ndarray) -> N
                     _nearer(seeds, distances, hole, hole + 1, width)
     for k in range(count):
         hole = holes[k]
-        if seeds[hole] >= 0 and flat_landed[seeds[hole]]:
+        if seeds[hole] >= 0:  # a landed pixel's index: only those are ever propagated
             flat[hole] = flat[seeds[hole]]
 
 
@@ -168,19 +168,18 @@ def _splat_labels(mx: np.ndarray, my: np.ndarray, layer: np.ndarray, labels: np.
     mask, stride = (1 << bits) - 1, width + 2
     flat_labels = labels.ravel()
     drawn = np.zeros((height, width), np.uint8)
-    landed = np.zeros((height, width), np.bool_)
     holes = np.empty(height * width, np.int64)
     count = 0
     for i in range(height):
         for j in range(width):
             key = keys[(i + 1) * stride + j + 1]
             if key >= 0:
-                drawn[i, j], landed[i, j] = flat_labels[key & mask], True
+                drawn[i, j] = flat_labels[key & mask]
             else:
                 holes[count] = i * width + j
                 count += 1
     if 0 < count < height * width:
-        _fill_nearest(drawn, landed, holes[:count])
+        _fill_nearest(drawn, holes[:count])
     return drawn
 
 
