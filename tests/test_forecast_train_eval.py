@@ -106,6 +106,7 @@ def test_training_lowers_the_loss_and_records_provenance(world: dict) -> None:
     assert config["kind"] == "forecaster" and config["method"] == "deform_f2f8" and config["horizon_frames"] == 3
     assert config["training"]["command"].startswith("swiftcast train-forecast") and config["training"]["seed"] == 0
     assert config["training"]["num_samples"] == 2 * 18  # every valid window of both train sequences
+    assert config["training"]["optimizer"]["offset_lr_scale"] == 0.1  # the deformable layers' offsets learn slower
     # the untrained residual F2F equals copy-last, so beating copy-last on the training windows = loss went down
     trained, copy_last = _losses(world, net, "short")
     assert trained < 0.8 * copy_last, (trained, copy_last)
@@ -140,6 +141,36 @@ def test_finetune_lowers_cross_entropy_through_the_frozen_decoder(world: dict) -
     assert config["training"]["finetune"] is True and method_label(config) == "DeformF2F-8-FT"
     assert config["training"]["init"]["model_id"] == read_config(world["short"])["model_id"]
     assert cross_entropy(out) < cross_entropy(world["short"])
+
+
+def test_deformable_offsets_learn_at_a_tenth_of_the_rate() -> None:
+    from swiftcast.models.f2f import conv_f2f, deform_f2f8
+    from swiftcast.train.forecast import OFFSET_LR_SCALE, param_groups
+
+    net = deform_f2f8()
+    slow, rest = param_groups(net, 1e-3, 1e-4)
+    offsets = {id(p) for name, p in net.named_parameters() if ".offset." in name}
+    assert {id(p) for p in slow["params"]} == offsets and len(offsets) == 8  # weight and bias of 4 layers
+    assert slow["initial_lr"] == pytest.approx(1e-3 * OFFSET_LR_SCALE) and rest["initial_lr"] == 1e-3
+    assert len(slow["params"]) + len(rest["params"]) == len(list(net.parameters()))
+    assert [g["initial_lr"] for g in param_groups(conv_f2f(), 1e-3, 1e-4)] == [1e-3]  # no offsets: one group
+
+
+def test_resuming_a_state_of_other_parameter_groups_is_one_line(world: dict, tmp_path: Path, capsys) -> None:
+    from swiftcast.train import loop
+
+    args = ("--horizon", "short", "--method", "deform_f2f8", "--no-val", "--save-every", "2")
+    out = tmp_path / "older"
+    assert _train(world, out, *args, "--stop-at", "2", iters=4) == 0
+    state = loop.load_training_state(out / loop.STATE_FILE)
+    groups = state["optimizer"]["param_groups"]  # as an older version saved it: every parameter in one group
+    merged = dict(groups[-1], params=sorted(i for g in groups for i in g["params"]))
+    state["optimizer"]["param_groups"] = [merged]
+    torch.save(state, out / loop.STATE_FILE)
+    capsys.readouterr()
+    assert _train(world, out, *args, "--resume", iters=4) == 2
+    err = capsys.readouterr().err
+    assert "older SwiftCast" in err and "Traceback" not in err
 
 
 def test_stop_and_resume_continue_exactly(world: dict, tmp_path: Path, monkeypatch) -> None:

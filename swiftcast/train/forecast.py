@@ -12,7 +12,8 @@ parameters are frozen: only the gradient with respect to its input is computed).
 Samples are every window (t-9 .. t -> t+k) of every train sequence, or ``--samples-per-sequence K`` of them (the
 protocol window, whose target is the 20th frame, plus K-1 spread over the sequence; 2 = the paper's "2 samples per
 sequence" variant, a row of its own in eval-forecast). Adam (0.9, 0.99) with a
-per-iteration cosine schedule; the data order is the shared resumable stream of :mod:`swiftcast.train.loop`.
+per-iteration cosine schedule; the offset convolutions of deformable layers learn at :data:`OFFSET_LR_SCALE` of the
+rate. The data order is the shared resumable stream of :mod:`swiftcast.train.loop`.
 
 F2MF (``--method f2mf``, :mod:`swiftcast.models.f2mf`) trains the same two stages; its -FT loss is taken on the
 fine-level forecast (frame t's single-frame labels warped by the forecast motion, blended with the decoded F2F
@@ -45,6 +46,25 @@ METHODS = ("conv_f2f", "deform_f2f8", "f2mf")
 RUN_DEFINING = ("data", "seg_model", "horizon", "method", "finetune", "init", "iters", "batch_size",
                 "samples_per_seq", "lr", "min_lr", "wd", "seed")
 DEFAULT_LR = {False: 5e-4, True: 1e-4}  # MSE from scratch / cross-entropy fine-tuning
+#: learning rate of the deformable layers' offset convolutions relative to the rest, as Dai et al. (ICCV 2017) train
+#: them: at the full rate DeformF2F-8's sampling offsets grew to several feature cells (tens at stride 16) and the
+#: network fell back to copying frame t
+OFFSET_LR_SCALE = 0.1
+
+
+def param_groups(net: torch.nn.Module, lr: float, weight_decay: float) -> list[dict]:
+    """Adam's parameter groups: the offset convolutions of deformable layers (if any) at ``OFFSET_LR_SCALE`` x
+    ``lr``, then everything else at ``lr`` (last, the rate the progress bar shows)."""
+    from swiftcast.models.f2f import DeformConvBNReLU
+
+    offsets = [p for m in net.modules() if isinstance(m, DeformConvBNReLU) for p in m.offset.parameters()]
+    ids = {id(p) for p in offsets}
+    rest = [p for p in net.parameters() if id(p) not in ids]
+    groups = [{"params": rest, "lr": lr, "initial_lr": lr, "weight_decay": weight_decay}]
+    if offsets:
+        slow = lr * OFFSET_LR_SCALE
+        groups.insert(0, {"params": offsets, "lr": slow, "initial_lr": slow, "weight_decay": weight_decay})
+    return groups
 
 
 def _hparams(args: argparse.Namespace) -> dict:
@@ -118,10 +138,7 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> loop.Loop
     loss_size = size_at_stride(input_size, decoder.output_stride) if args.finetune else None
 
     net.to(info.device).train()
-    optimizer = torch.optim.Adam(
-        [{"params": list(net.parameters()), "lr": args.lr, "initial_lr": args.lr, "weight_decay": args.wd}],
-        betas=(0.9, 0.99),
-    )
+    optimizer = torch.optim.Adam(param_groups(net, args.lr, args.wd), betas=(0.9, 0.99))
     run = loop.start_run(out, started, args, RUN_DEFINING, net, optimizer)
     loss_curve = loop.LossCurve(list(run.saved.get("loss_curve", [])), args.iters)
     model = loop.wrap_ddp(net, info)
@@ -168,7 +185,8 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> loop.Loop
             state = run.state(it, optimizer, _hparams(args), loss_curve=loss_curve.points)
             config = _config(args, info, run, segmenter, train_set, init_config, label=label, precision=precision,
                              loss=_loss_text(loss_size, fine), num_samples=len(samples),
-                             loss_curve=loss_curve.points, iteration=it, val=val)
+                             loss_curve=loss_curve.points, iteration=it, val=val,
+                             offset_lr_scale=OFFSET_LR_SCALE if len(optimizer.param_groups) > 1 else None)
             loop.write_checkpoint_dir(out, net, config, state)
 
     if info.is_main:
@@ -266,7 +284,7 @@ def _validate(net: torch.nn.Module, decoder: torch.nn.Module, val_set, horizon, 
 
 def _config(args: argparse.Namespace, info, run: loop.RunRecord, segmenter, train_set, init_config: dict, *,
             label: str, precision: str, loss: str, num_samples: int, loss_curve: list, iteration: int,
-            val: dict | None) -> dict:
+            val: dict | None, offset_lr_scale: float | None = None) -> dict:
     """The checkpoint's config.json at ``iteration``: what the forecaster reads and predicts, how it was trained."""
     horizon = get_horizon(args.horizon)
     return {
@@ -302,7 +320,8 @@ def _config(args: argparse.Namespace, info, run: loop.RunRecord, segmenter, trai
             "total_iters": args.iters,
             "batch_size": args.batch_size * info.world_size,
             "optimizer": {"name": "Adam", "betas": [0.9, 0.99], "lr": args.lr, "weight_decay": args.wd,
-                          "schedule": f"cosine per iteration to {args.min_lr}"},
+                          "schedule": f"cosine per iteration to {args.min_lr}",
+                          **({"offset_lr_scale": offset_lr_scale} if offset_lr_scale else {})},
             "loss_curve": loss_curve,
             "val_history": run.history,
         },

@@ -434,7 +434,11 @@ def restore_run(
         from swiftcast.forecast.decoder import load_forecast_decoder
 
         decoder.load_state_dict(load_forecast_decoder(out)[0].state_dict())
-    optimizer.load_state_dict(state["optimizer"])
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+    except ValueError:  # torch: "loaded state dict has a different number of parameter groups" and the like
+        raise SwiftcastError(f"{out}: its optimizer state does not fit this version's parameter groups (it was "
+                             f"saved by an older SwiftCast); start the run anew in another folder") from None
     torch.set_rng_state(state["torch_rng"])
     return state
 
