@@ -6,14 +6,19 @@
     python runs/f2f_stride16.py score [--markdown OUT]
 
 Why: at the model's input size (256x512) the SPP features that ``train-forecast`` forecasts are an 8x16 grid. A
-skip-less decoder of that grid gets 32-38 mIoU on the target frame (oracle), and the same decoder on the features
-of frame t (copy-last) is within 0.0-2.1 points of it at +3 frames: three frames of motion barely move anything on
+skip-less decoder of that grid gets 32-38 mIoU on the target frame (oracle), and the same decoder on the features of
+frame t (copy-last) is within 0.0-2.1 points of it at +3 frames: three frames of motion barely move anything on
 cells of 32 pixels, so no forecaster can show the ordering of Šarić et al. (GCPR 2019) there. Cityscapes frames are
-four times larger, their SPP grid 32x64. This study forecasts the ladder's first step instead (the SPP features
-upsampled to stride 16 and blended with the backbone's stride-16 skip, 128 channels, 16x32), decoded by a skip-less
-decoder trained for them, with the recipes of ``train-forecast``: feature MSE (Adam, lr 1e-3, cosine, batch 12),
-then -FT, cross-entropy through the frozen decoder at its output stride 4 (lr 1e-4, batch 8). Everything is scored
-with the protocol of Šarić et al. on the val splits of three world seeds never used in training.
+four times as wide and as tall, their SPP grid 32x64. This study forecasts the ladder's first step instead (the SPP
+features upsampled to stride 16 and blended with the backbone's stride-16 skip, 128 channels, 16x32), decoded by a
+skip-less decoder trained for them, with the recipes of ``train-forecast``: feature MSE (Adam, lr 1e-3 with the
+deformable offsets at a tenth, cosine, batch 12), then -FT, cross-entropy through the frozen decoder at its output
+stride 4 (lr 1e-4, batch 8). Everything is scored with the protocol of Šarić et al. on the val splits of three world
+seeds never used in training.
+
+Needs ``data/forecast``, 120 train sequences of world seed 0 (``swiftcast synth --out data/forecast --split train
+--sequences 120 --seed 0``), and ``data/synth_val1`` .. ``3`` (``swiftcast synth --out data/synth_valN --split val
+--sequences 50 --seed N``).
 
 Every step is deterministic on one thread (seed 0) and writes under ``runs/f2f_stride16/``; ``train`` resumes from
 its last save (every 200 iterations). One thread per process: run the two horizons side by side.
@@ -68,6 +73,9 @@ ROWS = ("Oracle", "DeformF2F-8-FT", "DeformF2F-8", "ConvF2F", "Copy last")
 def extract(args: argparse.Namespace) -> None:
     """SPP (stride 32) and ladder stride-16 features of every train frame and of the val protocol frames, with the
     ground truth, one file per split."""
+    missing = [root for root in (TRAIN_DATA, *VAL_DATA) if not Path(root).is_dir()]
+    if missing:
+        sys.exit(f"missing {', '.join(missing)}: see how to make them at the top of {__file__}")
     segmenter = load_segmenter(SEG_MODEL)
     model = segmenter.model.eval()
     OUT.mkdir(parents=True, exist_ok=True)
