@@ -1,4 +1,4 @@
-"""The seed's feature-to-feature forecasters on finer features: the SwiftNet ladder's stride-16 output.
+"""Šarić et al.'s feature-to-feature forecasters on finer features: the SwiftNet ladder's stride-16 output.
 
     python runs/f2f_stride16.py features            # data/forecast (train) and the val splits of seeds 1, 2, 3
     python runs/f2f_stride16.py decoder             # a skip-less decoder of stride-16 features (--level s32: SPP's)
@@ -45,6 +45,7 @@ from swiftcast.forecast.features import load_segmenter
 from swiftcast.forecast.protocol import get_horizon, training_windows
 from swiftcast.metrics import ConfusionMeter
 from swiftcast.models.f2f import conv_f2f, deform_f2f8
+from swiftcast.train.forecast import param_groups
 
 OUT = Path("runs/f2f_stride16")
 SEG_MODEL = "models/swiftnet_efflite0_synth"
@@ -63,10 +64,6 @@ STAGES = (  # (name, builder, finetune, iterations, batch)
     ("deform_f2f8", deform_f2f8, False, 800, 12),
     ("deform_f2f8_ft", deform_f2f8, True, 200, 8),
 )
-#: learning rate of the deformable layers' offset convolutions relative to the rest (as in Dai et al., ICCV 2017):
-#: at the full rate the offsets of the short-term DeformF2F-8 grew to tens of cells within 600 iterations and the
-#: network fell back to copying frame t
-OFFSET_LR = 0.1
 ROWS = ("Oracle", "DeformF2F-8-FT", "DeformF2F-8", "ConvF2F", "Copy last")
 
 
@@ -100,6 +97,15 @@ def extract(args: argparse.Namespace) -> None:
 def load_split(name: str, level: str) -> tuple[torch.Tensor, torch.Tensor]:
     data = torch.load(OUT / f"features_{name}.pt")
     return data[level], data["gt"]
+
+
+def protocol_frames(root: str, level: str) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
+    """The val split's protocol frames at ``level``, (N, len(VAL_FRAMES), C, h, w) float, the ground truth of their
+    targets (N, H, W) and its size."""
+    features, truth = load_split(Path(root).name, level)
+    size = tuple(truth.shape[-2:])
+    features = features.view(-1, len(VAL_FRAMES), *features.shape[1:]).float()
+    return features, truth.view(-1, len(VAL_FRAMES), *size)[:, TARGET], size
 
 
 def decode(decoder: torch.nn.Module, features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -178,11 +184,8 @@ def train_stage(out: Path, build, horizon_name: str, finetune: bool, iters: int,
     if init is not None:
         net.load_state_dict(torch.load(init / "weights.pt"))
     lr = 1e-4 if finetune else 1e-3
-    offsets = [p for name, p in net.named_parameters() if ".offset." in name]
-    groups = [{"params": [p for name, p in net.named_parameters() if ".offset." not in name], "base_lr": lr}]
-    if offsets:
-        groups.append({"params": offsets, "base_lr": lr * OFFSET_LR})
-    optimizer = torch.optim.Adam(groups, lr=lr, betas=(0.9, 0.99), weight_decay=1e-4)
+    # train-forecast's groups: the deformable layers' offsets at a tenth of the rate
+    optimizer = torch.optim.Adam(param_groups(net, lr, 1e-4), betas=(0.9, 0.99))
     out.mkdir(parents=True, exist_ok=True)
     start = 0
     if (out / "state.pt").exists():
@@ -198,7 +201,7 @@ def train_stage(out: Path, build, horizon_name: str, finetune: bool, iters: int,
         if it < start:  # replays the data order of the iterations already done
             continue
         for group in optimizer.param_groups:
-            group["lr"] = cosine(it, iters, group["base_lr"])
+            group["lr"] = cosine(it, iters, group["initial_lr"])
         chosen = [windows[i] for i in pick.tolist()]
         past = torch.stack([features[[s * SEQUENCE_FRAMES + j for j in w.inputs]] for s, w in chosen]).float()
         past = past.reshape(batch, -1, *past.shape[-2:])
@@ -237,10 +240,7 @@ def score(args: argparse.Namespace) -> None:
             nets[row] = net.eval()
         per_seed = {row: [] for row in ROWS}
         for root in VAL_DATA:
-            features, truth = load_split(Path(root).name, "s16")
-            size = tuple(truth.shape[-2:])
-            features = features.view(-1, len(VAL_FRAMES), *features.shape[1:]).float()
-            truth = truth.view(-1, len(VAL_FRAMES), *size)[:, TARGET]
+            features, truth, size = protocol_frames(root, "s16")
             past = features[:, list(PAST[horizon])].flatten(1, 2)
             rows = {"Oracle": features[:, TARGET], "Copy last": features[:, PAST[horizon][-1]]}
             with torch.no_grad():
@@ -263,10 +263,7 @@ def score(args: argparse.Namespace) -> None:
             continue
         decoder = frozen_decoder(level)
         for root in VAL_DATA:
-            features, truth = load_split(Path(root).name, level)
-            size = tuple(truth.shape[-2:])
-            features = features.view(-1, len(VAL_FRAMES), *features.shape[1:])
-            truth = truth.view(-1, len(VAL_FRAMES), *size)[:, TARGET]
+            features, truth, size = protocol_frames(root, level)
             for row, position in (("Oracle", TARGET), ("Copy last, short", PAST["short"][-1]),
                                   ("Copy last, mid", PAST["mid"][-1])):
                 headroom.setdefault(level, {}).setdefault(row, []).append(
