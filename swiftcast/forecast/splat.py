@@ -215,7 +215,6 @@ def _contiguous(mx: np.ndarray, my: np.ndarray, layer: np.ndarray) -> tuple[np.n
     return kernel_array(mx, np.float32), kernel_array(my, np.float32), kernel_array(layer, np.uint8)
 
 
-
 def warm_up() -> float:
     """Compile the kernels, or load them from numba's cache, on a tiny input so that the first real frame does not
     pay for it; returns the seconds it took."""
