@@ -17,8 +17,8 @@ Compared (the goal: forecast / segmentation <= 0.10):
   horizon the projection of the newest labels at the camera size;
 - forecasting with the ``full`` skip-less decoder (widths 128,128,128: the ladder's shape, ~1.6 GMAC per horizon
   at 256x512) and the ``lite`` one (64,32,16: ~0.12 GMAC, what the shipped checkpoint carries), each on torch
-  eager and on ONNX Runtime (forecaster + decoder exported as one graph; torchvision's CPU DeformConv2d makes
-  eager slow).
+  eager and on ONNX Runtime (forecaster + decoder exported as one graph, which ONNX Runtime fuses and
+  runs without eager's per-operator overhead).
 
 The pairing that deploys: flow extrapolation next to semseg ``backend: onnxruntime, precision: int8``; for the
 learned forecasters, ``backend: onnxruntime`` with the lite decoder. Also printed: what the node adds outside the goal's definition (the

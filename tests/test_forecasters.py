@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torchvision.ops import deform_conv2d
 
 from swiftcast.errors import SwiftcastError
 from swiftcast.models import FORECASTERS, build_forecaster, stack_past
-from swiftcast.models.f2f import DeformConvBNReLU
+from swiftcast.models.f2f import DeformConvBNReLU, sampled_deform_conv2d
 
 
 def past_frames(n: int = 2, h: int = 5, w: int = 7, seed: int = 0) -> list[torch.Tensor]:
@@ -44,6 +45,21 @@ def test_deform_f2f8_has_eight_layers_and_zero_offsets():
     assert len(model.body) + 1 == 8 and len(deform) == 4
     for layer in deform:
         assert not layer.offset.weight.any() and not layer.offset.bias.any()
+
+
+@pytest.mark.parametrize("size", [(5, 7), (1, 4), (3, 1)])
+def test_sampled_deform_conv_equals_torchvisions_values_and_gradients(size):
+    # offsets of several cells send taps off the map, where both must read zeros
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, *size, requires_grad=True)
+    offset = (3 * torch.randn(2, 18, *size)).requires_grad_()
+    weight = torch.randn(5, 6, 3, 3, requires_grad=True)
+    ours = sampled_deform_conv2d(x, offset, weight, padding=1)
+    theirs = deform_conv2d(x, offset, weight, padding=1)
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
+    for a, b in zip(torch.autograd.grad(ours.square().sum(), (x, offset, weight)),
+                    torch.autograd.grad(theirs.square().sum(), (x, offset, weight))):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)
 
 
 def _random_output_layer(model: torch.nn.Module) -> None:

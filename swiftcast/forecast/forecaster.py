@@ -230,7 +230,7 @@ class SemanticForecaster:
         decode_scale: see :func:`decode_labels` (1 = decode for the model's input size, as trained).
         backend: ``torch`` (eager), or ``onnxruntime``: forecaster + skip-less decoder exported as one fp32 graph
             (cached like the segmentation exports), about 2x faster than eager on a CPU with the lite decoder
-            (torchvision's CPU DeformConv2d is the slow part of eager); for F2MF the graph also takes the stride-4
+            (eager runs each operator on its own); for F2MF the graph also takes the stride-4
             labels of frame t and warps and blends them too.
         num_threads: ONNX Runtime intra-op threads (0 = one per core); torch's count is the process's.
         cache_dir: where ONNX exports are cached (default ``~/.cache/swiftcast/onnx``).
