@@ -258,6 +258,20 @@ def synth_section() -> list[str]:
             *table(["size", "what", "frames", "fps per core", "fps wall"], rows), ""]
 
 
+def deform_section() -> list[str]:
+    bd = load("bench_deform.json")
+    if not bd:
+        return []
+    rows = [[name, call, fmt(bd["ms_cpu_median"][name][f"{call}, torchvision"]),
+             fmt(bd["ms_cpu_median"][name][f"{call}, sampled"]), f"{fmt(ratio, 2)}x"]
+            for name, calls in bd["speedup"].items() for call, ratio in calls.items()]
+    return ["## Deformable convolutions on the CPU", "",
+            "`bench_deform.py`: DeformF2F-8 with torchvision's deformable-convolution kernel against the `grid_sample` "
+            "form SwiftCast runs (same results), ms of CPU per call, "
+            f"{bd['threads']} thread(s). {cpu_text(bd)}.", "",
+            *table(["map", "call", "torchvision", "sampled", "speed-up"], rows), ""]
+
+
 def fuzz_section() -> list[str]:
     fz = load("fuzz_nodes.json")
     if not fz:
@@ -320,7 +334,7 @@ def performance_md() -> str:
              *realtime_section("realtime.json", "Real-time rate (`bench_realtime.py`)"),
              *realtime_section("realtime_spin.json", "Idle threads spinning or not (`bench_realtime.py --spin`)"),
              *node_section(), *forecast_section(), *load_section(), *scaling_section(), *pareto_section(),
-             *synth_section(), *fuzz_section(), STATIC_TAIL]
+             *synth_section(), *deform_section(), *fuzz_section(), STATIC_TAIL]
     return "\n".join(parts).rstrip() + "\n"
 
 

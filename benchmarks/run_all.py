@@ -21,7 +21,7 @@ from benchmarks import report  # noqa: E402
 from benchmarks._common import stamp_cpu  # noqa: E402
 
 BENCHMARKS = ("bench_synth.py", "bench_node_latency.py", "bench_forecast_cost.py", "bench_load.py", "bench_scaling.py",
-              "bench_realtime.py", "bench_camera_rate.py", "bench_train.py")
+              "bench_realtime.py", "bench_camera_rate.py", "bench_train.py", "bench_deform.py")
 #: result files not named after their script
 RESULT_NAMES = {"bench_realtime.py": "realtime.json"}
 
