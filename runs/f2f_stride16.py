@@ -2,8 +2,11 @@
 
     python runs/f2f_stride16.py features            # data/forecast (train) and the val splits of seeds 1, 2, 3
     python runs/f2f_stride16.py decoder             # a skip-less decoder of stride-16 features (--level s32: SPP's)
-    python runs/f2f_stride16.py train --horizon short   # ConvF2F, DeformF2F-8, DeformF2F-8-FT (and: --horizon mid)
-    python runs/f2f_stride16.py score [--markdown OUT]
+    python runs/f2f_stride16.py train --horizon short   # ConvF2F, DeformF2F-8 and its -FT (and: --horizon mid)
+    python runs/f2f_stride16.py score [--sequences 50|200] [--markdown OUT]
+    python runs/f2f_stride16.py report              # runs/f2f_stride16.md from every score run saved
+
+``--train-sequences 600`` (every step but ``decoder``) learns from all 600 train sequences of ``data/synth`` instead.
 
 Why: at the model's input size (256x512) the SPP features that ``train-forecast`` forecasts are an 8x16 grid. A
 skip-less decoder of that grid gets 32-38 mIoU on the target frame (oracle), and the same decoder on the features of
@@ -11,16 +14,22 @@ frame t (copy-last) is within 0.0-2.1 points of it at +3 frames: three frames of
 cells of 32 pixels, so no forecaster can show the ordering of Šarić et al. (GCPR 2019) there. Cityscapes frames are
 four times as wide and as tall, their SPP grid 32x64. This study forecasts the ladder's first step instead (the SPP
 features upsampled to stride 16 and blended with the backbone's stride-16 skip, 128 channels, 16x32), decoded by a
-skip-less decoder trained for them, with the recipes of ``train-forecast``: feature MSE (Adam, lr 1e-3 with the
-deformable offsets at a tenth, cosine, batch 12), then -FT, cross-entropy through the frozen decoder at its output
-stride 4 (lr 1e-4, batch 8). Everything is scored with the protocol of Šarić et al. on the val splits of three world
-seeds never used in training.
+skip-less decoder trained for them, with the recipes of ``train-forecast``: feature MSE, 1500 iterations (Adam, lr
+1e-3 with the deformable offsets at a tenth, cosine, batch 12), then -FT, 300 iterations of cross-entropy at the
+decoder's output stride 4 (lr 1e-4, batch 8), fine-tuning the decoder jointly with the forecaster as Šarić et al.
+fine-tune F2F with the upsampling path (its batch-norm statistics stay); -FT through the frozen decoder, what
+``train-forecast --finetune`` does, is scored as an extra row. Everything is scored with the protocol of Šarić et
+al. on the val splits of three world seeds never used in training: the 50 sequences of every other table, and 150
+more of each seed (``score --sequences 200``, the default), so that the spread of a margin over the seeds is less
+the luck of 50 sequences.
 
 Needs ``data/forecast``, 120 train sequences of world seed 0 (``swiftcast synth --out data/forecast --split train
---sequences 120 --seed 0``), and ``data/synth_val1`` .. ``3`` (``swiftcast synth --out data/synth_valN --split val
---sequences 50 --seed N``).
+--sequences 120 --seed 0``; ``data/synth`` with 600 for ``--train-sequences 600``), ``data/synth_val1`` .. ``3``
+(``swiftcast synth --out data/synth_valN --split val --sequences 50 --seed N``) and ``data/synth_val1_more`` .. ``3``
+(``swiftcast synth --out data/synth_valN_more --split val --sequences 150 --start 50 --seed N``).
 
-Every step is deterministic on one thread (seed 0) and writes under ``runs/f2f_stride16/``; ``train`` resumes from
+Every step is deterministic on one thread (seed 0; ``features --threads 2`` is faster and may differ in the last bits)
+and writes under ``runs/f2f_stride16/``; ``train`` resumes from
 its last save (every 200 iterations). One thread per process: run the two horizons side by side.
 """
 
@@ -32,6 +41,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -49,8 +59,12 @@ from swiftcast.train.forecast import param_groups
 
 OUT = Path("runs/f2f_stride16")
 SEG_MODEL = "models/swiftnet_efflite0_synth"
-TRAIN_DATA = "data/forecast"  # 120 train sequences of world seed 0 (what train-forecast's recipes use)
+#: train sequences of world seed 0 by how many: 120 (what train-forecast's recipes use) or all 600 of data/synth
+TRAIN_DATA = {120: "data/forecast", 600: "data/synth"}
 VAL_DATA = ("data/synth_val1", "data/synth_val2", "data/synth_val3")
+#: 150 more val sequences of each of those seeds (``--start 50``): ``score --sequences 200`` scores on both folders,
+#: four times the frames, so that the spread of a margin over the seeds is less the luck of 50 sequences
+MORE_VAL_DATA = ("data/synth_val1_more", "data/synth_val2_more", "data/synth_val3_more")
 SEQUENCE_FRAMES = 30
 #: the frames of a val sequence the protocol reads (0-based): mid-term inputs 1, 4, 7, 10, short-term 7, 10, 13, 16,
 #: target 19
@@ -59,24 +73,32 @@ PAST = {"short": (2, 3, 4, 5), "mid": (0, 1, 2, 3)}  # positions in VAL_FRAMES
 TARGET = 6
 DECODER_WIDTHS = (64, 32, 16)  # the shipped skip-less decoder's widths
 LEVELS = ("s32", "s16")
-STAGES = (  # (name, builder, finetune, iterations, batch)
-    ("conv_f2f", conv_f2f, False, 800, 12),
-    ("deform_f2f8", deform_f2f8, False, 800, 12),
-    ("deform_f2f8_ft", deform_f2f8, True, 200, 8),
+STAGES = (  # (name, builder, finetune: None (feature MSE) | "frozen" | "joint" decoder, iterations, batch)
+    ("conv_f2f", conv_f2f, None, 1500, 12),
+    ("deform_f2f8", deform_f2f8, None, 1500, 12),
+    ("deform_f2f8_ft", deform_f2f8, "frozen", 300, 8),
+    ("deform_f2f8_ft_joint", deform_f2f8, "joint", 300, 8),
 )
+#: (row, stage) of every trained forecaster. -FT is Šarić et al.'s: fine-tuned jointly with the upsampling path
+FORECASTER_ROWS = (("DeformF2F-8-FT", "deform_f2f8_ft_joint"), ("DeformF2F-8", "deform_f2f8"),
+                   ("ConvF2F", "conv_f2f"), ("DeformF2F-8-FT, frozen decoder", "deform_f2f8_ft"))
+#: the paper's order, best first: the margins between neighbours are what the study measures
 ROWS = ("Oracle", "DeformF2F-8-FT", "DeformF2F-8", "ConvF2F", "Copy last")
+ALL_ROWS = ROWS + tuple(row for row, _ in FORECASTER_ROWS if row not in ROWS)
 
 
 def extract(args: argparse.Namespace) -> None:
     """SPP (stride 32) and ladder stride-16 features of every train frame and of the val protocol frames, with the
     ground truth, one file per split."""
-    missing = [root for root in (TRAIN_DATA, *VAL_DATA) if not Path(root).is_dir()]
+    missing = [root for root in (TRAIN_DATA[args.train_sequences], *VAL_DATA) if not Path(root).is_dir()]
+    more = [root for root in MORE_VAL_DATA if Path(root).is_dir()]
     if missing:
         sys.exit(f"missing {', '.join(missing)}: see how to make them at the top of {__file__}")
     segmenter = load_segmenter(SEG_MODEL)
     model = segmenter.model.eval()
     OUT.mkdir(parents=True, exist_ok=True)
-    splits = [("train", TRAIN_DATA, "train", None)] + [(Path(v).name, v, "val", VAL_FRAMES) for v in VAL_DATA]
+    splits = [(train_split(args.train_sequences), TRAIN_DATA[args.train_sequences], "train", None)]
+    splits += [(Path(v).name, v, "val", VAL_FRAMES) for v in (*VAL_DATA, *more)]
     for name, root, split, keep in splits:
         target = OUT / f"features_{name}.pt"
         if target.exists():
@@ -94,18 +116,37 @@ def extract(args: argparse.Namespace) -> None:
         torch.save({"s32": torch.stack(s32), "s16": torch.stack(s16), "gt": torch.stack(truth)}, target)
 
 
+def train_split(sequences: int) -> str:
+    """The name the features of ``sequences`` train sequences are saved under."""
+    return "train" if sequences == 120 else f"train{sequences}"
+
+
+def run_dir(stage: str, horizon: str, sequences: int) -> Path:
+    """Where a forecaster trained on ``sequences`` train sequences lives."""
+    return OUT / (f"{stage}_{horizon}" if sequences == 120 else f"{stage}_{horizon}_{sequences}seq")
+
+
 def load_split(name: str, level: str) -> tuple[torch.Tensor, torch.Tensor]:
     data = torch.load(OUT / f"features_{name}.pt")
     return data[level], data["gt"]
 
 
-def protocol_frames(root: str, level: str) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
-    """The val split's protocol frames at ``level``, (N, len(VAL_FRAMES), C, h, w) float, the ground truth of their
-    targets (N, H, W) and its size."""
-    features, truth = load_split(Path(root).name, level)
+def protocol_frames(roots: Sequence[str], level: str) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
+    """The protocol frames of the val splits ``roots`` (one seed) at ``level``, (N, len(VAL_FRAMES), C, h, w) float,
+    the ground truth of their targets (N, H, W) and its size."""
+    splits = [load_split(Path(root).name, level) for root in roots]
+    features, truth = torch.cat([f for f, _ in splits]), torch.cat([t for _, t in splits])
     size = tuple(truth.shape[-2:])
     features = features.view(-1, len(VAL_FRAMES), *features.shape[1:]).float()
     return features, truth.view(-1, len(VAL_FRAMES), *size)[:, TARGET], size
+
+
+def stage_decoder(stage_dir: Path) -> SkiplessDecoder:
+    """The decoder a forecaster is scored with: its own where it was fine-tuned jointly with it, else the frozen one."""
+    decoder = frozen_decoder()
+    if (stage_dir / "decoder.pt").exists():
+        decoder.load_state_dict(torch.load(stage_dir / "decoder.pt"))
+    return decoder
 
 
 def decode(decoder: torch.nn.Module, features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -164,17 +205,21 @@ def frozen_decoder(level: str = "s16") -> SkiplessDecoder:
 def train_forecasters(args: argparse.Namespace) -> None:
     """The three stages of one horizon, one after the other (skipped once finished)."""
     for name, build, finetune, iters, batch in STAGES:
-        init = OUT / f"deform_f2f8_{args.horizon}" if finetune else None
-        train_stage(OUT / f"{name}_{args.horizon}", build, args.horizon, finetune, iters, batch, init)
+        init = run_dir("deform_f2f8", args.horizon, args.train_sequences) if finetune else None
+        train_stage(run_dir(name, args.horizon, args.train_sequences), build, args.horizon, finetune, iters, batch,
+                    init, train_split(args.train_sequences))
 
 
-def train_stage(out: Path, build, horizon_name: str, finetune: bool, iters: int, batch: int,
-                init: Path | None) -> None:
+def train_stage(out: Path, build, horizon_name: str, finetune: str | None, iters: int, batch: int,
+                init: Path | None, split: str = "train") -> None:
+    """One forecaster: feature MSE, or -FT (cross-entropy at stride 4) from ``init``'s weights, through the frozen
+    decoder or fine-tuning it jointly ("joint": the decoder's weights learn too, its batch-norm statistics stay;
+    the decoder is saved with the forecaster)."""
     if (out / "weights.pt").exists():
         return
     torch.manual_seed(0)
     horizon = get_horizon(horizon_name)
-    features, truth = load_split("train", "s16")
+    features, truth = load_split(split, "s16")
     size = tuple(truth.shape[-2:])
     truth = truth[:, 2::4, 2::4].contiguous()
     windows = [(s, w) for s in range(len(features) // SEQUENCE_FRAMES)
@@ -185,12 +230,18 @@ def train_stage(out: Path, build, horizon_name: str, finetune: bool, iters: int,
         net.load_state_dict(torch.load(init / "weights.pt"))
     lr = 1e-4 if finetune else 1e-3
     # train-forecast's groups: the deformable layers' offsets at a tenth of the rate
-    optimizer = torch.optim.Adam(param_groups(net, lr, 1e-4), betas=(0.9, 0.99))
+    groups = param_groups(net, lr, 1e-4)
+    if finetune == "joint":
+        decoder.requires_grad_(True)
+        groups.append({"params": list(decoder.parameters()), "lr": lr, "initial_lr": lr, "weight_decay": 1e-4})
+    optimizer = torch.optim.Adam(groups, betas=(0.9, 0.99))
     out.mkdir(parents=True, exist_ok=True)
     start = 0
     if (out / "state.pt").exists():
         state = torch.load(out / "state.pt")
         net.load_state_dict(state["net"])
+        if "decoder" in state:
+            decoder.load_state_dict(state["decoder"])
         optimizer.load_state_dict(state["optimizer"])
         start = state["iteration"]
     generator = torch.Generator().manual_seed(0)
@@ -222,31 +273,39 @@ def train_stage(out: Path, build, horizon_name: str, finetune: bool, iters: int,
         if (it + 1) % 100 == 0:
             print(f"{out.name} {it + 1}/{iters} loss {loss.item():.4f} {time.time() - started:.0f} s", flush=True)
         if (it + 1) % 200 == 0 or it + 1 == iters:
-            torch.save({"net": net.state_dict(), "optimizer": optimizer.state_dict(), "iteration": it + 1},
-                       out / "state.pt")
+            state = {"net": net.state_dict(), "optimizer": optimizer.state_dict(), "iteration": it + 1}
+            if finetune == "joint":
+                state["decoder"] = decoder.state_dict()
+            torch.save(state, out / "state.pt")
+    if finetune == "joint":
+        torch.save(decoder.state_dict(), out / "decoder.pt")
     torch.save(net.state_dict(), out / "weights.pt")
 
 
 def score(args: argparse.Namespace) -> None:
     """mIoU of every row per seed and horizon, the margins between neighbouring rows, and whether they hold."""
+    seeds = [(root,) if args.sequences == 50 else (root, more) for root, more in zip(VAL_DATA, MORE_VAL_DATA)]
+    missing = [root for roots in seeds for root in roots if not (OUT / f"features_{Path(root).name}.pt").exists()]
+    if missing:
+        sys.exit(f"no features of {', '.join(missing)}: run the features step (see the top of {__file__})")
     decoder = frozen_decoder()
     results: dict = {}
     for horizon in ("short", "mid"):
-        nets = {}
-        for row, stage in (("ConvF2F", "conv_f2f"), ("DeformF2F-8", "deform_f2f8"),
-                           ("DeformF2F-8-FT", "deform_f2f8_ft")):
+        nets, decoders = {}, {"Oracle": decoder, "Copy last": decoder}
+        for row, stage in FORECASTER_ROWS:
             net = (deform_f2f8 if stage.startswith("deform") else conv_f2f)()
-            net.load_state_dict(torch.load(OUT / f"{stage}_{horizon}" / "weights.pt"))
+            net.load_state_dict(torch.load(run_dir(stage, horizon, args.train_sequences) / "weights.pt"))
             nets[row] = net.eval()
-        per_seed = {row: [] for row in ROWS}
-        for root in VAL_DATA:
-            features, truth, size = protocol_frames(root, "s16")
+            decoders[row] = stage_decoder(run_dir(stage, horizon, args.train_sequences))
+        per_seed = {row: [] for row in ALL_ROWS}
+        for roots in seeds:
+            features, truth, size = protocol_frames(roots, "s16")
             past = features[:, list(PAST[horizon])].flatten(1, 2)
             rows = {"Oracle": features[:, TARGET], "Copy last": features[:, PAST[horizon][-1]]}
             with torch.no_grad():
                 rows.update({row: net(past) for row, net in nets.items()})
-            for row in ROWS:
-                per_seed[row].append(round(miou(decode(decoder, rows[row], size), truth), 2))
+            for row in ALL_ROWS:
+                per_seed[row].append(round(miou(decode(decoders[row], rows[row], size), truth), 2))
         results[horizon] = per_seed
     margins = {}
     for horizon, per_seed in results.items():
@@ -262,14 +321,16 @@ def score(args: argparse.Namespace) -> None:
         if not (OUT / f"decoder_{level}.pt").exists():
             continue
         decoder = frozen_decoder(level)
-        for root in VAL_DATA:
-            features, truth, size = protocol_frames(root, level)
+        for roots in seeds:
+            features, truth, size = protocol_frames(roots, level)
             for row, position in (("Oracle", TARGET), ("Copy last, short", PAST["short"][-1]),
                                   ("Copy last, mid", PAST["mid"][-1])):
                 headroom.setdefault(level, {}).setdefault(row, []).append(
                     round(miou(decode(decoder, features[:, position], size), truth), 2))
-    report = {"miou": results, "margins": margins, "headroom": headroom}
-    (OUT / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+    report = {"train_sequences": args.train_sequences, "sequences_per_seed": args.sequences, "miou": results,
+              "margins": margins, "headroom": headroom}
+    saved = OUT / f"results_train{args.train_sequences}_val{args.sequences}.json"
+    saved.write_text(json.dumps(report, indent=2) + "\n")
     text = markdown(report)
     print(text)
     if args.markdown:
@@ -278,9 +339,11 @@ def score(args: argparse.Namespace) -> None:
 
 def markdown(report: dict) -> str:
     seeds = ", ".join(Path(v).name for v in VAL_DATA)
-    lines = [f"mIoU on the val splits of {seeds} (stride-16 features, skip-less decoder):", "",
+    lines = [f"Forecasters trained on {report['train_sequences']} sequences; mIoU on "
+             f"{report['sequences_per_seed']} val sequences of each world seed ({seeds}; stride-16 features, "
+             "skip-less decoder):", "",
              "| | short (+3) | mid (+9) |", "| --- | --- | --- |"]
-    for row in ROWS:
+    for row in ALL_ROWS:
         cells = [" / ".join(f"{v:.1f}" for v in report["miou"][h][row]) for h in ("short", "mid")]
         lines.append(f"| {row} | {cells[0]} | {cells[1]} |")
     lines += ["", "Margins between neighbouring rows, per seed (mean; spread = largest - smallest):", "",
@@ -299,15 +362,35 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_report(args: argparse.Namespace) -> None:
+    """``runs/f2f_stride16.md``: the tables of every score run saved so far, most train and val sequences first."""
+    runs = [json.loads(path.read_text()) for path in OUT.glob("results_train*_val*.json")]
+    runs.sort(key=lambda r: (-r["train_sequences"], -r["sequences_per_seed"]))
+    parts = ["# Šarić et al.'s forecasters on stride-16 features", "",
+             "Written by `python runs/f2f_stride16.py report` from the saved `score` runs.", ""]
+    for run in runs:
+        parts += [f"## {run['train_sequences']} train sequences, {run['sequences_per_seed']} val sequences per "
+                  "seed", "", markdown(run)]
+    Path(__file__).with_suffix(".md").write_text("\n".join(parts))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("step", choices=("features", "decoder", "train", "score"))
+    parser.add_argument("step", choices=("features", "decoder", "train", "score", "report"))
     parser.add_argument("--horizon", choices=("short", "mid"), default="short")
     parser.add_argument("--level", choices=LEVELS, default="s16", help="features the decoder step trains on")
     parser.add_argument("--markdown", help="also write the score tables to this file")
+    parser.add_argument("--sequences", type=int, choices=(50, 200), default=200,
+                        help="val sequences per seed that score reads: the 50 of data/synth_valN, or 150 more "
+                        "with them")
+    parser.add_argument("--train-sequences", type=int, choices=tuple(TRAIN_DATA), default=120,
+                        help="train sequences the forecasters learn from (features, train and score)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the features step may take more)")
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    {"features": extract, "decoder": train_decoder, "train": train_forecasters, "score": score}[args.step](args)
+    torch.set_num_threads(args.threads)
+    steps = {"features": extract, "decoder": train_decoder, "train": train_forecasters, "score": score,
+             "report": write_report}
+    steps[args.step](args)
     return 0
 
 
