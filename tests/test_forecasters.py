@@ -132,3 +132,16 @@ def test_decode_labels_is_the_argmax_at_the_decoders_stride():
     assert half.shape == (2, *camera)
     with pytest.raises(SwiftcastError, match="decode scale"):
         decode_labels(decoder, feats, image, camera, scale=0.0)
+
+
+def test_a_deformable_layer_counts_the_macs_of_the_dense_conv_of_its_shape():
+    from swiftcast.models.info import count_gmacs
+
+    with torch.device("meta"):
+        deform = build_forecaster("deform_f2f8").eval()
+        plain = build_forecaster("deform_f2f8", deformable=False).eval()
+        offsets = sum(m.offset.weight[0].numel() * m.offset.out_channels for m in deform.modules()
+                      if isinstance(m, DeformConvBNReLU))
+    shape = (1, 512, 8, 16)
+    # the same network plus the offset convolutions (each 18 outputs of a 3x3 conv on every cell)
+    assert count_gmacs(deform, shape) == pytest.approx(count_gmacs(plain, shape) + offsets * 8 * 16 / 1e9)

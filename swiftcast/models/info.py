@@ -1,8 +1,9 @@
 """Parameters and GMACs of models and checkpoints (``swiftcast model-info``).
 
 MACs are counted with torch's FlopCounterMode on the meta device (shapes only, so full 1024x2048 is instant);
-FLOPs / 2 = multiply-accumulates, which is what SwiftNet's paper calls "GFLOPs". Convolutions (incl. deformable),
-matmuls count; BN, ReLU, pooling and interpolation do not, as usual.
+FLOPs / 2 = multiply-accumulates, which is what SwiftNet's paper calls "GFLOPs". Convolutions and matmuls count;
+BN, ReLU, pooling and interpolation do not, as usual. A deformable convolution counts like the dense one of its
+shape: eager runs sample its taps (``grid_sample``, not counted) and multiply them in one 1x1 convolution.
 """
 
 from __future__ import annotations
@@ -22,16 +23,10 @@ from swiftcast.models.registry import FORECASTERS, SEGMENTATION, build_forecaste
 REFERENCE = "swiftnet_rn18"
 
 
-def _deform_conv_flops(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
-    # like a dense conv: 2 * (output elements) * (input channels per group * kernel area); sampling not counted
-    return 2 * math.prod(out_shape) * math.prod(w_shape[1:])
-
-
 def count_gmacs(model: nn.Module, input_shape: tuple[int, ...]) -> float:
     """GMACs of one forward pass of ``model`` (built on the meta device) on an input of ``input_shape``."""
-    mapping = {torch.ops.torchvision.deform_conv2d: _deform_conv_flops}
     x = torch.empty(*input_shape, device="meta")
-    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=mapping) as counter:
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
         if getattr(model, "needs_future", False):
             model(x, future=torch.empty(x.shape[0], model.in_channels, *x.shape[2:], device="meta"))
         else:
