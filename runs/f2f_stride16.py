@@ -203,23 +203,26 @@ def frozen_decoder(level: str = "s16") -> SkiplessDecoder:
 
 
 def train_forecasters(args: argparse.Namespace) -> None:
-    """The three stages of one horizon, one after the other (skipped once finished)."""
+    """The :data:`STAGES` of one horizon, one after the other (skipped once finished); the train features are read
+    once, for the first stage that still has to train."""
+    train: tuple[torch.Tensor, torch.Tensor] | None = None
     for name, build, finetune, iters, batch in STAGES:
+        out = run_dir(name, args.horizon, args.train_sequences)
+        if (out / "weights.pt").exists():
+            continue
+        if train is None:
+            train = load_split(train_split(args.train_sequences), "s16")
         init = run_dir("deform_f2f8", args.horizon, args.train_sequences) if finetune else None
-        train_stage(run_dir(name, args.horizon, args.train_sequences), build, args.horizon, finetune, iters, batch,
-                    init, train_split(args.train_sequences))
+        train_stage(out, build, args.horizon, finetune, iters, batch, init, *train)
 
 
 def train_stage(out: Path, build, horizon_name: str, finetune: str | None, iters: int, batch: int,
-                init: Path | None, split: str = "train") -> None:
-    """One forecaster: feature MSE, or -FT (cross-entropy at stride 4) from ``init``'s weights, through the frozen
-    decoder or fine-tuning it jointly ("joint": the decoder's weights learn too, its batch-norm statistics stay;
-    the decoder is saved with the forecaster)."""
-    if (out / "weights.pt").exists():
-        return
+                init: Path | None, features: torch.Tensor, truth: torch.Tensor) -> None:
+    """One forecaster on the train ``features`` (stride 16) and ``truth``: feature MSE, or -FT (cross-entropy at
+    stride 4) from ``init``'s weights, through the frozen decoder or fine-tuning it jointly ("joint": the decoder's
+    weights learn too, its batch-norm statistics stay; the decoder is saved with the forecaster)."""
     torch.manual_seed(0)
     horizon = get_horizon(horizon_name)
-    features, truth = load_split(split, "s16")
     size = tuple(truth.shape[-2:])
     truth = truth[:, 2::4, 2::4].contiguous()
     windows = [(s, w) for s in range(len(features) // SEQUENCE_FRAMES)
