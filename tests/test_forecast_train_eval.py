@@ -353,3 +353,55 @@ def test_finetune_resumes_bit_exactly(world: dict, tmp_path: Path) -> None:
     assert config["training"]["iteration"] == 6 and "output stride 4" in config["training"]["loss"]
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(x, y), name
+
+
+def test_tune_decoder_saves_the_decoder_that_decodes_the_forecaster(world: dict, tmp_path: Path, capsys) -> None:
+    """-FT with --tune-decoder: the decoder learns with the forecaster (its batch-norm statistics stay), is saved
+    in the forecaster's checkpoint (covered by its model_id), resumes exactly, and decodes that forecaster's
+    features wherever it is used; a forecaster without one keeps the segmentation checkpoint's."""
+    from swiftcast.forecast.forecaster import SemanticForecaster, forecaster_decoder
+    from swiftcast.models.checkpoint import DECODER_WEIGHTS_NAME
+
+    init = random_forecaster_checkpoint(tmp_path / "init", world["seg"], 3, seed=3, perturb=0.05)
+    args = ("--horizon", "short", "--finetune", "--tune-decoder", "--init", str(init), "--no-val",
+            "--save-every", "0", "--lr", "1e-3")
+    assert _train(world, tmp_path / "straight", *args, iters=6) == 0
+    assert _train(world, tmp_path / "split", *args, "--stop-at", "3", iters=6) == 0
+    assert _train(world, tmp_path / "split", *args, "--resume", iters=6) == 0
+    seg_decoder, _ = load_forecast_decoder(world["seg"])
+    tuned, config = load_forecast_decoder(tmp_path / "split")
+    straight, _ = load_forecast_decoder(tmp_path / "straight")
+    assert (tmp_path / "split" / DECODER_WEIGHTS_NAME).is_file() and config["training"]["tune_decoder"] is True
+    assert config["forecast_decoder"]["num_classes"] == seg_decoder.num_classes
+    assert "tuned with the forecaster" in config["training"]["loss"]
+    changed = []
+    for (name, x), (_, y), (_, z) in zip(tuned.state_dict().items(), straight.state_dict().items(),
+                                         seg_decoder.state_dict().items()):
+        assert torch.equal(x, y), name  # resumed exactly
+        if "running_" in name or "num_batches" in name:
+            assert torch.equal(x, z), name  # batch-norm statistics stay the single-frame features'
+        elif not torch.equal(x, z):
+            changed.append(name)
+    assert changed, "no decoder weight learned"
+
+    net, fconfig = load_forecaster_checkpoint(tmp_path / "split")
+    assert forecaster_decoder(tmp_path / "split", fconfig, seg_decoder) is not seg_decoder
+    assert forecaster_decoder(init, read_config(init), seg_decoder) is seg_decoder
+    forecaster = SemanticForecaster(tmp_path / "split", world["seg"])
+    for (name, x), (_, y) in zip(forecaster.decoder.state_dict().items(), tuned.state_dict().items()):
+        assert torch.equal(x, y), name
+
+    # eval-forecast decodes it with the tuned decoder, and the oracle and copy-last through that decoder too
+    capsys.readouterr()
+    rc = cli(["eval-forecast", "--data", str(world["data"]), "--seg-model", str(world["seg"]), "--forecasters",
+              str(tmp_path / "split"), "--horizons", "short", "--no-flow", "--json", str(tmp_path / "e.json"),
+              "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    saved = json.loads((tmp_path / "e.json").read_text())
+    label = "DeformF2F-8-FT (tuned decoder)"
+    own_refs = {f"Oracle, decoder of {label}", f"Copy last, decoder of {label}"}
+    assert {label, *own_refs} <= set(saved["results"])
+    assert label in saved["gap_closed"] and not own_refs & set(saved["gap_closed"])  # references
+
+    assert _train(world, tmp_path / "x", "--horizon", "short", "--tune-decoder") == 2
+    assert "--tune-decoder needs --finetune" in capsys.readouterr().err

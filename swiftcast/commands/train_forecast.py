@@ -20,7 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--horizon", required=True, choices=tuple(HORIZONS), help="short (t+3) or mid (t+9)")
     parser.add_argument("--method", choices=METHODS, default="deform_f2f8", help="forecaster (default: deform_f2f8)")
     parser.add_argument("--finetune", action="store_true",
-                        help="cross-entropy through the frozen skip-less decoder (DeformF2F's -FT); needs --init")
+                        help="cross-entropy through the skip-less decoder (DeformF2F's -FT; the decoder stays frozen "
+                             "unless --tune-decoder); needs --init")
+    parser.add_argument("--tune-decoder", action="store_true",
+                        help="with --finetune: fine-tune a copy of the skip-less decoder together with the forecaster, "
+                             "as Šarić et al. fine-tune F2F with the upsampling path; the copy is saved in --out "
+                             "and decodes this forecaster's features")
     parser.add_argument("--init", help="forecaster checkpoint to start from (required by --finetune)")
     parser.add_argument("--out", required=True, help="checkpoint folder to write (weights, config, training state)")
     parser.add_argument("--iters", type=int, default=3000, help="training iterations (default: 3000)")

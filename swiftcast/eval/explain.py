@@ -161,7 +161,12 @@ def explain_forecast(
     from swiftcast.data.transforms import resize_label
     from swiftcast.forecast.decoder import load_forecast_decoder
     from swiftcast.forecast.features import load_segmenter
-    from swiftcast.forecast.forecaster import default_forecaster, load_forecaster_checkpoint, method_label
+    from swiftcast.forecast.forecaster import (
+        default_forecaster,
+        forecaster_decoder,
+        load_forecaster_checkpoint,
+        method_label,
+    )
     from swiftcast.forecast.protocol import get_horizon, window_ending_at
 
     if not 0 < top < 1:
@@ -194,6 +199,7 @@ def explain_forecast(
 
     images = torch.cat([segmenter.preprocess(rgb) for rgb, _ in frames])
     decoder, _ = load_forecast_decoder(segmenter.checkpoint, segmenter.device)
+    decoder = forecaster_decoder(path, config, decoder, segmenter.device)
     explanation = explain_pixel(segmenter.model, decoder, net, images, pixel_in)
 
     out = Path(out)

@@ -11,6 +11,10 @@ decoder's output stride, nearest-neighbour resize to the ground truth's resoluti
 * every forecaster checkpoint: F2F applied to the four past feature maps; F2MF checkpoints forecast labels
   themselves, from the past features and the single-frame labels of frame t (cached with the features), on the
   decoder's stride-4 grid (a :class:`FineMethod`; argmax and resize as for every other row).
+* a forecaster whose -FT tuned a decoder of its own (``train-forecast --tune-decoder``) is decoded by it, and two
+  more references come with it, the oracle and copy-last through that decoder (``Oracle, decoder of
+  DeformF2F-8-FT (tuned decoder)``, ...): a tuned decoder also decodes the true features better or worse, which is
+  not forecasting.
 
 Two more references come from the full single-frame model (with its skip connections: what the semseg node
 publishes), run on the images: ``Copy last (single frame)``, its labels of frame t standing for the target (what a
@@ -51,6 +55,17 @@ SF_COPY_LAST = "Copy last (single frame)"
 FLOW = "Flow extrapolation"
 #: rows that are references, not forecasts (no gap share of their own)
 REFERENCES = (ORACLE, COPY_LAST, SF_ORACLE, SF_COPY_LAST)
+
+
+def own_decoder_references(label: str) -> tuple[str, str]:
+    """The oracle and copy-last rows decoded by the decoder a forecaster's -FT tuned (``train-forecast
+    --tune-decoder``): that decoder also decodes better or worse on its own, and only these rows tell its forecasting
+    from its decoding."""
+    return f"{ORACLE}, decoder of {label}", f"{COPY_LAST}, decoder of {label}"
+
+
+def is_reference(row: str) -> bool:
+    return row in REFERENCES or row.startswith((f"{ORACLE}, decoder of ", f"{COPY_LAST}, decoder of "))
 
 #: (sequence features (T, C, h, w), protocol window) -> forecast features of the target frame (C, h, w)
 Method = Callable[[torch.Tensor, Window], torch.Tensor]
@@ -183,10 +198,12 @@ def single_frame_rows(
 
 
 def table_order(config: Mapping) -> tuple:
-    """Sort key of a forecaster row: plain convs before deformable ones, MSE before -FT, fewer samples first."""
+    """Sort key of a forecaster row: plain convs before deformable ones, MSE before -FT, the frozen decoder before a
+    tuned one, fewer samples first."""
     training = config.get("training") or {}
     method = config.get("method", config.get("architecture", ""))
-    return (method != "conv_f2f", method, bool(training.get("finetune")), int(training.get("samples_per_seq") or 0))
+    return (method != "conv_f2f", method, bool(training.get("finetune")), bool(training.get("tune_decoder")),
+            int(training.get("samples_per_seq") or 0))
 
 
 #: below this oracle - copy-last difference (0.5 mIoU points) the share of the gap is noise over a near-zero
@@ -229,7 +246,7 @@ def format_table(results: Mapping[str, Mapping[str, Mapping]], horizons: Iterabl
         for _, copy, oracle, w in gaps:
             for h in horizons:
                 g = gap_closed(results, name, h, copy=copy, oracle=oracle)
-                cell = "" if name in REFERENCES else "n/a" if math.isnan(g) else f"{g:.2f}"
+                cell = "" if is_reference(name) else "n/a" if math.isnan(g) else f"{g:.2f}"
                 row += f"{cell:>{w}}"
         lines.append(row)
     for prefix, copy, oracle, _ in gaps:
@@ -286,10 +303,10 @@ class ForecastEvaluation:
                        "nearest-neighbour resize to the ground truth (what the forecast node publishes)"},
             "results": results,
             "gap_closed": {m: {h: _nan_to_none(gap_closed(results, m, h)) for h in horizons}
-                           for m in results if m not in REFERENCES},
+                           for m in results if not is_reference(m)},
             "gap_closed_single_frame": {
                 m: {h: _nan_to_none(gap_closed(results, m, h, copy=SF_COPY_LAST, oracle=SF_ORACLE))
-                    for h in horizons} for m in results if m not in REFERENCES},
+                    for h in horizons} for m in results if not is_reference(m)},
             "checkpoints": self.checkpoints,
         }
 
@@ -316,6 +333,8 @@ def evaluate_forecasting(
     from swiftcast.forecast.forecaster import (
         decode_labels,
         discover_forecasters,
+        fine_decoder,
+        forecaster_decoder,
         load_forecaster_checkpoint,
         method_label,
         needs_last_labels,
@@ -347,19 +366,43 @@ def evaluate_forecasting(
         if horizon in methods.get(label, {}):  # two checkpoints with the same description: tell them apart
             label = f"{label} [{Path(path).name}]"
 
+        own = forecaster_decoder(path, config, decoder, segmenter.device)
+
         def run(features: torch.Tensor, window: Window, net=net) -> torch.Tensor:
             past = features[list(window.inputs)].unsqueeze(0).to(segmenter.device)
             return predict_features(net, past)[0]
 
-        def run_fine(seq: SequenceFeatures, window: Window, net=net) -> torch.Tensor:
+        def run_fine(seq: SequenceFeatures, window: Window, net=net, own=own) -> torch.Tensor:
             past = seq.features[list(window.inputs)].float().unsqueeze(0).to(segmenter.device)
             last = seq.labels[window.last].unsqueeze(0).to(segmenter.device)
-            return predict_fine(net, decoder, past, last, segmenter.input_size, decode_scale)
+            return predict_fine(net, own, past, last, segmenter.input_size, decode_scale)
 
-        methods.setdefault(label, {})[horizon] = FineMethod(run_fine) if needs_last_labels(config) else run
+        def run_own_decoder(seq: SequenceFeatures, window: Window, net=net, own=own) -> torch.Tensor:
+            """Logits from the decoder this forecaster's -FT tuned with it (its features mean little to another)."""
+            past = seq.features[list(window.inputs)].float().unsqueeze(0).to(segmenter.device)
+            return fine_decoder(own, segmenter.input_size, decode_scale)(predict_features(net, past))
+
+        if needs_last_labels(config):
+            methods.setdefault(label, {})[horizon] = FineMethod(run_fine)
+        elif own is not decoder:
+            methods.setdefault(label, {})[horizon] = FineMethod(run_own_decoder)
+        else:
+            methods.setdefault(label, {})[horizon] = run
+
+        def reference_row(position: Callable[[Window], int], own=own) -> FineMethod:
+            def run_reference(seq: SequenceFeatures, window: Window) -> torch.Tensor:
+                features = seq.features[[position(window)]].float().to(segmenter.device)
+                return fine_decoder(own, segmenter.input_size, decode_scale)(features)
+            return FineMethod(run_reference)
+
+        if own is not decoder:  # the references through the decoder this forecaster's -FT tuned
+            own_oracle, own_copy = own_decoder_references(label)
+            methods.setdefault(own_oracle, {})[horizon] = reference_row(lambda w: w.target)
+            methods.setdefault(own_copy, {})[horizon] = reference_row(lambda w: w.last)
         sources.setdefault(label, {})[horizon] = str(path)
 
-    with_labels = any(isinstance(m, FineMethod) for per_h in methods.values() for m in per_h.values())
+    # F2MF warps frame t's single-frame labels: only then does the feature cache need them
+    with_labels = any(needs_last_labels(config) for _, _, config in loaded)
     feature_set = load_features(data, split, segmenter, cache_dir, progress=progress, with_labels=with_labels)
 
     def decode(features: torch.Tensor, size: tuple[int, int]) -> np.ndarray:

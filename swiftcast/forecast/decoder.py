@@ -9,7 +9,10 @@ features with ``swiftcast train --stage decoder --init CKPT`` and stored next to
         forecast_decoder.safetensors   this decoder
         config.json                    both; "forecast_decoder": {"num_features": 128, "widths": [64, 32, 16]}
 
-so a folder under ``models/`` stays everything a forecaster's ``feature_model_id`` refers to. The checkpoint's
+so a folder under ``models/`` stays everything a forecaster's ``feature_model_id`` refers to. A forecaster fine-tuned
+together with a copy of this decoder (``swiftcast train-forecast --finetune --tune-decoder``, as Šarić et al.
+fine-tune F2F with the upsampling path) carries that copy the same way in its own folder, and it decodes that
+forecaster's features (:func:`swiftcast.forecast.forecaster.forecaster_decoder`). The checkpoint's
 ``model_id`` covers both files (see :mod:`swiftcast.models.checkpoint`). Older folders with the decoder's tensors
 inside ``weights.safetensors`` load unchanged; ``swiftcast convert-checkpoint`` rewrites them.
 """
@@ -92,11 +95,12 @@ def build_forecast_decoder(
 
 
 def decoder_from_config(config: Mapping[str, Any]) -> SkiplessDecoder:
-    """An untrained decoder of the shape a segmentation config's ``forecast_decoder`` entry describes."""
+    """An untrained decoder of the shape a checkpoint config's ``forecast_decoder`` entry describes (a forecaster's
+    entry names its ``num_classes``, a segmentation model's come from the model)."""
     entry = config.get("forecast_decoder") or {}
     try:
-        return build_forecast_decoder(int(entry.get("num_features", 128)), int(config["num_classes"]),
-                                      entry.get("widths"))
+        return build_forecast_decoder(int(entry.get("num_features", 128)),
+                                      int(entry.get("num_classes", config.get("num_classes"))), entry.get("widths"))
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"forecast_decoder entry {entry!r} cannot be built: {exc}") from None
 
@@ -105,7 +109,8 @@ def load_forecast_decoder(
     path: str | os.PathLike[str], device: str | torch.device = "cpu"
 ) -> tuple[SkiplessDecoder, dict[str, Any]]:
     """The forecast decoder of a segmentation checkpoint (eval mode, frozen) and the segmentation config, or one
-    CheckpointError line (relative paths resolved per :mod:`swiftcast.runtime.paths`)."""
+    CheckpointError line (relative paths resolved per :mod:`swiftcast.runtime.paths`). Also takes a forecaster
+    checkpoint that carries its own tuned decoder (then with the forecaster's config)."""
     from swiftcast.models.checkpoint import build_from_config, read_checkpoint
     from swiftcast.models.weights import state_dict_mismatch
     from swiftcast.runtime.paths import resolve_user_path
@@ -114,6 +119,11 @@ def load_forecast_decoder(
     if not resolved.exists():
         raise CheckpointError(f"checkpoint {path} not found (looked at {resolved})")
     config, seg_state, state = read_checkpoint(resolved)
+    if config.get("kind") == "forecaster":
+        if state is None:
+            raise CheckpointError(f"forecaster {resolved} has no forecast decoder of its own (its segmentation "
+                                  f"checkpoint's decodes it)")
+        return _decoder_with_state(resolved, config, state, device), config
     if config.get("kind") != "segmentation":
         raise CheckpointError(f"checkpoint {resolved} is a {config.get('kind')} checkpoint, not a segmentation model")
     with torch.device("meta"):  # shapes only: the features' model must fit its own weights too
@@ -127,12 +137,19 @@ def load_forecast_decoder(
     if state is None:
         raise CheckpointError(f"checkpoint {resolved} has no forecast decoder; train one with 'swiftcast train "
                               f"--stage decoder --init {path}'")
+    return _decoder_with_state(resolved, config, state, device), config
+
+
+def _decoder_with_state(where: Any, config: Mapping[str, Any], state: Mapping[str, torch.Tensor],
+                        device: str | torch.device) -> SkiplessDecoder:
+    from swiftcast.models.weights import state_dict_mismatch
+
     decoder = decoder_from_config(config)
     problem = state_dict_mismatch({k: v.shape for k, v in decoder.state_dict().items()}, state)
     if problem:
-        raise CheckpointError(f"{resolved}: forecast decoder weights do not fit its widths: {problem}")
+        raise CheckpointError(f"{where}: forecast decoder weights do not fit its widths: {problem}")
     decoder.load_state_dict(state, strict=True)
-    return decoder.to(device).eval().requires_grad_(False), config
+    return decoder.to(device).eval().requires_grad_(False)
 
 
 def as_decoder(model: nn.Module) -> nn.Module:

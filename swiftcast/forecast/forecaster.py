@@ -38,16 +38,18 @@ def needs_last_labels(config: dict[str, Any]) -> bool:
 
 
 def method_label(config: dict[str, Any]) -> str:
-    """The row name of a forecaster in the paper's table, e.g. ``DeformF2F-8-FT (2 samples/seq)``."""
+    """The row name of a forecaster in the paper's table, e.g. ``DeformF2F-8-FT (2 samples/seq)`` or
+    ``DeformF2F-8-FT (tuned decoder)``."""
     method = config.get("method") or config.get("architecture", "?")
     label = METHOD_NAMES.get(method, method)
     training = config.get("training") or {}
     if training.get("finetune"):
         label += "-FT"
+    notes = ["tuned decoder"] if training.get("tune_decoder") else []
     samples = int(training.get("samples_per_seq") or 0)
     if samples:
-        label += f" ({samples} sample{'s' if samples != 1 else ''}/seq)"
-    return label
+        notes.append(f"{samples} sample{'s' if samples != 1 else ''}/seq")
+    return f"{label} ({', '.join(notes)})" if notes else label
 
 
 def load_forecaster_checkpoint(
@@ -76,6 +78,16 @@ def load_forecaster_checkpoint(
         )
     net.eval().requires_grad_(False)
     return net, config
+
+
+def forecaster_decoder(
+    path: str | os.PathLike[str], config: dict[str, Any], seg_decoder: nn.Module, device: str | torch.device = "cpu"
+) -> nn.Module:
+    """The decoder of a forecaster's features: the one its -FT tuned together with it (``train-forecast
+    --tune-decoder``, carried in its checkpoint), else ``seg_decoder``, its segmentation checkpoint's."""
+    if config.get("forecast_decoder") is None:
+        return seg_decoder
+    return load_forecast_decoder(path, device=device)[0]
 
 
 def discover_forecasters(models_dir: str | os.PathLike[str], feature_model_id: str | None = None) -> list[Path]:
@@ -220,7 +232,8 @@ class Forecast:
 
 
 class SemanticForecaster:
-    """A forecaster checkpoint plus the forecast decoder of its segmentation checkpoint.
+    """A forecaster checkpoint plus the forecast decoder of its segmentation checkpoint (or its own, where its -FT
+    tuned one: :func:`forecaster_decoder`).
 
     Args:
         checkpoint: forecaster checkpoint folder (relative paths per :mod:`swiftcast.runtime.paths`).
@@ -268,6 +281,7 @@ class SemanticForecaster:
         self.feature_model_id = str(self.seg_config.get("model_id", ""))
         self.device = torch.device(device)
         self.net, self.config = load_forecaster_checkpoint(checkpoint, self.feature_model_id, device=self.device)
+        self.decoder = forecaster_decoder(checkpoint, self.config, self.decoder, self.device)
         self.checkpoint = str(checkpoint)
         self.horizon: Horizon = get_horizon(int(self.config["horizon_frames"]))
         self.input_size: tuple[int, int] = tuple(int(v) for v in self.seg_config.get("input_size") or ())  # type: ignore

@@ -7,7 +7,9 @@ weights file is caught too. Every problem becomes one :class:`CheckpointError` l
 
 A segmentation checkpoint may also carry the skip-less forecast decoder of its features (see
 :mod:`swiftcast.forecast.decoder`): its tensors in ``forecast_decoder.safetensors`` and its shape in config.json
-(``"forecast_decoder": {"num_features": 128, "widths": [64, 32, 16]}``). ``weights.safetensors`` holds the
+(``"forecast_decoder": {"num_features": 128, "widths": [64, 32, 16]}``). So may a forecaster whose -FT tuned the
+decoder together with it (``train-forecast --tune-decoder``; its entry also names ``num_classes``): that decoder
+then decodes its forecasts. ``weights.safetensors`` holds the
 segmentation network only. ``model_id`` covers both files (the decoder's tensors named ``forecast_decoder.*``), so a
 checkpoint keeps the id it had when both lived in one file, and forecasts decoded with another decoder get another
 id. Older checkpoints with ``forecast_decoder.*`` tensors in ``weights.safetensors`` load as if split;
@@ -62,10 +64,14 @@ def checkpoint_digest_state(
     return {**state, **{DECODER_PREFIX + k: v for k, v in (decoder_state or {}).items()}}
 
 
-def _decoder_entry(decoder: Any, num_features: int) -> dict[str, Any]:
-    """The config.json entry that rebuilds a forecast decoder (duck-typed: ``widths``, optional ``num_features``)."""
-    return {"num_features": int(getattr(decoder, "num_features", None) or num_features),
-            "widths": [int(w) for w in decoder.widths]}
+def _decoder_entry(decoder: Any, num_features: int, with_classes: bool = False) -> dict[str, Any]:
+    """The config.json entry that rebuilds a forecast decoder (duck-typed: ``widths``, optional ``num_features``;
+    ``with_classes``: also ``num_classes``, for a forecaster's config, which has no class count of its own)."""
+    entry = {"num_features": int(getattr(decoder, "num_features", None) or num_features),
+             "widths": [int(w) for w in decoder.widths]}
+    if with_classes:
+        entry["num_classes"] = int(decoder.num_classes)
+    return entry
 
 
 def save_checkpoint(
@@ -77,8 +83,8 @@ def save_checkpoint(
     adds the caller's keys (input_size, training, metrics, method, horizon_frames, ...); format, kind,
     architecture, arch_kwargs, num_classes and model_id are always set here; class_names and normalization
     default to the Cityscapes ones for segmentation models. ``decoder``: the forecast decoder of a segmentation
-    model's features, written as the checkpoint's decoder part (a model that still has a ``forecast_decoder``
-    submodule has it written there too).
+    model's features (or the one a forecaster's -FT tuned with it), written as the checkpoint's decoder part (a
+    model that still has a ``forecast_decoder`` submodule has it written there too).
     """
     from safetensors.torch import save_file
 
@@ -96,9 +102,10 @@ def save_checkpoint(
     out["arch_kwargs"] = arch_kwargs
     decoder_entry = None
     if decoder is not None:
-        if spec["kind"] != "segmentation":
-            raise SwiftcastError("only a segmentation checkpoint carries a forecast decoder")
-        decoder_state, decoder_entry = _plain_state_dict(decoder), _decoder_entry(decoder, 0)
+        if spec["kind"] not in ("segmentation", "forecaster"):
+            raise SwiftcastError(f"a {spec['kind']} checkpoint carries no forecast decoder")
+        decoder_state = _plain_state_dict(decoder)
+        decoder_entry = _decoder_entry(decoder, 0, with_classes=spec["kind"] == "forecaster")
     elif decoder_state:
         decoder_entry = _decoder_entry(model.forecast_decoder, getattr(model, "num_features", 128))
     if spec["kind"] == "segmentation":

@@ -7,7 +7,9 @@ through the frozen skip-less decoder against the ground truth of frame t+k (the 
 at the decoder's output stride 4 against the ground truth resized nearest-neighbour (centre pixel of each 4x4
 cell, ignore id kept): what the node's labels come from (:func:`swiftcast.forecast.forecaster.decode_labels`), and
 it spares upsampling 19 logit channels to full size and back-propagating through that (the decoder's own
-parameters are frozen: only the gradient with respect to its input is computed).
+parameters are frozen: only the gradient with respect to its input is computed). ``--tune-decoder`` fine-tunes a
+copy of the decoder together with the forecaster instead, as Šarić et al. fine-tune F2F with the upsampling path
+(its batch-norm statistics stay); the copy is saved in the forecaster's checkpoint and decodes its forecasts.
 
 Samples are every window (t-9 .. t -> t+k) of every train sequence, or ``--samples-per-sequence K`` of them (the
 protocol window, whose target is the 20th frame, plus K-1 spread over the sequence; 2 = the paper's "2 samples per
@@ -43,7 +45,7 @@ from swiftcast.train import loop
 
 METHODS = ("conv_f2f", "deform_f2f8", "f2mf")
 #: options that define the run; ``--resume`` refuses to continue with different values
-RUN_DEFINING = ("data", "seg_model", "horizon", "method", "finetune", "init", "iters", "batch_size",
+RUN_DEFINING = ("data", "seg_model", "horizon", "method", "finetune", "tune_decoder", "init", "iters", "batch_size",
                 "samples_per_seq", "lr", "min_lr", "wd", "seed")
 DEFAULT_LR = {False: 5e-4, True: 1e-4}  # MSE from scratch / cross-entropy fine-tuning
 #: learning rate of the deformable layers' offset convolutions relative to the rest, as Dai et al. (ICCV 2017) train
@@ -84,6 +86,8 @@ def run_training(args: argparse.Namespace) -> loop.LoopEnd:
         raise SwiftcastError("--samples-per-sequence must be >= 0")
     if args.finetune and not args.init:
         raise SwiftcastError("--finetune needs --init CKPT (the MSE-trained forecaster to fine-tune)")
+    if getattr(args, "tune_decoder", False) and not args.finetune:
+        raise SwiftcastError("--tune-decoder needs --finetune: the feature MSE stage never runs the decoder")
     if args.lr is None:
         args.lr = DEFAULT_LR[bool(args.finetune)]
     loop.check_new_or_resumed(out, args.resume)
@@ -114,7 +118,7 @@ def _build(args: argparse.Namespace, seg_id: str, device: torch.device):
 def _run(args: argparse.Namespace, info, out: Path, started: float) -> loop.LoopEnd:
     from swiftcast.forecast.decoder import load_forecast_decoder
     from swiftcast.forecast.features import load_segmenter
-    from swiftcast.forecast.forecaster import fine_decoder, method_label
+    from swiftcast.forecast.forecaster import forecaster_decoder, method_label
     from swiftcast.forecast.protocol import sample_windows
 
     horizon = get_horizon(args.horizon)
@@ -123,6 +127,11 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> loop.Loop
     input_size = segmenter.input_size
     decoder, _ = load_forecast_decoder(segmenter.checkpoint, info.device)
     net, init_config = _build(args, segmenter.model_id, info.device)
+    tune = bool(getattr(args, "tune_decoder", False))
+    if args.finetune:  # an --init that carries its own tuned decoder goes on with that one
+        decoder = forecaster_decoder(args.init, init_config, decoder, info.device)
+    # a decoder other than the segmentation checkpoint's is saved with the forecaster: its features are made for it
+    carried = decoder if args.finetune and (tune or init_config.get("forecast_decoder") is not None) else None
     precision = resolve_precision(getattr(args, "precision", "fp32"), info.device)
     # F2MF forecasts labels from frame t's single-frame labels: its -FT and its validation need them
     fine = bool(getattr(net, "needs_last_labels", False))
@@ -138,10 +147,16 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> loop.Loop
     loss_size = size_at_stride(input_size, decoder.output_stride) if args.finetune else None
 
     net.to(info.device).train()
-    optimizer = torch.optim.Adam(param_groups(net, args.lr, args.wd), betas=(0.9, 0.99))
-    run = loop.start_run(out, started, args, RUN_DEFINING, net, optimizer)
+    groups = param_groups(net, args.lr, args.wd)
+    if tune:  # before the last group, whose rate the progress bar shows
+        decoder.requires_grad_(True)
+        groups.insert(-1, {"params": list(decoder.parameters()), "lr": args.lr, "initial_lr": args.lr,
+                           "weight_decay": args.wd})
+    optimizer = torch.optim.Adam(groups, betas=(0.9, 0.99))
+    run = loop.start_run(out, started, args, RUN_DEFINING, net, optimizer, decoder=carried)
     loss_curve = loop.LossCurve(list(run.saved.get("loss_curve", [])), args.iters)
-    model = loop.wrap_ddp(net, info)
+    # one module (one DDP wrapper) for the forecaster and the decoder its -FT runs through, tuned or not
+    model = loop.wrap_ddp(ForecastAndDecode(net, decoder, input_size) if args.finetune else net, info)
     label = method_label({"method": args.method, "training": {"finetune": args.finetune,
                                                                "samples_per_seq": args.samples_per_seq}})
 
@@ -154,13 +169,8 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> loop.Loop
         def forward() -> torch.Tensor:
             if args.finetune and fine:  # F2MF: the fine-level forecast (warped labels of frame t + F2F)
                 last = torch.stack([last_store[i][w.last] for i, w in batch])
-                probs = model(past, last_fine=last, decode=fine_decoder(decoder, input_size))
-                return torch.log(probs.float().clamp_min(1e-6))
-            if args.finetune:
-                # channels-last: the decoder's convolutions (forward and input gradient) run ~1.2-1.4x faster
-                return decoder(model(past).contiguous(memory_format=torch.channels_last), out_size=input_size,
-                               upsample_logits=False)
-            return model(past)
+                return torch.log(model(past, last).float().clamp_min(1e-6))
+            return model(past)  # -FT: logits at the decoder's stride 4; MSE: the forecast features
 
         def loss_of(scores: torch.Tensor) -> torch.Tensor:
             if not args.finetune:
@@ -184,10 +194,10 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> loop.Loop
         if info.is_main:
             state = run.state(it, optimizer, _hparams(args), loss_curve=loss_curve.points)
             config = _config(args, info, run, segmenter, train_set, init_config, label=label, precision=precision,
-                             loss=_loss_text(loss_size, fine), num_samples=len(samples),
+                             loss=_loss_text(loss_size, fine, tune), num_samples=len(samples),
                              loss_curve=loss_curve.points, iteration=it, val=val,
                              offset_lr_scale=OFFSET_LR_SCALE if len(optimizer.param_groups) > 1 else None)
-            loop.write_checkpoint_dir(out, net, config, state)
+            loop.write_checkpoint_dir(out, net, config, state, decoder=carried)
 
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
@@ -207,6 +217,30 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> loop.Loop
                           "val_miou": last_val[label]["miou"] if last_val else None,
                           "gap_closed": last_val["gap_closed_miou"] if last_val else None}))
     return done
+
+
+class ForecastAndDecode(torch.nn.Module):
+    """-FT's forward pass: forecaster, then the skip-less decoder to its logits at stride 4 (F2MF: its fine-level
+    blend). One module, so that one DDP wrapper exchanges the gradients of both when the decoder is tuned too.
+    ``train()`` leaves the decoder in eval mode: its batch-norm statistics stay those of the single-frame features."""
+
+    def __init__(self, forecaster: torch.nn.Module, decoder: torch.nn.Module, image_size: tuple[int, int]) -> None:
+        super().__init__()
+        self.forecaster, self.decoder, self.image_size = forecaster, decoder, tuple(image_size)
+
+    def forward(self, past: torch.Tensor, last_fine: torch.Tensor | None = None) -> torch.Tensor:
+        from swiftcast.forecast.forecaster import fine_decoder
+
+        # channels-last inside: the decoder's convolutions (forward and input gradient) run ~1.2-1.4x faster
+        decode = fine_decoder(self.decoder, self.image_size)
+        if last_fine is not None:
+            return self.forecaster(past, last_fine=last_fine, decode=decode)
+        return decode(self.forecaster(past))
+
+    def train(self, mode: bool = True) -> "ForecastAndDecode":
+        super().train(mode)
+        self.decoder.train(False)
+        return self
 
 
 def _features(args: argparse.Namespace, info, segmenter, horizon, fine: bool) -> tuple:
@@ -306,6 +340,7 @@ def _config(args: argparse.Namespace, info, run: loop.RunRecord, segmenter, trai
             "resumed_with": run.commands[1:],
             "seed": args.seed,
             "finetune": bool(args.finetune),
+            "tune_decoder": bool(getattr(args, "tune_decoder", False)),
             "init": {"path": str(args.init), "model_id": init_config.get("model_id"),
                      "training": init_config.get("training")} if args.init else None,
             "loss": loss,
@@ -329,13 +364,14 @@ def _config(args: argparse.Namespace, info, run: loop.RunRecord, segmenter, trai
     }
 
 
-def _loss_text(loss_size: tuple[int, int] | None, fine: bool) -> str:
+def _loss_text(loss_size: tuple[int, int] | None, fine: bool, tune: bool = False) -> str:
     """What the model card says the objective was."""
     if loss_size is None:
         return "MSE on SPP features (frozen feature extractor)"
+    through = ("the skip-less decoder, tuned with the forecaster (saved with it)" if tune
+               else "the frozen skip-less decoder")
     what = ("cross-entropy of the fine-level blend (single-frame labels of frame t warped by the forecast motion + "
-            "the F2F branch through the frozen skip-less decoder)" if fine
-            else "cross-entropy through the frozen skip-less decoder")
+            f"the F2F branch through {through})" if fine else f"cross-entropy through {through}")
     return (f"{what} at its output stride 4 (ground truth resized nearest-neighbour to {list(loss_size)}), "
             f"ignore {IGNORE_ID}")
 
