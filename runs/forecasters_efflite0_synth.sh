@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Trains the learned forecasters for models/swiftnet_efflite0_synth (the shipped F2MF ones among them), both
 # horizons (short = t+3, mid = t+9 frames at 17 Hz): F2MF (Šarić et al., CVPR 2020; feature MSE, then -FT on the
-# warped single-frame labels), DeformF2F-8 and its -FT, and ConvF2F (Šarić et al., GCPR 2019). The two horizons
+# warped single-frame labels), DeformF2F-8 and its -FT (through the frozen decoder, and with the decoder tuned
+# together with it: --tune-decoder), and ConvF2F (Šarić et al., GCPR 2019). The two horizons
 # train side by side, one thread each. Then scores them all with the protocol of Šarić et al. (GCPR 2019) on the
 # val split of a world seed never used for training, and writes their model cards. Resumable: run it again after
 # an interruption.
@@ -14,7 +15,7 @@ VAL=${VAL:-data/synth_val1}      # 50 val sequences of world seed 1
 SEG=${SEG:-models/swiftnet_efflite0_synth}
 RUN=${RUN:-runs/forecasters_efflite0_synth}
 F2MF_MSE=${F2MF_MSE_ITERS:-1000}; F2MF_FT=${F2MF_FT_ITERS:-300}  # F2MF trains fast: 6-12 iterations/s
-MSE=${MSE_ITERS:-300}; FT=${FT_ITERS:-100}                        # DeformF2F-8 and ConvF2F
+MSE=${MSE_ITERS:-1500}; FT=${FT_ITERS:-300}                       # DeformF2F-8 and ConvF2F
 TAG=efflite0_synth
 if [ ! -d "$DATA/gtFine/train" ]; then
   swiftcast synth --out data/synth --split train --sequences 120 --seed 0 --workers 2
@@ -41,6 +42,8 @@ f2f() {
   train "$RUN/deform_f2f8_$H" --horizon $H --method deform_f2f8 --batch-size 12 --iters $MSE --lr 1e-3
   train "$RUN/deform_f2f8_ft_$H" --horizon $H --method deform_f2f8 --finetune --init "$RUN/deform_f2f8_$H" \
     --batch-size 8 --iters $FT
+  train "$RUN/deform_f2f8_ftdec_$H" --horizon $H --method deform_f2f8 --finetune --tune-decoder \
+    --init "$RUN/deform_f2f8_$H" --batch-size 8 --iters $FT
   train "$RUN/conv_f2f_$H" --horizon $H --method conv_f2f --batch-size 12 --iters $MSE --lr 1e-3
 }
 mkdir -p "$RUN"
@@ -51,9 +54,9 @@ f2f short >> "$RUN.short.log" 2>&1
 wait
 
 for H in short mid; do
-  for M in f2mf f2mf_ft deform_f2f8 deform_f2f8_ft conv_f2f; do
+  for M in f2mf f2mf_ft deform_f2f8 deform_f2f8_ft deform_f2f8_ftdec conv_f2f; do
     mkdir -p "models/${M}_${H}_$TAG"
-    cp "$RUN/${M}_$H/weights.safetensors" "$RUN/${M}_$H/config.json" "models/${M}_${H}_$TAG/"
+    cp "$RUN/${M}_$H"/*.safetensors "$RUN/${M}_$H/config.json" "models/${M}_${H}_$TAG/"
   done
 done
 EVAL=(swiftcast eval-forecast --data "$VAL" --seg-model "$SEG" --json models/eval_forecast_$TAG.json)
