@@ -7,8 +7,9 @@ t-6, t-3, t for the protocol of Šarić et al., GCPR 2019); use :func:`stack_pas
 - ``copy_last``: the features of frame t (the trivial baseline, no parameters).
 - ``oracle``: a marker for the upper bound. It cannot forecast; evaluation passes the true future features as
   ``future=`` and gets them back, so the oracle runs through exactly the same decode/score code as real models.
-- ``conv_f2f``: stacked plain 3x3 convs on the concatenated past (the "Luc F2F" style baseline); same depth and
-  widths as ``deform_f2f8`` so the comparison isolates the deformable layers.
+- ``conv_f2f``: stacked plain 3x3 convs on the concatenated past (the "Luc F2F" style baseline); the depth and
+  widths of ``deform_f2f8``, but its first layer is a 3x3 conv of the stacked past where DeformF2F-8 has a 1x1.
+  ``deform_f2f8(deformable=False)`` is DeformF2F-8's exact plain counterpart (the ablation of Šarić et al.).
 - ``deform_f2f8``: DeformF2F-8 (Saric et al., GCPR 2019): 1x1 to 256, 3x3 to 128, four deformable 3x3 convs,
   a 3x3 conv and a 3x3 output conv: 8 layers. Offsets come from plain convs initialised to zero, so an untrained
   deformable layer is exactly a 3x3 conv and training starts from the plain-conv network.
