@@ -374,6 +374,8 @@ def test_tune_decoder_saves_the_decoder_that_decodes_the_forecaster(world: dict,
     assert (tmp_path / "split" / DECODER_WEIGHTS_NAME).is_file() and config["training"]["tune_decoder"] is True
     assert config["forecast_decoder"]["num_classes"] == seg_decoder.num_classes
     assert "tuned with the forecaster" in config["training"]["loss"]
+    assert config["name"] == "DeformF2F-8-FT (tuned decoder)"
+    assert config["training"]["optimizer"]["offset_lr_scale"] == 0.1  # the decoder's group is not the offsets'
     changed = []
     for (name, x), (_, y), (_, z) in zip(tuned.state_dict().items(), straight.state_dict().items(),
                                          seg_decoder.state_dict().items()):

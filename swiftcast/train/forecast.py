@@ -148,6 +148,7 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> loop.Loop
 
     net.to(info.device).train()
     groups = param_groups(net, args.lr, args.wd)
+    slow_offsets = len(groups) > 1  # deformable layers: their offsets learn at OFFSET_LR_SCALE
     if tune:  # before the last group, whose rate the progress bar shows
         decoder.requires_grad_(True)
         groups.insert(-1, {"params": list(decoder.parameters()), "lr": args.lr, "initial_lr": args.lr,
@@ -157,7 +158,7 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> loop.Loop
     loss_curve = loop.LossCurve(list(run.saved.get("loss_curve", [])), args.iters)
     # one module (one DDP wrapper) for the forecaster and the decoder its -FT runs through, tuned or not
     model = loop.wrap_ddp(ForecastAndDecode(net, decoder, input_size) if args.finetune else net, info)
-    label = method_label({"method": args.method, "training": {"finetune": args.finetune,
+    label = method_label({"method": args.method, "training": {"finetune": args.finetune, "tune_decoder": tune,
                                                                "samples_per_seq": args.samples_per_seq}})
 
     def step(batch_ids: list[tuple[int, int]]) -> float:
@@ -196,7 +197,7 @@ def _run(args: argparse.Namespace, info, out: Path, started: float) -> loop.Loop
             config = _config(args, info, run, segmenter, train_set, init_config, label=label, precision=precision,
                              loss=_loss_text(loss_size, fine, tune), num_samples=len(samples),
                              loss_curve=loss_curve.points, iteration=it, val=val,
-                             offset_lr_scale=OFFSET_LR_SCALE if len(optimizer.param_groups) > 1 else None)
+                             offset_lr_scale=OFFSET_LR_SCALE if slow_offsets else None)
             loop.write_checkpoint_dir(out, net, config, state, decoder=carried)
 
     if info.is_main:
