@@ -405,5 +405,16 @@ def test_tune_decoder_saves_the_decoder_that_decodes_the_forecaster(world: dict,
     assert {label, *own_refs} <= set(saved["results"])
     assert label in saved["gap_closed"] and not own_refs & set(saved["gap_closed"])  # references
 
+    # the forecast node's "auto" takes the tuned -FT over a frozen one (whatever the folder names)
+    import shutil
+
+    from swiftcast.forecast.forecaster import default_forecaster
+
+    frozen = ("--horizon", "short", "--finetune", "--init", str(init), "--no-val", "--save-every", "0")
+    assert _train(world, tmp_path / "models" / "z_frozen", *frozen, iters=2) == 0
+    shutil.copytree(tmp_path / "split", tmp_path / "models" / "a_tuned", ignore=shutil.ignore_patterns("train_state*"))
+    seg_id = read_config(world["seg"])["model_id"]
+    assert default_forecaster(tmp_path / "models", seg_id, 3).name == "a_tuned"
+
     assert _train(world, tmp_path / "x", "--horizon", "short", "--tune-decoder") == 2
     assert "--tune-decoder needs --finetune" in capsys.readouterr().err

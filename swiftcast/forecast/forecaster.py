@@ -112,7 +112,8 @@ def discover_forecasters(models_dir: str | os.PathLike[str], feature_model_id: s
 def default_forecaster(
     models_dir: str | os.PathLike[str], feature_model_id: str, horizon_frames: int, with_last_labels: bool = False
 ) -> Path | None:
-    """The shipped forecaster for a horizon: DeformF2F over ConvF2F, fine-tuned over MSE-only (None if none).
+    """The shipped forecaster for a horizon: DeformF2F over ConvF2F, fine-tuned over MSE-only, a decoder tuned with
+    it over the frozen one (None if none).
 
     ``with_last_labels``: the caller can pass the single-frame labels of the newest frame, so F2MF checkpoints
     qualify too and come first; without it they are left out (they cannot run on features alone)."""
@@ -125,7 +126,7 @@ def default_forecaster(
         if config.get("horizon_frames") == horizon_frames and (with_last_labels or not needs_last_labels(config)):
             training = config.get("training") or {}
             rank = (needs_last_labels(config), config.get("method") == "deform_f2f8", bool(training.get("finetune")),
-                    path.name)
+                    bool(training.get("tune_decoder")), path.name)
             candidates.append((rank, path))
     return max(candidates)[1] if candidates else None
 
