@@ -298,19 +298,20 @@ def score(args: argparse.Namespace) -> None:
     if missing:
         sys.exit(f"no features of {', '.join(missing)}: run the features step (see the top of {__file__})")
     decoder = frozen_decoder()
+    val = [protocol_frames(roots, "s16") for roots in seeds]  # read once, scored at both horizons
     results: dict = {}
     for horizon in ("short", "mid"):
         nets, decoders = {}, {"Oracle": decoder, "Copy last": decoder}
         for row, stage in FORECASTER_ROWS:
-            if not (run_dir(stage, horizon, args.train_sequences) / "weights.pt").exists():
-                sys.exit(f"{run_dir(stage, horizon, args.train_sequences)} is not trained: run the train step")
+            stage_dir = run_dir(stage, horizon, args.train_sequences)
+            if not (stage_dir / "weights.pt").exists():
+                sys.exit(f"{stage_dir} is not trained: run the train step")
             net = BUILDERS[stage]()
-            net.load_state_dict(torch.load(run_dir(stage, horizon, args.train_sequences) / "weights.pt"))
+            net.load_state_dict(torch.load(stage_dir / "weights.pt"))
             nets[row] = net.eval()
-            decoders[row] = stage_decoder(run_dir(stage, horizon, args.train_sequences))
+            decoders[row] = stage_decoder(stage_dir)
         per_seed = {row: [] for row in ALL_ROWS}
-        for roots in seeds:
-            features, truth, size = protocol_frames(roots, "s16")
+        for features, truth, size in val:
             past = features[:, list(PAST[horizon])].flatten(1, 2)
             rows = {"Oracle": features[:, TARGET], "Copy last": features[:, PAST[horizon][-1]]}
             with torch.no_grad():

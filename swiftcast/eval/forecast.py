@@ -65,7 +65,7 @@ def own_decoder_references(label: str) -> tuple[str, str]:
 
 
 def is_reference(row: str) -> bool:
-    return row in REFERENCES or row.startswith((f"{ORACLE}, decoder of ", f"{COPY_LAST}, decoder of "))
+    return row in REFERENCES or row.startswith(own_decoder_references(""))
 
 #: (sequence features (T, C, h, w), protocol window) -> forecast features of the target frame (C, h, w)
 Method = Callable[[torch.Tensor, Window], torch.Tensor]
@@ -358,6 +358,13 @@ def evaluate_forecasting(
     loaded = [(path, *load_forecaster_checkpoint(path, expected_feature_model_id=seg_id, device=segmenter.device))
               for path in paths]
     loaded.sort(key=lambda item: table_order(item[2]))  # the paper's row order: ConvF2F, DeformF2F-8, -FT, ...
+
+    def through(decode_with: torch.nn.Module, method: Method) -> FineMethod:
+        """A feature-level method decoded by ``decode_with`` (a forecaster's own tuned decoder) to stride-4 logits."""
+        decode = fine_decoder(decode_with, segmenter.input_size, decode_scale)
+        return FineMethod(lambda seq, window: decode(
+            method(seq.features.float(), window).unsqueeze(0).to(segmenter.device)))
+
     for path, net, config in loaded:
         horizon = get_horizon(int(config["horizon_frames"])).name
         if horizon not in horizons:
@@ -377,28 +384,15 @@ def evaluate_forecasting(
             last = seq.labels[window.last].unsqueeze(0).to(segmenter.device)
             return predict_fine(net, own, past, last, segmenter.input_size, decode_scale)
 
-        def run_own_decoder(seq: SequenceFeatures, window: Window, net=net, own=own) -> torch.Tensor:
-            """Logits from the decoder this forecaster's -FT tuned with it (its features mean little to another)."""
-            past = seq.features[list(window.inputs)].float().unsqueeze(0).to(segmenter.device)
-            return fine_decoder(own, segmenter.input_size, decode_scale)(predict_features(net, past))
-
         if needs_last_labels(config):
             methods.setdefault(label, {})[horizon] = FineMethod(run_fine)
-        elif own is not decoder:
-            methods.setdefault(label, {})[horizon] = FineMethod(run_own_decoder)
+        elif own is not decoder:  # its features mean little to another decoder than the one tuned with it
+            methods.setdefault(label, {})[horizon] = through(own, run)
         else:
             methods.setdefault(label, {})[horizon] = run
-
-        def reference_row(position: Callable[[Window], int], own=own) -> FineMethod:
-            def run_reference(seq: SequenceFeatures, window: Window) -> torch.Tensor:
-                features = seq.features[[position(window)]].float().to(segmenter.device)
-                return fine_decoder(own, segmenter.input_size, decode_scale)(features)
-            return FineMethod(run_reference)
-
-        if own is not decoder:  # the references through the decoder this forecaster's -FT tuned
-            own_oracle, own_copy = own_decoder_references(label)
-            methods.setdefault(own_oracle, {})[horizon] = reference_row(lambda w: w.target)
-            methods.setdefault(own_copy, {})[horizon] = reference_row(lambda w: w.last)
+        if own is not decoder:  # the references through that same decoder
+            for row, reference in zip(own_decoder_references(label), (oracle, copy_last)):
+                methods.setdefault(row, {})[horizon] = through(own, reference)
         sources.setdefault(label, {})[horizon] = str(path)
 
     # F2MF warps frame t's single-frame labels: only then does the feature cache need them
