@@ -35,6 +35,8 @@ from swiftcast.models.f2f import DeformConvBNReLU  # noqa: E402
 #: (name, feature map height, width) of the maps timed: 256x512 input at stride 32 and at stride 16
 MAPS = (("SPP 8x16", 8, 16), ("stride-16 16x32", 16, 32))
 KERNELS = ("torchvision", "sampled")
+#: the library's own deformable convolution (grid_sample of the taps + 1x1 conv), kept to switch back to
+_SAMPLED = DeformConvBNReLU.deform
 
 
 def _use(kernel: str) -> None:
@@ -43,9 +45,6 @@ def _use(kernel: str) -> None:
         DeformConvBNReLU.deform = lambda self, x, offset: self.conv(x, offset)
     else:
         DeformConvBNReLU.deform = _SAMPLED
-
-
-_SAMPLED = DeformConvBNReLU.deform
 
 
 def _calls(h: int, w: int) -> dict[str, Callable[[], object]]:
