@@ -267,5 +267,8 @@ def test_flow_mixes_with_learned_horizons_and_bad_flow_settings_name_the_setting
         ForecastRuntime(models["seg"], forecasters={"short": "flow"}, horizons=["short"], flow_preset="slowest")
     assert err.value.setting == "flow_preset"
     with pytest.raises(SetupError) as err:
+        ForecastRuntime(models["seg"], forecasters={"short": "flow"}, horizons=["short"], projection_width=8)
+    assert err.value.setting == "projection_width"
+    with pytest.raises(SetupError) as err:
         ForecastRuntime(models["seg"], forecasters={"short": "flow"}, horizons=["short"], last_labels=False)
     assert err.value.setting == "short_checkpoint"

@@ -152,6 +152,25 @@ def test_bad_settings_are_refused() -> None:
         FlowExtrapolation("slow")
     with pytest.raises(ValueError, match="span"):
         FrameMotion(0)
+    with pytest.raises(ValueError, match="grid width"):
+        FlowExtrapolation(projection_width=8)
+
+
+def test_a_projection_on_a_coarse_grid_keeps_the_camera_sized_labels_detail() -> None:
+    """The node projects on a grid a quarter of the camera's width and reads the forecast back at the camera size:
+    a steady motion moves every label, a one-pixel pole among them, by the same whole number of camera pixels."""
+    height, width = 96, 256
+    labels = _labels(height, width)
+    labels[10:60, 121] = 5  # a pole one camera pixel wide: on no pixel of the 64-wide grid
+    flow = np.zeros((height, width, 2), np.float32)
+    flow[..., 0] = -4.0  # everything moved 4 px to the right in the last span
+    projection = LabelProjection(labels, flow, projection_width=64)
+    assert projection.grid_labels.shape == (24, 64) and not (projection.grid_labels == 5).any()
+    ahead = projection.ahead(2.0)
+    assert ahead.shape == labels.shape
+    assert np.array_equal(ahead[:, 8:], labels[:, :-8])  # 2 spans of 4 px on
+    assert np.array_equal(np.nonzero(ahead[30] == 5)[0], [129])
+    assert np.array_equal(projection.ahead(0.0), labels)
 
 
 def test_horizons_of_one_frame_share_its_projection() -> None:
@@ -164,8 +183,8 @@ def test_horizons_of_one_frame_share_its_projection() -> None:
     shared = motion.projection(labels)
     mid = flow.forecast(labels, motion, 9)
     assert motion.projection(labels) is shared
-    assert np.array_equal(short, project_labels(labels, motion.flow, 3))
-    assert np.array_equal(mid, project_labels(labels, motion.flow, 9))
+    assert np.array_equal(short, project_labels(labels, motion.flow, 3, projection_width=flow.projection_width))
+    assert np.array_equal(mid, project_labels(labels, motion.flow, 9, projection_width=flow.projection_width))
     assert motion.projection(labels.copy()) is not shared  # other labels: a projection of their own
 
 

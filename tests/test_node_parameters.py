@@ -45,6 +45,7 @@ BAD = {
         "input_transport": ("theora", "must be one of raw, compressed"),
         "flow_preset": ("slowest", "must be one of"),
         "flow_width": (8, "out of range"),
+        "projection_width": (8, "at least 16"),
         "device": ("gpu0", "device"),
         "backend": ("tensorrt", "must be one of"),
         "num_threads": (1000, "out of range"),

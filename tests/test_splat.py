@@ -208,3 +208,48 @@ def test_splat_labels_without_holes_or_without_anything_landing() -> None:
     np.testing.assert_array_equal(splat_labels(far, far, np.zeros((3, 4), np.uint8), labels), 0)
     with pytest.raises(ValueError, match="alike"):
         splat_labels(zeros, zeros, np.zeros((3, 4), np.uint8), labels[:, :3])
+
+
+def test_read_back_of_no_motion_is_the_fine_labels() -> None:
+    from swiftcast.forecast.motion import labels_on_grid
+    from swiftcast.forecast.splat import splat_read_back
+
+    rng = np.random.default_rng(5)
+    fine = rng.integers(0, 19, (40, 72)).astype(np.uint8)
+    grid = labels_on_grid(fine, 18)
+    zeros = np.zeros(grid.shape, np.float32)
+    assert grid.shape == (10, 18)
+    assert np.array_equal(splat_read_back(zeros, zeros, grid % 5, grid, fine), fine)
+
+
+def test_read_back_follows_what_landed_on_each_cell() -> None:
+    """A car moves over the road: it is read back where it lands, at the fine size, and what the motion uncovers
+    takes the label drawn nearest on the grid."""
+    from swiftcast.forecast.motion import labels_on_grid
+    from swiftcast.forecast.splat import splat_read_back
+
+    fine = np.zeros((32, 64), np.uint8)
+    fine[8:24, 8:24] = 13  # a car, nearer than the road
+    grid = labels_on_grid(fine, 16)
+    layer = np.where(grid == 13, 4, 1).astype(np.uint8)
+    mx = np.where(grid == 13, np.float32(2.0), np.float32(0.0)).astype(np.float32)  # the car: 2 cells = 8 px right
+    my = np.zeros_like(mx)
+    got = splat_read_back(mx, my, layer, grid, fine)
+    want = np.zeros_like(fine)
+    want[8:24, 16:32] = 13
+    assert np.array_equal(got[:, 16:], want[:, 16:])
+    # uncovered (nothing lands on those cells): the label drawn nearest on the grid, in whole cells
+    uncovered = got[:, 8:16].reshape(8, 4, 2, 4)
+    assert (uncovered == uncovered[:, :1, :, :1]).all()
+
+
+def test_read_back_needs_labels_on_the_displacements_grid() -> None:
+    from swiftcast.forecast.splat import splat_read_back
+
+    zeros = np.zeros((4, 6), np.float32)
+    with pytest.raises(ValueError, match="alike"):
+        splat_read_back(zeros, zeros, np.zeros((4, 6), np.uint8), np.zeros((8, 12), np.uint8),
+                        np.zeros((8, 12), np.uint8))
+    with pytest.raises(ValueError, match="fine labels"):
+        splat_read_back(zeros, zeros, np.zeros((4, 6), np.uint8), np.zeros((4, 6), np.uint8),
+                        np.zeros((8, 12, 3), np.uint8))

@@ -11,8 +11,22 @@ from swiftcast.forecast.protocol import HORIZONS
 from swiftcast.runtime.paths import DEFAULT_SEGMENTATION_CHECKPOINT
 
 
+def _projection_width(text: str) -> int:
+    """--flow-projection-width: 0 or at least 16 (argparse shows the message)."""
+    from swiftcast.forecast.runtime import check_projection_width
+
+    try:
+        width = int(text)
+        check_projection_width(width)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc) if "invalid literal" not in str(exc) else f"{text!r}: not a whole "
+                                         "number") from None
+    return width
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from swiftcast.forecast.motion import DEFAULT_PRESET, PRESETS as FLOW_PRESETS  # OpenCV: for the parser only
+    from swiftcast.forecast.motion import DEFAULT_PRESET, DEFAULT_PROJECTION_WIDTH  # OpenCV: for the parser only
+    from swiftcast.forecast.motion import PRESETS as FLOW_PRESETS
 
     parser.add_argument("--data", required=True, help="Cityscapes-layout folder with leftImg8bit_sequence/<split>")
     parser.add_argument("--seg-model", default=DEFAULT_SEGMENTATION_CHECKPOINT,
@@ -33,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flow-preset", choices=tuple(FLOW_PRESETS), default=DEFAULT_PRESET,
                         help=f"DIS optical-flow preset of the 'Flow extrapolation' row (default: {DEFAULT_PRESET}, as "
                              "the forecast node)")
+    parser.add_argument("--flow-projection-width", type=_projection_width, default=DEFAULT_PROJECTION_WIDTH,
+                        metavar="W", help="the 'Flow extrapolation' row projects the labels on a grid at most W wide "
+                        f"and reads them back at full size (default: {DEFAULT_PROJECTION_WIDTH}, as the forecast "
+                        "node; 0: project at full size)")
     parser.add_argument("--no-flow", action="store_true", help="leave out the 'Flow extrapolation' row")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -47,7 +65,8 @@ def main(args: argparse.Namespace) -> int:
     evaluation = evaluate_forecasting(
         args.data, seg_model=args.seg_model, forecasters=args.forecasters, models_dir=args.models_dir,
         split=args.split, horizons=args.horizons, decode_scale=args.decode_scale, cache_dir=args.cache_dir,
-        device=args.device, flow=not args.no_flow, flow_preset=args.flow_preset, progress=not args.quiet,
+        device=args.device, flow=not args.no_flow, flow_preset=args.flow_preset,
+        flow_projection_width=args.flow_projection_width or None, progress=not args.quiet,
     )
     print(evaluation.headline())
     print(format_table(evaluation.results, evaluation.horizons))

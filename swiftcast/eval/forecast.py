@@ -42,7 +42,7 @@ from tqdm import tqdm
 from swiftcast.data.cityscapes import Frame
 from swiftcast.errors import DataError, SwiftcastError
 from swiftcast.forecast.features import SequenceFeatures
-from swiftcast.forecast.motion import DEFAULT_PRESET
+from swiftcast.forecast.motion import DEFAULT_FLOW_WIDTH, DEFAULT_PRESET, DEFAULT_PROJECTION_WIDTH
 from swiftcast.runtime.paths import DEFAULT_SEGMENTATION_CHECKPOINT
 from swiftcast.forecast.protocol import HORIZONS, TARGET_INDEX, Window, get_horizon, protocol_window
 
@@ -148,12 +148,14 @@ def single_frame_rows(
     progress: bool = True,
     image_of: Callable[[Frame], np.ndarray] | None = None,
     flow_preset: str = DEFAULT_PRESET,
+    flow_projection_width: int | None = DEFAULT_PROJECTION_WIDTH,
 ) -> dict[str, dict[str, dict]]:
     """The single-frame references on the protocol windows: ``segment(frame)`` (full-model trainIds of a frame;
     resized nearest-neighbour to the ground truth when their sizes differ) of the newest observed frame
     (:data:`SF_COPY_LAST`) and of the target (:data:`SF_ORACLE`), as ``{row: {horizon: metrics}}`` like
     :func:`evaluate_protocol`. Given ``image_of(frame)`` (RGB), also :data:`FLOW`: the labels of frame t carried on
-    along the flow from t back to t-1 (and from t-1 to t-2), as the forecast node's ``flow`` method does."""
+    along the flow from t back to t-1 (and from t-1 to t-2), as the forecast node's ``flow`` method does (projected
+    on a grid ``flow_projection_width`` wide, None: at the labels' size)."""
     from swiftcast.data.transforms import resize_label
     from swiftcast.forecast.motion import FLOW_SPAN_FRAMES, FlowExtrapolation
     from swiftcast.metrics import ConfusionMeter
@@ -161,7 +163,7 @@ def single_frame_rows(
     windows = {h: protocol_window(get_horizon(h), target_index) for h in horizons}
     rows = (SF_ORACLE, SF_COPY_LAST) + ((FLOW,) if image_of is not None else ())
     meters = {(row, h): ConfusionMeter() for row in rows for h in windows}
-    flow = FlowExtrapolation(flow_preset) if image_of is not None else None
+    flow = FlowExtrapolation(flow_preset, projection_width=flow_projection_width) if image_of is not None else None
     counted = 0
     for seq in tqdm(list(sequences), desc="single frame", unit="seq", disable=not progress, leave=False):
         if len(seq.frames) <= target_index or min(min(w.inputs) for w in windows.values()) < 0:
@@ -280,6 +282,7 @@ class ForecastEvaluation:
     seg_model_id: str
     decode_scale: float
     checkpoints: dict[str, dict[str, str]]  # forecaster row -> horizon -> checkpoint path
+    flow_settings: dict | None = None  # how the flow extrapolation row was made (None: no such row)
 
     @property
     def num_sequences(self) -> int:
@@ -308,6 +311,7 @@ class ForecastEvaluation:
                 m: {h: _nan_to_none(gap_closed(results, m, h, copy=SF_COPY_LAST, oracle=SF_ORACLE))
                     for h in horizons} for m in results if not is_reference(m)},
             "checkpoints": self.checkpoints,
+            **({"flow_extrapolation": self.flow_settings} if self.flow_settings is not None else {}),
         }
 
 
@@ -324,6 +328,7 @@ def evaluate_forecasting(
     device: str = "auto",
     flow: bool = True,
     flow_preset: str = DEFAULT_PRESET,
+    flow_projection_width: int | None = DEFAULT_PROJECTION_WIDTH,
     progress: bool = True,
 ) -> ForecastEvaluation:
     """Every row of the protocol on a split of ``data``: the references, the flow extrapolation (``flow``) and the
@@ -414,12 +419,15 @@ def evaluate_forecasting(
         return feature_set.dataset.load(index[frame.stem])[0]
 
     single = single_frame_rows(feature_set.sequences, feature_set.label, segment, horizons,
-                               progress=progress, image_of=image_of if flow else None, flow_preset=flow_preset)
+                               progress=progress, image_of=image_of if flow else None, flow_preset=flow_preset,
+                               flow_projection_width=flow_projection_width)
     results = {**{k: results[k] for k in (ORACLE, COPY_LAST)}, **single,
                **{k: v for k, v in results.items() if k not in (ORACLE, COPY_LAST)}}
     return ForecastEvaluation(data=data, split=split, horizons=horizons, results=results,
                               seg_checkpoint=segmenter.checkpoint, seg_model_id=seg_id, decode_scale=decode_scale,
-                              checkpoints=sources)
+                              checkpoints=sources,
+                              flow_settings={"preset": flow_preset, "flow_width": DEFAULT_FLOW_WIDTH,
+                                             "projection_width": flow_projection_width} if flow else None)
 
 
 def _nan_to_none(v: float) -> float | None:

@@ -24,6 +24,11 @@ for every pixel, how its content moved in the last frame period. The forecast ca
 - where nothing lands (gaps in what the forecast magnifies, the edges of the view, what the motion uncovers), the
   label drawn nearest.
 
+All of this is worked out on a grid at most :data:`DEFAULT_PROJECTION_WIDTH` pixels wide (the labels brought down to
+it), and every pixel of the forecast at the camera size reads its label back from the newest labels where what landed
+on its grid cell came from (:func:`swiftcast.forecast.splat.splat_read_back`): the drawing costs what the grid costs,
+while the labels keep their detail.
+
 It needs no training and no features, costs one flow computation and a small fit per frame and a projection per
 horizon, and works at any camera rate: the horizon is counted in flow spans of the actual time between the two
 frames. Zero motion reproduces copy-last exactly.
@@ -40,7 +45,7 @@ import cv2
 import numpy as np
 
 from swiftcast.forecast.compiled import compiled, kernel_array
-from swiftcast.forecast.splat import splat_labels
+from swiftcast.forecast.splat import splat_labels, splat_read_back
 
 if TYPE_CHECKING:
     from swiftcast.forecast.protocol import Horizon
@@ -61,6 +66,9 @@ DEFAULT_PRESET = "fine"
 #: flow is computed on a grey image at most this wide (the segmentation model's input width): finer adds cost,
 #: not accuracy
 DEFAULT_FLOW_WIDTH = 512
+#: the labels are projected on a grid at most this wide and read back at their own size (see
+#: :func:`swiftcast.forecast.splat.splat_read_back`): the projection's cost no longer grows with the camera size
+DEFAULT_PROJECTION_WIDTH = 192
 #: the flow reaches back this many frame periods: one, the shortest and most accurate motion there is
 FLOW_SPAN_FRAMES = 1
 #: a live flow reaches back to a frame at most this many preferred spans before the newest one
@@ -82,10 +90,11 @@ DIVERGENCE_CELL = 8
 FOCAL_PER_WIDTH = 2262.52 / 2048.0
 #: cityscapesScripts' categories that stand still in the world: their flow is the camera's own motion
 STATIC_CATEGORIES = ("flat", "construction", "object", "nature", "sky")
-#: the camera's motion is fitted to this many static pixels, spread evenly over them; with fewer than
-#: MIN_FIT_POINTS static pixels in view (a bus filling the frame) the camera's motion is not estimated
+#: the camera's motion is fitted to about this many static pixels, spread evenly over them; with static pixels in under
+#: MIN_FIT_SHARE of the view (a bus filling the frame), or under MIN_FIT_POINTS, the camera's motion is not estimated
 FIT_POINTS = 1500
-MIN_FIT_POINTS = 500
+MIN_FIT_SHARE = 0.004
+MIN_FIT_POINTS = 50
 #: reweighted least-squares rounds of the camera motion fit
 FIT_ROUNDS = 5
 #: the most a static point may approach in one span, as a share of its distance (a larger flow is noise)
@@ -136,11 +145,13 @@ def _grid(height: int, width: int) -> np.ndarray:
 
 
 def _at_size(field: np.ndarray, height: int, width: int) -> np.ndarray:
-    """A displacement field (h, w, 2) in pixels, resized and rescaled to (height, width)."""
+    """A displacement field (h, w, 2) in pixels, resized and rescaled to (height, width): averaged over the pixels
+    of a smaller size (not sampled: a noisy flow would alias), interpolated to a larger one."""
     if field.shape[:2] == (height, width):
         return field
     scale = np.array([width / field.shape[1], height / field.shape[0]], np.float32)
-    return cv2.resize(field, (width, height), interpolation=cv2.INTER_LINEAR) * scale
+    shrink = width < field.shape[1] and height < field.shape[0]
+    return cv2.resize(field, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR) * scale
 
 
 def _check_steps(steps: float) -> None:
@@ -306,14 +317,14 @@ class CameraMotion:
 
 def fit_camera_motion(flow: np.ndarray, static: np.ndarray, focal: float) -> CameraMotion | None:
     """The camera's rotation and heading over one span of ``flow`` (backward, (H, W, 2)), from the pixels where
-    ``static`` (H, W) bool is set; None with fewer than :data:`MIN_FIT_POINTS` of them.
+    ``static`` (H, W) bool is set; None with too few of them (:data:`MIN_FIT_SHARE` of the view).
 
     What is left of a static pixel's motion once the rotation is taken out points away from the focus of
     expansion (its length grows with nearness, unknown per pixel): rotation and focus are the least-squares fit of
     that, reweighted rounds of Gauss-Newton."""
     height, width = flow.shape[:2]
     pixels = np.flatnonzero(static.ravel())
-    if len(pixels) < MIN_FIT_POINTS:
+    if len(pixels) < max(MIN_FIT_POINTS, MIN_FIT_SHARE * height * width):
         return None
     pixels = pixels[:: max(1, len(pixels) // FIT_POINTS)]
     rx, ry, _ = _rays(height, width)
@@ -513,6 +524,16 @@ def _rate_carried_nearness(flow: np.ndarray, moving_flow: np.ndarray, turning: n
     return rate, carried, nearness
 
 
+def labels_on_grid(labels: np.ndarray, projection_width: int | None) -> np.ndarray:
+    """``labels`` (H, W) brought down to at most ``projection_width`` wide (nearest, the pixel at each cell's centre),
+    ``labels`` itself when they are no wider or ``projection_width`` is None."""
+    height, width = labels.shape
+    if projection_width is None or width <= projection_width:
+        return labels
+    size = (int(projection_width), max(1, round(height * projection_width / width)))
+    return cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST_EXACT)
+
+
 class LabelProjection:
     """The newest labels and their flow, ready to be carried to any number of horizons (:meth:`ahead`): the flow at
     the labels' size, the camera's motion, the expansion rates and the pixels of each drawing layer are made once.
@@ -533,13 +554,21 @@ class LabelProjection:
         previous_flow: the backward flow of the frame one span before (to the one before it), if there is one:
             the static world's nearness is then also measured over both spans.
         previous_span: how long that flow's span is, in spans of ``flow``.
+        projection_width: project on a grid at most this wide (the labels brought down to it, nearest) and read the
+            forecast back at the labels' own size (:func:`swiftcast.forecast.splat.splat_read_back`); None: project
+            at the labels' size.
     """
 
     def __init__(self, labels: np.ndarray, flow: np.ndarray, layers: np.ndarray = TRAIN_ID_LAYERS,
                  static: np.ndarray = STATIC_TRAIN_IDS, focal_per_width: float = FOCAL_PER_WIDTH,
-                 previous_flow: np.ndarray | None = None, previous_span: float = 1.0) -> None:
-        self.labels, self.flow = labels, kernel_array(_at_size(flow, *labels.shape), np.float32)
-        height, width = labels.shape
+                 previous_flow: np.ndarray | None = None, previous_span: float = 1.0,
+                 projection_width: int | None = None) -> None:
+        self.labels = labels
+        #: the labels on the grid the projection is made on (``labels`` itself when they are no wider)
+        self.grid_labels = labels_on_grid(labels, projection_width)
+        height, width = self.grid_labels.shape
+        self.flow = kernel_array(_at_size(flow, height, width), np.float32)
+        labels = self.grid_labels
         self.static = cv2.LUT(labels, static.astype(np.uint8)).view(bool)  # a table lookup (LUT: the fastest)
         self.camera = fit_camera_motion(self.flow, self.static, focal_per_width * width)
         if self.camera is None:
@@ -562,7 +591,8 @@ class LabelProjection:
         self.layer = cv2.LUT(labels, layers)
 
     def displacement(self, steps: float) -> tuple[np.ndarray, np.ndarray]:
-        """x and y (H, W) of where every pixel's content will be ``steps`` spans ahead, relative to where it is."""
+        """x and y (h, w) of where every pixel's content will be ``steps`` spans ahead, relative to where it is, on
+        the projection's grid (:attr:`grid_labels`)."""
         if self.camera is None:
             return forward_displacement(self.moving_flow, steps, self.rate, self.focus)
         return _displacement(self.moving_flow, self.rate, self.carried, self.nearness, self.turn, self.focus, steps,
@@ -576,13 +606,15 @@ class LabelProjection:
         _check_steps(steps)
         if steps == 0:
             return self.labels.copy()
-        return splat_labels(*self.displacement(steps), self.layer, self.labels)
+        if self.grid_labels is self.labels:
+            return splat_labels(*self.displacement(steps), self.layer, self.labels)
+        return splat_read_back(*self.displacement(steps), self.layer, self.grid_labels, self.labels)
 
 
 def project_labels(labels: np.ndarray, flow: np.ndarray, steps: float,
-                   layers: np.ndarray = TRAIN_ID_LAYERS) -> np.ndarray:
+                   layers: np.ndarray = TRAIN_ID_LAYERS, projection_width: int | None = None) -> np.ndarray:
     """``labels`` (H, W) uint8 carried ``steps`` flow spans ahead along ``flow`` (see :class:`LabelProjection`)."""
-    return LabelProjection(labels, flow, layers).ahead(steps)
+    return LabelProjection(labels, flow, layers, projection_width=projection_width).ahead(steps)
 
 
 def warp_labels(labels: np.ndarray, displacement: np.ndarray) -> np.ndarray:
@@ -605,6 +637,8 @@ class Motion:
     #: the past frame's own backward flow (to the frame before it) and its span, when known
     previous_flow: np.ndarray | None = None
     previous_span: float = 0.0
+    #: the projection's grid width (see :class:`LabelProjection`); None: the labels' own size
+    projection_width: int | None = None
     #: the projection of the labels last forecast from this motion, shared by every horizon of that frame
     _projection: "LabelProjection | None" = field(default=None, init=False, repr=False, compare=False)
 
@@ -613,7 +647,8 @@ class Motion:
         if self._projection is None or self._projection.labels is not labels:
             previous = self.previous_flow if self.previous_span > 0 else None
             self._projection = LabelProjection(labels, self.flow, previous_flow=previous,
-                                               previous_span=self.previous_span / self.span)
+                                               previous_span=self.previous_span / self.span,
+                                               projection_width=self.projection_width)
         return self._projection
 
 
@@ -623,14 +658,20 @@ class FlowExtrapolation:
     Args:
         preset: DIS preset name (see :data:`PRESETS`).
         flow_width: the grey frames are downscaled to at most this width before the flow is computed.
+        projection_width: the labels are projected on a grid at most this wide (see :class:`LabelProjection`); None: at
+            their own size.
     """
 
-    def __init__(self, preset: str = DEFAULT_PRESET, flow_width: int = DEFAULT_FLOW_WIDTH) -> None:
+    def __init__(self, preset: str = DEFAULT_PRESET, flow_width: int = DEFAULT_FLOW_WIDTH,
+                 projection_width: int | None = DEFAULT_PROJECTION_WIDTH) -> None:
         check_preset(preset)
         if flow_width < 16:
             raise ValueError(f"flow width {flow_width}: too small for optical flow (at least 16)")
+        if projection_width is not None and projection_width < 16:
+            raise ValueError(f"projection grid width {projection_width}: too small (at least 16)")
         self.preset = preset
         self.flow_width = int(flow_width)
+        self.projection_width = None if projection_width is None else int(projection_width)
         self._dis = create_dis(preset)
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
@@ -651,7 +692,7 @@ class FlowExtrapolation:
         if span <= 0 or (before is not None and before_span <= 0):
             raise ValueError("every frame must be older than the one after it")
         grey = [self.prepare(frame) for frame in frames]
-        motion = Motion(self.flow_between(grey[0], grey[1]), float(span))
+        motion = Motion(self.flow_between(grey[0], grey[1]), float(span), projection_width=self.projection_width)
         if before is not None:
             motion.previous_flow, motion.previous_span = self.flow_between(grey[1], grey[2]), float(before_span)
         return motion
@@ -676,16 +717,16 @@ class FrameMotion:
     Args:
         span_ns: the preferred time between the two frames of a flow (one frame period of the forecasters, P:
             the previous frame at 10-20 Hz, the one before it at 30 Hz).
-        preset, flow_width: as :class:`FlowExtrapolation`.
+        preset, flow_width, projection_width: as :class:`FlowExtrapolation`.
         max_frames: grey frames kept (the oldest go first).
     """
 
     def __init__(self, span_ns: int, preset: str = DEFAULT_PRESET, flow_width: int = DEFAULT_FLOW_WIDTH,
-                 max_frames: int = 64) -> None:
+                 max_frames: int = 64, projection_width: int | None = DEFAULT_PROJECTION_WIDTH) -> None:
         if span_ns <= 0:
             raise ValueError("the flow span must be positive")
         self.span_ns = int(span_ns)
-        self.flow = FlowExtrapolation(preset, flow_width)
+        self.flow = FlowExtrapolation(preset, flow_width, projection_width)
         self.max_frames = int(max_frames)
         self._frames: dict[int, np.ndarray] = {}
         #: the flows made so far, by stamp: (the stamp they reach back to, the flow)
@@ -727,7 +768,7 @@ class FrameMotion:
         self._flows[t] = (past, flow)
         while len(self._flows) > FLOWS_KEPT:  # a flow is only ever wanted by the next frame or two
             del self._flows[min(self._flows)]
-        motion = Motion(flow, float(t - past))
+        motion = Motion(flow, float(t - past), projection_width=self.flow.projection_width)
         if past in self._flows:
             before, previous = self._flows[past]
             if previous.shape == flow.shape and past - before <= MAX_SPAN_FACTOR * self.span_ns:

@@ -32,7 +32,14 @@ from swiftcast.data.transforms import resize_label
 from swiftcast.errors import DataError, SetupError, SwiftcastError
 from swiftcast.forecast.forecaster import SemanticForecaster, default_forecaster
 from swiftcast.forecast.history import FeatureHistory
-from swiftcast.forecast.motion import DEFAULT_FLOW_WIDTH, DEFAULT_PRESET, FLOW_SPAN_FRAMES, FlowForecaster, FrameMotion
+from swiftcast.forecast.motion import (
+    DEFAULT_FLOW_WIDTH,
+    DEFAULT_PRESET,
+    DEFAULT_PROJECTION_WIDTH,
+    FLOW_SPAN_FRAMES,
+    FlowForecaster,
+    FrameMotion,
+)
 from swiftcast.forecast.online import ConsistencyScorer
 from swiftcast.forecast.protocol import FRAME_PERIOD_NS, HORIZONS, INPUT_OFFSETS
 from swiftcast.runtime.features import FeatureError
@@ -49,6 +56,12 @@ MAX_STAMP_NS = (2**31 - 1) * NS + NS - 1
 FEATURE_STRIDE = 32
 #: frames waiting for their labels, and label maps waiting for their features (each a few frames of skew at most)
 PENDING_SLOTS = 4
+
+
+def check_projection_width(width: int) -> None:
+    """0 (project at the camera size) or a grid at least 16 pixels wide (ValueError otherwise)."""
+    if width != 0 and width < 16:
+        raise ValueError(f"{width}: 0 (project at the camera size) or at least 16")
 
 
 def check_horizons(names: Sequence[str]) -> None:
@@ -145,6 +158,8 @@ class ForecastRuntime:
         last_labels: the caller passes every frame's single-frame labels to :meth:`add_labels`, so forecasters that
             warp them (F2MF) can run and ``auto`` prefers them; False keeps to feature-only forecasters.
         flow_preset, flow_width: DIS preset and the width the camera frames are downscaled to for flow extrapolation.
+        projection_width: flow extrapolation projects the labels on a grid at most this wide and reads the forecast
+            back at the camera size (0: projects at the camera size).
         log, warn: where progress lines (exports) and warnings (a skipped horizon) go.
 
     Raises :class:`SetupError` naming the setting when something cannot work.
@@ -169,6 +184,7 @@ class ForecastRuntime:
         last_labels: bool = True,
         flow_preset: str = DEFAULT_PRESET,
         flow_width: int = DEFAULT_FLOW_WIDTH,
+        projection_width: int = DEFAULT_PROJECTION_WIDTH,
         log: Callable[[str], None] | None = None,
         warn: Callable[[str], None] | None = None,
     ) -> None:
@@ -213,7 +229,12 @@ class ForecastRuntime:
         self.motion: FrameMotion | None = None
         if len(learned) < len(self.horizons):
             try:
-                self.motion = FrameMotion(FLOW_SPAN_FRAMES * self.period_ns, flow_preset, flow_width)
+                check_projection_width(projection_width)
+            except ValueError as exc:
+                raise SetupError("projection_width", str(exc)) from None
+            try:
+                self.motion = FrameMotion(FLOW_SPAN_FRAMES * self.period_ns, flow_preset, flow_width,
+                                          projection_width=int(projection_width) or None)
             except ValueError as exc:
                 raise SetupError("flow_width", str(exc)) from None
         self.flow_unavailable = 0  # frames without flow forecasts: no camera frame of t or none just before it
@@ -243,7 +264,8 @@ class ForecastRuntime:
             period_ns=round(s["frame_period_s"] * NS), tolerance_ns=round(s["match_tolerance_s"] * NS),
             max_gap_ns=round(s["max_gap_s"] * NS), max_history=s["max_history"], decode_scale=s["decode_scale"],
             max_output_pixels=s["max_output_pixels"], score=s["score"], flow_preset=s.get("flow_preset", DEFAULT_PRESET),
-            flow_width=s.get("flow_width", DEFAULT_FLOW_WIDTH), log=log, warn=warn)
+            flow_width=s.get("flow_width", DEFAULT_FLOW_WIDTH),
+            projection_width=s.get("projection_width", DEFAULT_PROJECTION_WIDTH), log=log, warn=warn)
 
     # --- models ------------------------------------------------------------------------------------------------
     def _load_forecaster(self, name: str, value: str | os.PathLike[str], models_dir: str | os.PathLike[str],

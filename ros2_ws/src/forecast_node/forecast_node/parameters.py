@@ -5,9 +5,15 @@ from __future__ import annotations
 from rcl_interfaces.msg import ParameterType
 
 from swiftcast.forecast.forecaster import FORECAST_BACKENDS
-from swiftcast.forecast.motion import DEFAULT_FLOW_WIDTH, DEFAULT_PRESET, PRESETS
+from swiftcast.forecast.motion import DEFAULT_FLOW_WIDTH, DEFAULT_PRESET, DEFAULT_PROJECTION_WIDTH, PRESETS
 from swiftcast.forecast.protocol import FRAME_RATE_HZ, HORIZONS
-from swiftcast.forecast.runtime import FLOW, check_forecaster_setting, check_horizons, check_models_dir
+from swiftcast.forecast.runtime import (
+    FLOW,
+    check_forecaster_setting,
+    check_horizons,
+    check_models_dir,
+    check_projection_width,
+)
 from swiftcast.hardware import resolve_device
 from swiftcast.runtime.images import DEFAULT_MAX_PIXELS
 from swiftcast.runtime.paths import DEFAULT_SEGMENTATION_CHECKPOINT, check_checkpoint_parameter
@@ -35,6 +41,10 @@ PARAMS: tuple[ParamSpec, ...] = (
               "at most 0.3 mIoU better).", choices=tuple(PRESETS), read_only=True),
     ParamSpec("flow_width", DEFAULT_FLOW_WIDTH, "Camera frames are downscaled to at most this width for the flow.",
               range=(16, 8192), read_only=True),
+    ParamSpec("projection_width", DEFAULT_PROJECTION_WIDTH, "Flow extrapolation projects the labels on a grid at "
+              "most this wide and reads the forecast back at the camera size (0 = project at the camera size: "
+              "slower, and 0.1-0.8 mIoU better at +9 frames).", range=(0, 8192), check=check_projection_width,
+              read_only=True),
     ParamSpec("models_dir", "models", "Where 'auto' looks for forecaster checkpoints.", read_only=True,
               check=check_models_dir),
     ParamSpec("device", "cpu", "Inference device: cpu, cuda, cuda:N or auto.", check=resolve_device, read_only=True),
