@@ -92,12 +92,13 @@ def readme_table() -> list[str]:
     fc = load("bench_forecast_cost.json")
     if fc:
         r = fc[0]
-        flow = next((name for name in r["ratio_cpu"] if name.startswith("forecast flow")), None)
+        flow = r["deployed"]["forecast"] if "deployed" in r else next(
+            (name for name in r["ratio_cpu"] if name.startswith("forecast flow")), None)
         if flow:  # the node's default: flow extrapolation
             rows.append([f"forecast node (both horizons, flow extrapolation) / segmentation, {r['size']}",
                          f"{fmt(r['ratio_cpu'][flow]['segment onnxruntime int8'], 2)} of ONNX Runtime int8, "
                          f"{fmt(r['ratio_cpu'][flow]['segment onnxruntime fp32'], 2)} of fp32"])
-        rows.append([f"learned forecasters (both horizons) / segmentation, {r['size']}, fp32 on ONNX Runtime",
+        rows.append([f"DeformF2F-8 + lite decoder (both horizons) / segmentation, {r['size']}, fp32 on ONNX Runtime",
                      fmt(r["ratio_cpu"]["forecast onnxruntime, lite decoder"]["segment onnxruntime fp32"], 2)])
         cpus.append(cpu_text(fc))
     bl = load("bench_load.json")
@@ -166,7 +167,9 @@ def forecast_section() -> list[str]:
     out = ["## Cost of the forecast node", "",
            "`bench_forecast_cost.py`: the forecast node's work per frame (both horizons: flow extrapolation, or a "
            "learned forecaster + skip-less decoder, + labels at the camera size) against the semseg node's, by CPU time, interleaved in one process, "
-           f"{fc[0]['threads']} thread. {cpu_text(fc)}. Ratios forecast / segmentation:", ""]
+           f"{fc[0]['threads']} thread. {cpu_text(fc)}. Segmentation model: "
+           f"`{fc[0].get('segmentation_model', 'a random SwiftNet ResNet-18')}`; the learned rows are DeformF2F-8 "
+           "with random weights on a random SwiftNet ResNet-18's features. Ratios forecast / segmentation:", ""]
     segs = list(fc[0]["segment_ms_median"])
     rows = []
     for r in fc:
@@ -176,7 +179,12 @@ def forecast_section() -> list[str]:
     header = ["size", "forecast (both horizons)", "ms"] + [
         f"/ {s.replace('segment ', 'seg. ')} ({fmt(fc[0]['segment_ms_median'][s]['cpu'], 0)} ms at {fc[0]['size']})"
         for s in segs]
-    return out + table(header, rows) + [""]
+    deployed = [f"{r['size']}: {fmt(r['deployed']['ratio_cpu'], 3)} against {r['deployed']['segmentation']}"
+                for r in fc if "deployed" in r]
+    note = ([f"Goal: forecast / segmentation <= {fmt(fc[0]['goal'], 2)} for the pairing that deploys (the node's "
+             f"default flow extrapolation next to the semseg node's `precision: auto` on this CPU): "
+             + "; ".join(deployed) + ".", ""] if deployed else [])
+    return out + table(header, rows) + [""] + note
 
 
 def load_section() -> list[str]:
