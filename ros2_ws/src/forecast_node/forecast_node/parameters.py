@@ -43,7 +43,7 @@ PARAMS: tuple[ParamSpec, ...] = (
               range=(16, 8192), read_only=True),
     ParamSpec("projection_width", DEFAULT_PROJECTION_WIDTH, "Flow extrapolation projects the labels on a grid at "
               "most this wide and reads the forecast back at the camera size (0 = project at the camera size: "
-              "slower, and 0.1-0.8 mIoU better at +9 frames).", range=(0, 8192), check=check_projection_width,
+              "slower, and 0.3-0.5 mIoU better at +9 frames).", range=(0, 8192), check=check_projection_width,
               read_only=True),
     ParamSpec("models_dir", "models", "Where 'auto' looks for forecaster checkpoints.", read_only=True,
               check=check_models_dir),
