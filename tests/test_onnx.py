@@ -392,18 +392,45 @@ def test_precision_auto_follows_the_cpu_features(features, backend, device, expe
         assert choose_precision(backend, explicit, torch.device(device), cpu_features=features)[0] == explicit
 
 
-@pytest.mark.parametrize("features, expected", [(["avx2", "avx512_vnni"], "int8"), (["avx2", "fma"], "fp32")])
-def test_segmenter_precision_auto_logs_its_choice(world, monkeypatch, features, expected):
+@pytest.mark.parametrize("features, measured, expected", [
+    (["avx2", "avx512_vnni"], None, "int8"),  # int8 dot products: int8, nothing timed
+    (["avx2", "fma"], {"fp32": 40.0, "int8": 35.0}, "int8"),  # none, but int8 measured faster here
+    (["avx2", "fma"], {"fp32": 40.0, "int8": 39.0}, "fp32"),  # within the margin: fp32
+])
+def test_segmenter_precision_auto_logs_its_choice(world, monkeypatch, features, measured, expected):
     from swiftcast import hardware
+    from swiftcast.runtime import segmenter
     from swiftcast.runtime.segmenter import Segmenter
 
     monkeypatch.setattr(hardware, "cpu_description", lambda: {"model": "Test CPU", "features": features})
+    timed: list[dict] = []
+
+    def time_exports(paths, size, num_threads=0, device=None, rounds=5):
+        timed.append(dict(paths))
+        return measured
+
+    monkeypatch.setattr(segmenter, "time_exports", time_exports)
     said: list[str] = []
     seg = Segmenter(world["checkpoint"], backend="onnxruntime", precision="auto", export=world["request"],
                     num_threads=1, warmup=False, log=said.append)
     assert seg.precision == expected and seg.requested_precision == "auto"
     assert ox.read_metadata(seg.onnx_path)["swiftcast.precision"] == expected
-    assert f"precision auto -> {expected}: Test CPU" in said[0], said
+    choice = [line for line in said if line.startswith("precision auto")]
+    assert len(choice) == 1 and choice[0].startswith(f"precision auto -> {expected}: Test CPU"), said
+    if measured is None:
+        assert not timed
+    else:  # both exports were timed, and the line says what was measured
+        assert set(timed[0]) == {"fp32", "int8"} and f"int8 {measured['int8']:.1f} ms" in choice[0]
+
+
+def test_time_exports_times_real_sessions(world):
+    from swiftcast.runtime.segmenter import Segmenter, faster_of, time_exports
+
+    paths = {p: Segmenter(world["checkpoint"], backend="onnxruntime", precision=p, export=world["request"],
+                          num_threads=1, warmup=False).onnx_path for p in ("fp32", "int8")}
+    ms = time_exports(paths, SIZE, num_threads=1, rounds=2)
+    assert set(ms) == {"fp32", "int8"} and all(0 < v < 10_000 for v in ms.values())
+    assert faster_of({"fp32": 10.0, "int8": 9.0}) == "int8" and faster_of({"fp32": 10.0, "int8": 9.9}) == "fp32"
 
 
 def test_precision_auto_falls_back_to_fp32_when_int8_cannot_be_made(world, monkeypatch, tmp_path):

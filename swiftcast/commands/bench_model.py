@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--arch", help="time an untrained architecture instead (e.g. swiftnet_mnv2)")
     parser.add_argument("--backend", choices=BACKENDS, default="torch", help="inference engine")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="fp32 | int8 (onnxruntime only) | auto (int8 where the CPU has VNNI/AMX)")
+                        help="fp32 | int8 (onnxruntime only) | auto (int8 where the CPU has VNNI/AMX, else the faster "
+                        "of the two here)")
     parser.add_argument("--size", default="256x512", help="model input HxW (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (default: %(default)s)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs first (default: %(default)s)")

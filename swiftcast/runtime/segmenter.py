@@ -11,8 +11,8 @@ On request the per-pixel confidence comes from the same logits: 255 x the maximu
 convention of the forecast node's confidence, resized back like the labels.
 
 ``backend`` picks the inference engine (same two outputs from the same normalised input): ``"torch"`` (eager) or
-``"onnxruntime"`` with ``precision`` ``"fp32"``, ``"int8"`` (static QDQ) or ``"auto"`` (int8 where the CPU has int8
-dot products, fp32 elsewhere: :func:`choose_precision`). The ONNX graph is exported on first
+``"onnxruntime"`` with ``precision`` ``"fp32"``, ``"int8"`` (static QDQ) or ``"auto"`` (int8 where the CPU has
+int8 dot products; elsewhere whichever of the two measures faster at start: :func:`choose_precision`). The ONNX graph is exported on first
 use and cached by model_id + input size + precision (:mod:`swiftcast.runtime.onnx_export`), so a user only
 points at the checkpoint.
 """
@@ -249,13 +249,15 @@ class Segmenter:
         dev = resolve_device(device)
         say = log or (lambda _line: None)
         chosen, self.precision_reason = choose_precision(backend, precision, dev)
+        #: auto on a CPU without int8 dot products: int8 runs if it is measurably faster here (see :func:`faster_of`)
+        measure = precision == "auto" and backend == "onnxruntime" and dev.type == "cpu" and chosen == "fp32"
         if num_threads > 0:
             torch.set_num_threads(int(num_threads))
         from swiftcast.models import load_segmentation_model  # the models package is heavy; import when needed
 
         path = resolve_user_path(checkpoint)
         model, config = load_segmentation_model(checkpoint)
-        if precision == "auto":  # said once the checkpoint is known good: a bad one gets a single error line
+        if precision == "auto" and not measure:  # said once the checkpoint is known good: one error line for a bad one
             say(f"precision auto -> {chosen}: {self.precision_reason}")
         self.checkpoint: str = str(path)
         self.config: dict[str, Any] = config
@@ -276,6 +278,8 @@ class Segmenter:
             from swiftcast.runtime.onnx_export import ensure_export
 
             folder = path if path.is_dir() else path.parent
+            if measure:
+                self._measure_precision(folder, model, config, export, log, num_threads, dev, say)
             try:
                 onnx_path = ensure_export(folder, model, config, self.input_size, self.precision, export, log)
             except SwiftcastError as exc:
@@ -293,6 +297,24 @@ class Segmenter:
         if warmup:  # first passes allocate and pick kernels; do it before the first real frame
             dummy = np.zeros((*self.input_size, 3), np.uint8)
             self(dummy)
+
+    def _measure_precision(self, folder: Any, model: torch.nn.Module, config: Mapping[str, Any], export: Any,
+                           log: Callable[[str], None] | None, num_threads: int, device: torch.device,
+                           say: Callable[[str], None]) -> None:
+        """``precision: auto`` on a CPU without int8 dot products: both exports timed here, the faster one kept."""
+        from swiftcast.runtime.onnx_export import ensure_export
+
+        paths = {"fp32": ensure_export(folder, model, config, self.input_size, "fp32", export, log)}
+        try:
+            paths["int8"] = ensure_export(folder, model, config, self.input_size, "int8", export, log)
+        except SwiftcastError as exc:
+            self.precision, self.precision_reason = "fp32", f"{self.precision_reason}; no int8 export ({exc})"
+        else:
+            ms = time_exports(paths, self.input_size, num_threads, device)
+            self.precision = faster_of(ms)
+            self.precision_reason = (f"{self.precision_reason}; measured here: int8 {ms['int8']:.1f} ms, fp32 "
+                                     f"{ms['fp32']:.1f} ms per frame")
+        say(f"precision auto -> {self.precision}: {self.precision_reason}")
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], log: Callable[[str], None] | None = None) -> "Segmenter":
@@ -381,8 +403,9 @@ def choose_precision(backend: str, precision: str, device: torch.device | None =
                      cpu_features: Sequence[str] | None = None) -> tuple[str, str]:
     """(``fp32`` | ``int8``, why) for a requested precision; ``cpu_features`` replaces this CPU's feature list.
 
-    ``auto`` picks int8 only for ONNX Runtime on a CPU with int8 dot products (VNNI or AMX: about 2x fp32 there);
-    elsewhere int8 gains little or loses (16-bit multiplies), so auto never makes the node slower than fp32.
+    ``auto`` picks int8 for ONNX Runtime on a CPU with int8 dot products (VNNI or AMX: about 2x fp32 there);
+    without them int8 may gain a little or lose (16-bit multiplies): this gives fp32, and :class:`Segmenter` then
+    times both exports and keeps int8 only where it is measurably faster, so auto never makes the node slower.
     """
     from swiftcast.hardware import INT8_FEATURES, cpu_int8_features, cpu_model
 
@@ -397,7 +420,31 @@ def choose_precision(backend: str, precision: str, device: torch.device | None =
     cpu = "the CPU" if cpu_features is not None else cpu_model()
     if found:
         return "int8", f"{cpu} has {', '.join(found)} (int8 dot products)"
-    return "fp32", f"{cpu} has none of {', '.join(INT8_FEATURES)} (int8 would not be faster)"
+    return "fp32", f"{cpu} has none of {', '.join(INT8_FEATURES)} (no int8 dot products)"
+
+
+#: on a CPU without int8 dot products ``precision: auto`` runs int8 only if it is at least this much faster there
+INT8_MARGIN = 0.05
+
+
+def time_exports(paths: Mapping[str, str | os.PathLike[str]], size: Sequence[int], num_threads: int = 0,
+                 device: torch.device | None = None, rounds: int = 5) -> dict[str, float]:
+    """Median milliseconds of one forward pass of each export (name -> path) on a blank frame, interleaved."""
+    sessions = {name: ort_session(path, num_threads, device) for name, path in paths.items()}
+    feeds = {name: {s.get_inputs()[0].name: np.zeros((1, 3, *size), np.float32)} for name, s in sessions.items()}
+    times: dict[str, list[float]] = {name: [] for name in sessions}
+    for r in range(rounds + 1):
+        for name, session in sessions.items():
+            t0 = time.perf_counter()
+            session.run(None, feeds[name])
+            if r:  # the first pass allocates and picks kernels
+                times[name].append((time.perf_counter() - t0) * 1e3)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def faster_of(ms: Mapping[str, float]) -> str:
+    """``int8`` if its time is at least :data:`INT8_MARGIN` below fp32's, else ``fp32``."""
+    return "int8" if ms["int8"] <= (1.0 - INT8_MARGIN) * ms["fp32"] else "fp32"
 
 
 def check_precision(backend: str, precision: str) -> None:

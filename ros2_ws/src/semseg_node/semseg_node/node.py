@@ -49,7 +49,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("backend", "torch", "Inference engine: torch (eager) or onnxruntime (the checkpoint is exported to "
               "ONNX on first use and cached by model_id, input size and precision).", choices=BACKENDS),
     ParamSpec("precision", "auto", "Model precision: auto (int8 with backend onnxruntime on a CPU with int8 dot "
-              "products - VNNI/AMX - else fp32; the choice and why are logged at start), fp32, or int8 (backend "
+              "products - VNNI/AMX -; on other CPUs both are timed at start and int8 runs only if at least 5 % "
+              "faster; the choice and why are logged), fp32, or int8 (backend "
               "onnxruntime only; static int8 calibrated on frames the synthetic world renders, made on first use "
               "or by 'swiftcast export-onnx --precision int8').", choices=PRECISIONS),
     ParamSpec("input_size", [], "Model input size [H, W] the camera image is resized to; empty = the "
