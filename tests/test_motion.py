@@ -324,7 +324,7 @@ def test_warm_up_compiles_every_kernel_a_projection_runs() -> None:
 
     assert motion.warm_up() >= 0
     kernels = [motion._gauss_newton_terms, motion._rate_carried_nearness, motion._displacement_field,
-               splat._splat_labels]  # with what they call
+               splat._splat_labels, splat._read_back]  # with what they call
     assert all(kernel.signatures for kernel in kernels), [k.__name__ for k in kernels if not k.signatures]
 
 
