@@ -568,8 +568,8 @@ class LabelProjection:
         self.grid_labels = labels_on_grid(labels, projection_width)
         height, width = self.grid_labels.shape
         self.flow = kernel_array(_at_size(flow, height, width), np.float32)
-        labels = self.grid_labels
-        self.static = cv2.LUT(labels, static.astype(np.uint8)).view(bool)  # a table lookup (LUT: the fastest)
+        grid = self.grid_labels
+        self.static = cv2.LUT(grid, static.astype(np.uint8)).view(bool)  # a table lookup (LUT: the fastest)
         self.camera = fit_camera_motion(self.flow, self.static, focal_per_width * width)
         if self.camera is None:
             self.moving_flow, self.focus = self.flow, None
@@ -588,7 +588,7 @@ class LabelProjection:
                 self.flow, self.moving_flow, self.turning, _spread(self.moving_flow), self.static, previous_at,
                 np.float32(1.0 + previous_span), np.float32(self.focus[0]), np.float32(self.focus[1]))
         #: the drawing layer of every pixel (nearer ones are drawn over farther ones)
-        self.layer = cv2.LUT(labels, layers)
+        self.layer = cv2.LUT(grid, layers)
 
     def displacement(self, steps: float) -> tuple[np.ndarray, np.ndarray]:
         """x and y (h, w) of where every pixel's content will be ``steps`` spans ahead, relative to where it is, on
