@@ -17,10 +17,12 @@ def _projection_width(text: str) -> int:
 
     try:
         width = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: not a whole number") from None
+    try:
         check_projection_width(width)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc) if "invalid literal" not in str(exc) else f"{text!r}: not a whole "
-                                         "number") from None
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return width
 
 

@@ -279,16 +279,17 @@ class Segmenter:
 
             folder = path if path.is_dir() else path.parent
             if measure:
-                self._measure_precision(folder, model, config, export, log, num_threads, dev, say)
-            try:
-                onnx_path = ensure_export(folder, model, config, self.input_size, self.precision, export, log)
-            except SwiftcastError as exc:
-                if precision != "auto" or self.precision == "fp32":
-                    raise
-                # auto means the fastest that works: a machine that cannot make the int8 export still runs
-                say(f"precision auto -> fp32: no int8 export ({exc})")
-                self.precision, self.precision_reason = "fp32", f"int8 export failed: {exc}"
-                onnx_path = ensure_export(folder, model, config, self.input_size, "fp32", export, log)
+                onnx_path = self._measure_precision(folder, model, config, export, log, num_threads, dev, say)
+            else:
+                try:
+                    onnx_path = ensure_export(folder, model, config, self.input_size, self.precision, export, log)
+                except SwiftcastError as exc:
+                    if precision != "auto" or self.precision == "fp32":
+                        raise
+                    # auto means the fastest that works: a machine that cannot make the int8 export still runs
+                    say(f"precision auto -> fp32: no int8 export ({exc})")
+                    self.precision, self.precision_reason = "fp32", f"int8 export failed: {exc}"
+                    onnx_path = ensure_export(folder, model, config, self.input_size, "fp32", export, log)
             h, w = self.input_size
             expect = {"swiftcast.model_id": self.model_id, "swiftcast.input_size": f"{h}x{w}",
                       "swiftcast.precision": self.precision}
@@ -300,8 +301,8 @@ class Segmenter:
 
     def _measure_precision(self, folder: Any, model: torch.nn.Module, config: Mapping[str, Any], export: Any,
                            log: Callable[[str], None] | None, num_threads: int, device: torch.device,
-                           say: Callable[[str], None]) -> None:
-        """``precision: auto`` on a CPU without int8 dot products: both exports timed here, the faster one kept."""
+                           say: Callable[[str], None]) -> Any:
+        """``precision: auto`` on a CPU without int8 dot products: both exports timed here; the faster one's path."""
         from swiftcast.runtime.onnx_export import ensure_export
 
         paths = {"fp32": ensure_export(folder, model, config, self.input_size, "fp32", export, log)}
@@ -315,6 +316,7 @@ class Segmenter:
             self.precision_reason = (f"{self.precision_reason}; measured here: int8 {ms['int8']:.1f} ms, fp32 "
                                      f"{ms['fp32']:.1f} ms per frame")
         say(f"precision auto -> {self.precision}: {self.precision_reason}")
+        return paths[self.precision]
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], log: Callable[[str], None] | None = None) -> "Segmenter":
