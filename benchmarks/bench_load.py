@@ -40,6 +40,7 @@ _OMP_SET_BY_USER = not passive_openmp()
 
 import numpy as np  # noqa: E402
 
+from swiftcast.checkout import recorded_path  # noqa: E402
 from swiftcast.data.transforms import parse_size  # noqa: E402
 from swiftcast.orchestration.rosenv import child_env, loopback_settings, node_executable  # noqa: E402
 from swiftcast.runtime.images import ColorImage  # noqa: E402
@@ -183,7 +184,7 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict:
     sem = node_stats.get("perception/semseg: frames", {})
     return {
         "size": f"{h}x{w}", "rate_hz": args.rate, "seconds": round(stream_s, 1), "forecast_node": not args.no_forecast,
-        "checkpoint": str(checkpoint), "published": len(published), "answered": len(answered),
+        "checkpoint": recorded_path(checkpoint), "published": len(published), "answered": len(answered),
         "drop_rate": round(1 - len(answered) / len(published), 4),
         "labels_hz": round(len(answered) / stream_s, 2),
         "forecasts_short_hz": round(len(forecasts) / stream_s, 2) if not args.no_forecast else None,

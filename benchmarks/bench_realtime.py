@@ -1,19 +1,21 @@
 """Real-time on the CPU: torch eager fp32 vs ONNX Runtime fp32 vs ONNX Runtime int8, side by side in one run.
 
-For SwiftNet RN-18 (the shipped checkpoint) and SwiftNet MNV2 at 256x512, 2 threads, batch 1, the runtime's
+For SwiftNet EfficientNet-Lite0 (the shipped default), SwiftNet RN-18 (the other shipped checkpoint) and SwiftNet MNV2
+at 256x512, 2 threads, batch 1, the runtime's
 inference call (``Segmenter.backend.run``: forward + argmax + features; preprocessing is the same for all) is
 timed for every configuration **interleaved round by round** (the order rotates each round), so machine load hits
 all of them alike and the speed-up ratios hold on a busy machine even when the absolute times do not. ONNX
 Runtime's idle threads do not spin (the runtime's default: see ``OnnxRuntimeBackend``); ``--spin`` adds rows with
 spinning on, for comparison.
 
-Then the accuracy cost of int8: mIoU of the shipped RN-18 on the synthetic val split (the 20th frame of the first
-``--val-images`` sequences) for eager, ORT fp32 and ORT int8. int8 is calibrated on other frames of the same
-split (positions 0, 7, 14, ... of each snippet; never the scored one).
+Then the accuracy cost of int8: mIoU of the two shipped checkpoints on the synthetic val split (the 20th frame of
+the first ``--val-images`` sequences) for eager, ORT fp32 and ORT int8. int8 is calibrated on other frames of the
+same split (positions 0, 7, 14, ... of each snippet; never the scored one). Also printed: what ``precision: auto``
+picks for each model on this CPU (int8 with int8 dot products, else the faster of the two exports as timed here).
 
     python benchmarks/bench_realtime.py [--val-images 50] [--repeats 15] [--threads 2] [--json OUT]
 
-Goals: RN-18 >= 10 Hz, i.e. >= 2.4x eager; MNV2 >= 15 Hz; int8 costs <= 1 pp mIoU. Without
+Goals: RN-18 >= 10 Hz, i.e. >= 2.4x eager; MNV2 >= 15 Hz; int8 costs each shipped model <= 1 pp mIoU. Without
 ``--mnv2 CKPT`` the MNV2 model has random weights (speed does not depend on them; no accuracy row for it).
 Without data/synth_v2 (a fresh clone) the val sequences needed are rendered first (``swiftcast synth``, seed 0:
 the same sequences).
@@ -33,15 +35,17 @@ from typing import Any, Callable
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts OpenMP: no spinning against ORT's pool
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from swiftcast.runtime.bench import environment, prepared_input, random_checkpoint, summarize  # noqa: E402
 from swiftcast.runtime.onnx_export import ExportRequest  # noqa: E402
 from swiftcast.runtime.paths import project_root  # noqa: E402
-from swiftcast.runtime.segmenter import OnnxRuntimeBackend, Segmenter  # noqa: E402
+from swiftcast.checkout import recorded_path  # noqa: E402
+from swiftcast.hardware import cpu_int8_features  # noqa: E402
+from swiftcast.runtime.segmenter import OnnxRuntimeBackend, Segmenter, faster_of  # noqa: E402
 
 RN18_GOAL_HZ, RN18_GOAL_SPEEDUP, MNV2_GOAL_HZ, INT8_COST_PP = 10.0, 2.4, 15.0, 1.0
+DEFAULT_MODEL = "SwiftNet EfficientNet-Lite0"
 
 
 def _val_data(data: Path, sequences: int, out: Path) -> Path:
@@ -112,6 +116,8 @@ def _miou(segmenters: dict[str, Segmenter], data: Path, images: int) -> dict[str
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--default-model", default="models/swiftnet_efflite0_synth",
+                        help="the shipped default checkpoint (EfficientNet-Lite0)")
     parser.add_argument("--rn18", default="models/swiftnet_rn18_synth", help="RN-18 checkpoint (shipped model)")
     parser.add_argument("--mnv2", help="MNV2 checkpoint (default: random weights, speed only)")
     parser.add_argument("--size", default="256x512")
@@ -140,8 +146,11 @@ def main(argv: list[str] | None = None) -> int:
         request = ExportRequest(cache_dir=args.cache_dir or Path(tmp) / "cache", calib_data=data,
                                 calib_images=args.calib_images)
         mnv2 = Path(args.mnv2) if args.mnv2 else random_checkpoint("swiftnet_mnv2", size, Path(tmp))
-        models = {"SwiftNet RN-18": root / args.rn18 if not Path(args.rn18).is_absolute() else Path(args.rn18),
+        models = {DEFAULT_MODEL: root / args.default_model if not Path(args.default_model).is_absolute()
+                  else Path(args.default_model),
+                  "SwiftNet RN-18": root / args.rn18 if not Path(args.rn18).is_absolute() else Path(args.rn18),
                   "SwiftNet MNV2": mnv2}
+        scored = [DEFAULT_MODEL, "SwiftNet RN-18"] + (["SwiftNet MNV2"] if args.mnv2 else [])
         print(f"exporting and calibrating ({args.calib_images} frames of {data}) ...", flush=True)
         t0 = time.perf_counter()
         runtimes = {name: _configs(name, ckpt, size, args.threads, request, args.spin) for name, ckpt in models.items()}
@@ -159,24 +168,27 @@ def main(argv: list[str] | None = None) -> int:
                 s = summarize(t)
                 rows[k] = {**s, "speedup_vs_eager": eager["median_ms"] / s["median_ms"],
                            "min_speedup_vs_eager": eager["min_ms"] / s["min_ms"], "times_ms": [round(v, 2) for v in t]}
-            results["models"][name] = {"checkpoint": str(models[name]), "model_id": first.model_id,
-                                       "timing": rows}
+            auto = _auto_pick(rows)
+            results["models"][name] = {"checkpoint": recorded_path(models[name]), "model_id": first.model_id,
+                                       "timing": rows, "precision_auto": auto}
         if args.val_images > 0:
-            rn18 = {k: v for k, v in runtimes["SwiftNet RN-18"].items() if isinstance(v, Segmenter)}
-            results["models"]["SwiftNet RN-18"]["accuracy"] = _miou(rn18, data, args.val_images)
-            if args.mnv2:
-                mn = {k: v for k, v in runtimes["SwiftNet MNV2"].items() if isinstance(v, Segmenter)}
-                results["models"]["SwiftNet MNV2"]["accuracy"] = _miou(mn, data, args.val_images)
+            for name in scored:
+                segmenters = {k: v for k, v in runtimes[name].items() if isinstance(v, Segmenter)}
+                results["models"][name]["accuracy"] = _miou(segmenters, data, args.val_images)
 
     print(f"\nreal-time at {size[0]}x{size[1]}, batch 1, {args.threads} threads, {args.repeats} interleaved rounds "
           f"(median ms; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
-    print(f"{'model':16s} {'runtime':28s} {'median':>8s} {'p90':>8s} {'Hz':>6s} {'vs eager':>9s} {'min':>7s} "
+    width = max(len(name) for name in results["models"])
+    print(f"{'model':{width}s} {'runtime':28s} {'median':>8s} {'p90':>8s} {'Hz':>6s} {'vs eager':>9s} {'min':>7s} "
           f"{'min vs eager':>12s}")
     for name, res in results["models"].items():
         for k, r in res["timing"].items():
-            print(f"{name:16s} {k:28s} {r['median_ms']:8.1f} {r['p90_ms']:8.1f} {r['hz']:6.1f} "
+            print(f"{name:{width}s} {k:28s} {r['median_ms']:8.1f} {r['p90_ms']:8.1f} {r['hz']:6.1f} "
                   f"{r['speedup_vs_eager']:8.2f}x {r['min_ms']:7.1f} {r['min_speedup_vs_eager']:11.2f}x")
     print("(min = the least-disturbed run: on a loaded machine the closest to what a quiet one gives)")
+    for name, res in results["models"].items():
+        print(f"precision auto on this CPU, {name}: {res['precision_auto']['precision']} "
+              f"({res['precision_auto']['why']})")
     goals = _goals(results)
     results["goals"] = goals
     for g in goals:
@@ -187,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"labels equal to eager on {100 * a['agreement_with_eager']:.2f} % of pixels")
     results.update({
         "size": list(size), "threads": args.threads, "repeats": args.repeats, "warmup": args.warmup,
-        "calibration": {"data": str(data), "images": args.calib_images, "frames": request.calib_frames,
+        "calibration": {"data": recorded_path(data), "images": args.calib_images, "frames": request.calib_frames,
                         "settings": request.quant.describe()},
         "export_and_calibration_s": round(prep_s, 1), "environment": environment(),
         "timed": "Segmenter.backend.run (forward + argmax + features), interleaved rounds",
@@ -196,6 +208,16 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0
+
+
+def _auto_pick(rows: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """What the semseg node's ``precision: auto`` runs on this CPU, given the ORT rows just timed."""
+    have = cpu_int8_features()
+    if have:
+        return {"precision": "int8", "why": f"the CPU has int8 dot products ({', '.join(have)})"}
+    ms = {p: rows[f"onnxruntime {p}"]["median_ms"] for p in ("fp32", "int8")}
+    return {"precision": faster_of(ms), "why": f"no int8 dot products; timed int8 {ms['int8']:.1f} ms, "
+                                               f"fp32 {ms['fp32']:.1f} ms"}
 
 
 def _goals(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -211,11 +233,12 @@ def _goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     mn = max(results["models"]["SwiftNet MNV2"]["timing"].items(), key=lambda kv: kv[1]["hz"])
     out.append({"goal": f"MNV2 >= {MNV2_GOAL_HZ:g} Hz", "runtime": mn[0], "measured": f"{mn[1]['hz']:.1f} Hz ({mn[0]})",
                 "met": mn[1]["hz"] >= MNV2_GOAL_HZ})
-    acc = rn18.get("accuracy")
-    if acc:
-        cost = 100 * (acc["onnxruntime fp32"]["miou"] - acc["onnxruntime int8"]["miou"])
-        out.append({"goal": f"int8 costs <= {INT8_COST_PP:g} pp mIoU", "measured": f"{cost:+.2f} pp",
-                    "met": cost <= INT8_COST_PP})
+    for name, entry in results["models"].items():
+        acc = entry.get("accuracy")
+        if acc:
+            cost = 100 * (acc["onnxruntime fp32"]["miou"] - acc["onnxruntime int8"]["miou"])
+            out.append({"goal": f"int8 costs {name} <= {INT8_COST_PP:g} pp mIoU", "measured": f"{cost:+.2f} pp",
+                        "met": cost <= INT8_COST_PP})
     return out
 
 

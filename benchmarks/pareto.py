@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # `python benchmarks/pareto.py` as well as `python -m benchmarks.pareto`
 
 from benchmarks._common import forward_call, interleaved_times, passive_openmp, percentile  # noqa: E402
+from swiftcast.checkout import recorded_path  # noqa: E402
 from swiftcast.runtime.bench import environment  # noqa: E402
 
 passive_openmp()
@@ -329,7 +330,7 @@ def _train_and_score(args: argparse.Namespace, names: list[str]) -> dict[str, di
             # the front and the goals use the recalibrated numbers when there are any (see recalibrated_metrics)
             "miou": (recal or val)["miou"], "miou_mo": (recal or val)["miou_mo"],
             "miou_as_trained": val["miou"], "miou_mo_as_trained": val["miou_mo"], "val_images": val.get("num_images"),
-            "train_wall_s": config["training"]["wall_time_s"], "checkpoint": str(args.out / n),
+            "train_wall_s": config["training"]["wall_time_s"], "checkpoint": recorded_path(args.out / n),
             "model_id": config.get("model_id"),
         }
     return out
@@ -432,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
             "iters": args.iters, "batch_size": args.batch_size, "crop": args.crop, "size": args.size,
             "threads": args.threads, "seed": 0, "pretrained": False},
         "bn_recalibration_batches": recorded["_bn_batches"] if args.retime else args.bn_batches,
-        "data": str(args.data), "val_images": rows[0]["val_images"], "bench_size": args.bench_size,
+        "data": recorded_path(args.data), "val_images": rows[0]["val_images"], "bench_size": args.bench_size,
         "bench_threads": args.bench_threads, "repeats": args.repeats, "runtimes": list(times[names[0]]),
         "timed_on": environment(), "rows": rows, "goals": goals({r["model"]: r for r in rows}),
         "wall_s": round(time.time() - started, 1),

@@ -78,11 +78,12 @@ def readme_table() -> list[str]:
                 rows.append([f"{model}, {size}, {threads} threads: ONNX Runtime int8 vs torch eager",
                              f"{fmt(int8['median_ms'])} ms ({fmt(int8['hz'])} Hz) vs {fmt(eager['median_ms'])} ms, "
                              f"{fmt(eager['median_ms'] / int8['median_ms'], 2)}x"])
-        acc = rt["models"].get("SwiftNet RN-18", {}).get("accuracy", {})
-        if "torch eager fp32" in acc and "onnxruntime int8" in acc:
-            e, q = acc["torch eager fp32"], acc["onnxruntime int8"]
-            rows.append(["int8 accuracy cost (synthetic val, RN-18)",
-                         f"{fmt(100 * e['miou'], 2)} → {fmt(100 * q['miou'], 2)} mIoU"])
+        for model, entry in rt["models"].items():
+            acc = entry.get("accuracy", {})
+            if "torch eager fp32" in acc and "onnxruntime int8" in acc:
+                e, q = acc["torch eager fp32"], acc["onnxruntime int8"]
+                rows.append([f"int8 accuracy cost (synthetic val, {model})",
+                             f"{fmt(100 * e['miou'], 2)} → {fmt(100 * q['miou'], 2)} mIoU"])
         cpus.append(cpu_text(rt))
     nl = load("bench_node_latency.json")
     if nl:
@@ -123,27 +124,32 @@ def realtime_section(name: str, title: str) -> list[str]:
     rt = load(name)
     if not rt:
         return []
-    runtimes = list(next(iter(rt["models"].values()))["timing"])
-    rows = []
-    for rt_name in runtimes:
-        row = [rt_name]
-        for model, entry in rt["models"].items():
-            t = entry["timing"].get(rt_name)
-            row += [f"{fmt(t['median_ms'])} ms", fmt(t["hz"]), f"{fmt(t['speedup_vs_eager'], 2)}x"] if t else ["-"] * 3
-        rows.append(row)
-    header = ["runtime"] + [f"{m} {c}" for m in rt["models"] for c in ("median", "Hz", "vs eager")]
+    rows = [[model, rt_name, f"{fmt(t['median_ms'])} ms", fmt(t["hz"]), f"{fmt(t['speedup_vs_eager'], 2)}x"]
+            for model, entry in rt["models"].items() for rt_name, t in entry["timing"].items()]
+    header = ["model", "runtime", "median", "Hz", "vs eager"]
     out = [f"### {title}", "",
            f"`{name}`: batch 1, {'x'.join(map(str, rt['size']))}, {rt['threads']} threads, {rt['repeats']} interleaved "
-           f"rounds; {cpu_text(rt)}. The RN-18 row is the shipped checkpoint, MNV2 has random weights (latency does "
-           "not depend on them).", "", *table(header, rows), ""]
-    acc = rt["models"].get("SwiftNet RN-18", {}).get("accuracy")
-    if acc:
-        out += ["Accuracy of the same checkpoint on each runtime (synthetic val): " + "; ".join(
-            f"{k} {fmt(100 * v['miou'], 2)} mIoU (labels equal eager's on {fmt(100 * v['agreement_with_eager'], 1)} %"
-            " of pixels)" for k, v in acc.items()) + ".", ""]
+           f"rounds; {cpu_text(rt)}. {_realtime_models(rt)}", "", *table(header, rows), ""]
+    for model, entry in rt["models"].items():
+        acc = entry.get("accuracy")
+        if acc:
+            out += [f"Accuracy of {model} on each runtime (synthetic val): " + "; ".join(
+                f"{k} {fmt(100 * v['miou'], 2)} mIoU (labels equal eager's on "
+                f"{fmt(100 * v['agreement_with_eager'], 1)} % of pixels)" for k, v in acc.items()) + ".", ""]
+        auto = entry.get("precision_auto")
+        if auto:
+            out += [f"`precision: auto` runs {model} in {auto['precision']} on this CPU: {auto['why']}.", ""]
     out += ["Goals: " + "; ".join(f"{g['goal']}: {g['measured']} ({'met' if g['met'] else 'not met'})"
                                   for g in rt.get("goals", [])) + ".", ""]
     return out
+
+
+def _realtime_models(rt: Any) -> str:
+    """Which models of a real-time result are shipped checkpoints (the older results time RN-18 and MNV2 only)."""
+    if "SwiftNet EfficientNet-Lite0" in rt["models"]:
+        return ("EfficientNet-Lite0 (the default) and RN-18 are the shipped checkpoints, MNV2 has random weights "
+                "(latency does not depend on them).")
+    return "The RN-18 row is the shipped checkpoint, MNV2 has random weights (latency does not depend on them)."
 
 
 def node_section() -> list[str]:

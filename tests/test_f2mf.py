@@ -215,6 +215,7 @@ def test_train_mse_finetune_eval_and_card(world: dict, capsys) -> None:
     assert set(result["results"]) == {"Oracle", "Copy last", "Oracle (single frame)", "Copy last (single frame)",
                                       "Flow extrapolation", "F2MF", "F2MF-FT"}
     assert len(result["results"]["F2MF"]["short"]["per_class"]) == 19
+    assert result["checkpoints"]["F2MF"]["short"] == str(mse.resolve())  # outside the checkout: whole
 
     from swiftcast.model_card import render_forecaster_card
 

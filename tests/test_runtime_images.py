@@ -228,3 +228,15 @@ def test_relative_user_paths_are_searched(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert resolve_user_path("models/x") == (tmp_path / "models" / "x").resolve()
     assert resolve_user_path("launch/params/perception.yaml") == project_root() / "launch/params/perception.yaml"
+
+
+def test_records_keep_checkout_paths_relative(tmp_path, monkeypatch):
+    """A shipped record names its models and data the same on every machine; a path elsewhere stays whole."""
+    from swiftcast.checkout import recorded_path
+    from swiftcast.runtime.paths import project_root, resolve_user_path
+
+    monkeypatch.chdir(tmp_path)
+    shipped = project_root() / "models" / "swiftnet_efflite0_synth"
+    assert recorded_path(shipped) == "models/swiftnet_efflite0_synth"
+    assert resolve_user_path(recorded_path(shipped)) == shipped  # and it resolves back from anywhere
+    assert recorded_path("mine/../data") == str((tmp_path / "data").resolve())

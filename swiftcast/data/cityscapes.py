@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from swiftcast.checkout import recorded_path
 from swiftcast.data.labels import label_ids_to_train_ids
 from swiftcast.data.transforms import EvalTransform, read_label, read_rgb
 from swiftcast.errors import DataError
@@ -267,7 +268,7 @@ class CityscapesDataset(Dataset):
     def describe(self) -> dict:
         """A JSON-able description for checkpoint configs and metric files."""
         return {
-            "root": str(self.root.resolve()),
+            "root": recorded_path(self.root),
             "split": self.split,
             "layout": self.layout,
             "frames": self.frames_spec or "all",

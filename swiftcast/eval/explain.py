@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from swiftcast.checkout import recorded_path
 from swiftcast.errors import DataError, SwiftcastError
 from swiftcast.runtime.paths import DEFAULT_SEGMENTATION_CHECKPOINT
 
@@ -226,8 +227,8 @@ def explain_forecast(
         "target_frame": window.target + 1,
         "pixel": [row, col],
         "pixel_at_model_input": list(pixel_in),
-        "forecaster": {"path": str(path), "model_id": config.get("model_id"), "name": method_label(config)},
-        "seg_model": {"path": segmenter.checkpoint, "model_id": segmenter.model_id},
+        "forecaster": {"path": recorded_path(path), "model_id": config.get("model_id"), "name": method_label(config)},
+        "seg_model": {"path": recorded_path(segmenter.checkpoint), "model_id": segmenter.model_id},
         "forecast_class": CLASS_NAMES[cls] if cls < len(CLASS_NAMES) else cls,
         "ground_truth_class": None if gt_cls is None else (CLASS_NAMES[gt_cls] if gt_cls < len(CLASS_NAMES) else "ignore"),
         "log_max_softmax": explanation.score,

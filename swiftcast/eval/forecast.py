@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from swiftcast.checkout import recorded_path
 from swiftcast.data.cityscapes import Frame
 from swiftcast.errors import DataError, SwiftcastError
 from swiftcast.forecast.features import SequenceFeatures
@@ -300,8 +301,8 @@ class ForecastEvaluation:
         results, horizons = self.results, self.horizons
         return {
             "protocol": protocol_description(horizons),
-            "data": {"root": str(Path(self.data).resolve()), "split": self.split, "num_sequences": self.num_sequences},
-            "seg_model": {"path": self.seg_checkpoint, "model_id": self.seg_model_id},
+            "data": {"root": recorded_path(self.data), "split": self.split, "num_sequences": self.num_sequences},
+            "seg_model": {"path": recorded_path(self.seg_checkpoint), "model_id": self.seg_model_id},
             "decode": {"scale": self.decode_scale, "labels": "argmax at the skip-less decoder's output stride 4, "
                        "nearest-neighbour resize to the ground truth (what the forecast node publishes)"},
             "results": results,
@@ -310,7 +311,8 @@ class ForecastEvaluation:
             "gap_closed_single_frame": {
                 m: {h: _nan_to_none(gap_closed(results, m, h, copy=SF_COPY_LAST, oracle=SF_ORACLE))
                     for h in horizons} for m in results if not is_reference(m)},
-            "checkpoints": self.checkpoints,
+            "checkpoints": {name: {h: recorded_path(p) for h, p in paths.items()}
+                            for name, paths in self.checkpoints.items()},
             **({"flow_extrapolation": self.flow_settings} if self.flow_settings is not None else {}),
         }
 

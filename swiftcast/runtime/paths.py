@@ -10,18 +10,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import swiftcast
+from swiftcast.checkout import project_root
 
 #: the segmentation model the stack, the demo and the forecasting commands use unless told otherwise
 DEFAULT_SEGMENTATION_CHECKPOINT = "models/swiftnet_efflite0_synth"
 #: the stack's parameter file, relative to :func:`launch_dir`: every node parameter the stack sets (profiles such as
 #: ``params/jetson.yaml`` hold only what they change, see :mod:`swiftcast.orchestration.stack_description`)
 STACK_PARAMS_FILE = "params/perception.yaml"
-
-
-def project_root() -> Path:
-    """The source checkout (the folder holding ``swiftcast/``, ``launch/`` and ``ros2_ws/``)."""
-    return Path(swiftcast.__file__).resolve().parent.parent
 
 
 def launch_dir() -> Path:

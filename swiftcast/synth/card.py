@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from swiftcast.checkout import recorded_path
 from swiftcast.data.labels import CLASS_NAMES, NUM_CLASSES, colorize_train_ids
 from swiftcast.errors import SwiftcastError
 from swiftcast.synth.sequences import FRAMES_PER_SEQUENCE, frame_paths, generate_split
@@ -167,7 +168,7 @@ def model_miou(config: Path) -> dict | None:
         node = stack.pop(0)
         if isinstance(node, dict):
             if isinstance(node.get("miou"), (int, float)):
-                return {"miou": float(node["miou"]), "per_class": node.get("per_class"), "source": str(config)}
+                return {"miou": float(node["miou"]), "per_class": node.get("per_class"), "source": recorded_path(config)}
             stack.extend(v for v in node.values() if isinstance(v, dict))
     return None
 

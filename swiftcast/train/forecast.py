@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from swiftcast.checkout import recorded_path
 from swiftcast.data.labels import IGNORE_ID
 from swiftcast.data.transforms import labels_at_size
 from swiftcast.errors import SwiftcastError
@@ -342,14 +343,15 @@ def _config(args: argparse.Namespace, info, run: loop.RunRecord, segmenter, trai
             "seed": args.seed,
             "finetune": bool(args.finetune),
             "tune_decoder": bool(getattr(args, "tune_decoder", False)),
-            "init": {"path": str(args.init), "model_id": init_config.get("model_id"),
+            "init": {"path": recorded_path(args.init), "model_id": init_config.get("model_id"),
                      "training": init_config.get("training")} if args.init else None,
             "loss": loss,
             "precision": precision,
             "samples_per_seq": args.samples_per_seq,
             "num_samples": num_samples,
-            "data": {"root": str(Path(args.data).resolve()), "split": "train",
-                     "num_sequences": len(train_set.sequences), "feature_cache": str(train_set.cache_file)},
+            "data": {"root": recorded_path(args.data), "split": "train",
+                     "num_sequences": len(train_set.sequences),
+                     "feature_cache": recorded_path(train_set.cache_file)},
             "hardware": loop.hardware_description(info),
             "wall_time_s": round(run.wall_time_s(), 1),
             "iteration": iteration,

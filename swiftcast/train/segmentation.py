@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from swiftcast.checkout import recorded_path
 from swiftcast.data.labels import CLASS_NAMES, IGNORE_ID, NUM_CLASSES
 from swiftcast.errors import DataError, SwiftcastError
 from swiftcast.hardware import default_workers, resolve_precision
@@ -300,7 +301,7 @@ def _config(args: argparse.Namespace, info, run: loop.RunRecord, data: _Data, mo
             "command": run.commands[0],
             "resumed_with": run.commands[1:],
             "stage": args.stage,
-            "init": {"path": str(args.init), "model_id": init_config.get("model_id"),
+            "init": {"path": recorded_path(args.init), "model_id": init_config.get("model_id"),
                      "training": init_config.get("training")} if args.init else None,
             "seed": args.seed,
             "data": {"train": data.train.describe(), "val": data.val.describe() if data.val else None},
