@@ -319,7 +319,8 @@ The semseg node runs on torch eager or on ONNX Runtime (`backend: torch|onnxrunt
 `launch/params/*.yaml`). With ONNX Runtime the checkpoint is exported on first use and cached by model id, input size
 and precision (`~/.cache/swiftcast/onnx`, or `<checkpoint>/onnx/`). int8 is ONNX Runtime's static QDQ quantisation:
 per-channel int8 weights, uint8 activations (ReLU6 included), MinMax calibration on 32 synthetic frames that are
-never the scored ones (each from a rendered drive of its own unless a data folder is given); the classifier and the logit upsampling stay fp32. Idle ONNX Runtime threads sleep instead of spinning (spinning
+never the scored ones (each from a rendered drive of its own unless a data folder is given; a cached int8 export
+records its settings and frames, and one an earlier version quantised or calibrated otherwise is made again); the classifier and the logit upsampling stay fp32. Idle ONNX Runtime threads sleep instead of spinning (spinning
 keeps both cores busy after a call returns and slows whatever runs next); the argmax runs as a one-node ONNX graph.
 """
 

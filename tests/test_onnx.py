@@ -372,6 +372,44 @@ def test_an_int8_export_quantised_otherwise_is_made_again(tmp_path):
     assert stamps[2] == stamps[1]  # and then reused
 
 
+def test_an_int8_export_calibrated_otherwise_is_made_again(tmp_path):
+    """A cached int8 export that does not say what it was calibrated on (an earlier version's rendered frames) is made
+    again where frames would be rendered; one calibrated on a data folder (someone's choice) is reused."""
+    import onnx
+
+    from swiftcast.runtime.segmenter import Segmenter
+
+    checkpoint = _random_checkpoint(tmp_path / "ckpt", "swiftnet_rn18")
+    request = ox.ExportRequest(cache_dir=tmp_path / "cache", calib_images=2)
+
+    def start() -> tuple[str, int, str]:
+        seg = Segmenter(checkpoint, backend="onnxruntime", precision="int8", num_threads=1, warmup=False,
+                        export=request)
+        recorded = json.loads(ox.read_metadata(seg.onnx_path)["swiftcast.quantization"])
+        return seg.onnx_path, Path(seg.onnx_path).stat().st_mtime_ns, recorded["calibrated_on"]
+
+    def rewrite(path: str, calibrated_on: str | None) -> int:
+        model = onnx.load(path)
+        for entry in model.metadata_props:
+            if entry.key == "swiftcast.quantization":
+                recorded = json.loads(entry.value)
+                recorded.pop("calibrated_on")
+                if calibrated_on is not None:
+                    recorded["calibrated_on"] = calibrated_on
+                entry.value = json.dumps(recorded)
+        onnx.save(model, path)
+        return Path(path).stat().st_mtime_ns
+
+    path, stamp, on = start()
+    assert on == ox.RENDERED_FRAMES
+    assert start()[1] == stamp  # reused as it is
+    stamp = rewrite(path, None)  # an earlier version's export
+    path, remade, on = start()
+    assert remade != stamp and on == ox.RENDERED_FRAMES
+    stamp = rewrite(path, f"{ox.FOLDER_FRAMES}/data/mine")
+    assert start()[1:] == (stamp, f"{ox.FOLDER_FRAMES}/data/mine")
+
+
 @pytest.mark.parametrize("features, backend, device, expected", [
     (["avx2", "fma", "avx512f", "avx512_vnni"], "onnxruntime", "cpu", "int8"),
     (["avx2", "fma", "avx_vnni"], "onnxruntime", "cpu", "int8"),

@@ -100,11 +100,11 @@ def export_onnx(
                 raise SwiftcastError(f"calibration data {data} not found (--calib-data DIR: a Cityscapes-layout "
                                      "folder, e.g. from 'swiftcast synth'; without it frames are rendered)")
             frames = ox.calibration_frames(data, size, mean, std, calib_images, calib_split, calib_frames)
-            source = f"frames of {data}"
+            source = calibrated_on = f"{ox.FOLDER_FRAMES}{data}"
         else:
             print(f"rendering {calib_images} synthetic calibration frames at {size[0]}x{size[1]} ...", flush=True)
             frames = ox.rendered_calibration_frames(size, mean, std, calib_images)
-            source = "rendered synthetic frames"
+            source, calibrated_on = "rendered synthetic frames", ox.RENDERED_FRAMES
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="swiftcast-export-") as tmp:
@@ -113,5 +113,5 @@ def export_onnx(
             print(f"quantising to int8 on {len(frames)} {source} ({calibration}) ...", flush=True)
             settings = ox.QuantSettings(**{**ox.DEFAULT_QUANT.__dict__, "calibration": calibration,
                                            "activations": activations})
-            ox.quantize_int8(fp32, out, frames, settings)
+            ox.quantize_int8(fp32, out, frames, settings, calibrated_on)
     return out

@@ -56,6 +56,10 @@ DEFAULT_CALIB_FRAMES = "every:7"
 DEFAULT_CALIB_IMAGES = 32
 #: seed stream of the rendered calibration drives: disjoint from the synth splits (1, 2, 3) and drive bags (7)
 CALIB_STREAM = 11
+#: what an int8 export records it was calibrated on: :func:`rendered_calibration_frames`, or the frames of a data
+#: folder (the prefix, then the folder)
+RENDERED_FRAMES = "frames rendered by the synthetic world, each in a world of its own"
+FOLDER_FRAMES = "frames of "
 
 
 @dataclass(frozen=True)
@@ -367,8 +371,9 @@ def _fp32_tail(model_path: Path, output: str) -> list[str]:
 
 
 def quantize_int8(fp32_path: str | os.PathLike[str], out: str | os.PathLike[str], frames: Sequence[np.ndarray],
-                  settings: QuantSettings = DEFAULT_QUANT) -> Path:
-    """Static QDQ int8 of a segmentation graph, calibrated on ``frames`` (normalised (1, 3, H, W) arrays).
+                  settings: QuantSettings = DEFAULT_QUANT, calibrated_on: str = "") -> Path:
+    """Static QDQ int8 of a segmentation graph, calibrated on ``frames`` (normalised (1, 3, H, W) arrays), which
+    the export records as ``calibrated_on`` (e.g. :data:`RENDERED_FRAMES`).
 
     ``quant_pre_process`` (shape inference + basic graph optimisation: BN folded into the convs) runs first, as
     ONNX Runtime recommends; the metadata of the fp32 graph is carried over with precision=int8.
@@ -422,7 +427,8 @@ def quantize_int8(fp32_path: str | os.PathLike[str], out: str | os.PathLike[str]
             quiet.setLevel(level)
         proto = onnx.load(str(staged))
         meta = {**meta, "swiftcast.precision": "int8",
-                "swiftcast.quantization": json.dumps({**settings.describe(), "calibration_images": len(frames)})}
+                "swiftcast.quantization": json.dumps({**settings.describe(), "calibration_images": len(frames),
+                                                     "calibrated_on": calibrated_on})}
         del proto.metadata_props[:]
         for key, value in meta.items():
             entry = proto.metadata_props.add()
@@ -470,20 +476,21 @@ def candidate_paths(checkpoint_dir: Path, model_id: str, size: Sequence[int], pr
 
 
 def find_export(checkpoint_dir: Path, model_id: str, size: Sequence[int], precision: str,
-                cache_dir: str | os.PathLike[str] | None = None, quant: QuantSettings | None = None
-                ) -> tuple[Path | None, Path]:
-    """(an existing export matching weights, size and precision (and, for int8, ``quant``) or None, where a new one
-    goes: the cache)."""
+                cache_dir: str | os.PathLike[str] | None = None, quant: QuantSettings | None = None,
+                calibrated_on: str | None = None) -> tuple[Path | None, Path]:
+    """(an existing export matching weights, size and precision (and, for int8, ``quant`` and ``calibrated_on``)
+    or None, where a new one goes: the cache)."""
     candidates = candidate_paths(checkpoint_dir, model_id, size, precision, cache_dir)
-    found = next((p for p in candidates if p.is_file() and matches(p, model_id, size, precision, quant)), None)
+    found = next((p for p in candidates
+                  if p.is_file() and matches(p, model_id, size, precision, quant, calibrated_on)), None)
     return found, candidates[-1]
 
 
 def matches(path: Path, model_id: str, size: Sequence[int], precision: str,
-            quant: QuantSettings | None = None) -> bool:
+            quant: QuantSettings | None = None, calibrated_on: str | None = None) -> bool:
     """The file at ``path`` was exported from these weights at this size and precision; for an int8 export and
-    given ``quant``, also quantised that way (an export made by an earlier version with other settings is made
-    again, not reused)."""
+    given ``quant``, also quantised that way, and given ``calibrated_on``, calibrated on such frames (an export made
+    by an earlier version with other settings or frames is made again, not reused)."""
     try:
         meta = read_metadata(path)
     except DataError:
@@ -498,7 +505,16 @@ def matches(path: Path, model_id: str, size: Sequence[int], precision: str,
     except json.JSONDecodeError:
         return False
     recorded.pop("calibration_images", None)
-    return recorded == quant.describe()
+    return _calibrated_well(recorded.pop("calibrated_on", None), calibrated_on) and recorded == quant.describe()
+
+
+def _calibrated_well(recorded: str | None, wanted: str | None) -> bool:
+    """Whether an int8 export calibrated on ``recorded`` frames serves where a new one would be calibrated on
+    ``wanted`` (None: any). One calibrated on a data folder is someone's deliberate choice and serves; one that does
+    not say (an earlier version's) or was rendered otherwise is made again."""
+    if wanted is None or recorded == wanted:
+        return True
+    return recorded is not None and recorded.startswith(FOLDER_FRAMES)
 
 
 @dataclass
@@ -529,7 +545,8 @@ def ensure_export(checkpoint_dir: Path, model: nn.Module, config: Mapping[str, A
     model_id = str(config.get("model_id") or "")
     if not model_id:
         raise CheckpointError(f"{checkpoint_dir}: config has no model_id; re-save the checkpoint")
-    found, target = find_export(checkpoint_dir, model_id, size, precision, request.cache_dir, request.quant)
+    found, target = find_export(checkpoint_dir, model_id, size, precision, request.cache_dir, request.quant,
+                                None if request.calib_data else RENDERED_FRAMES)
     if found is not None:
         return found
     say = log or (lambda _msg: None)
@@ -556,12 +573,12 @@ def ensure_export(checkpoint_dir: Path, model: nn.Module, config: Mapping[str, A
             )
         frames = calibration_frames(data, size, mean, std, request.calib_images, request.calib_split,
                                     request.calib_frames)
-        source = f"from {data}"
+        source, calibrated_on = f"from {data}", f"{FOLDER_FRAMES}{data}"
     else:
         frames = rendered_calibration_frames(size, mean, std, request.calib_images)
-        source = "rendered by the synthetic world"
+        source, calibrated_on = "rendered by the synthetic world", RENDERED_FRAMES
     say(f"quantising {model_id} to int8 ({len(frames)} calibration frames {source}) ...")
-    out = quantize_int8(fp32, target, frames, request.quant)
+    out = quantize_int8(fp32, target, frames, request.quant, calibrated_on)
     say(f"quantised {model_id} at {size[0]}x{size[1]} to int8 in {time.perf_counter() - t0:.1f} s: {out}")
     return out
 
