@@ -56,8 +56,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from swiftcast.forecast.motion import DEFAULT_PRESET, DEFAULT_PROJECTION_WIDTH  # noqa: E402
-from swiftcast.hardware import cpu_int8_features  # noqa: E402
-from swiftcast.runtime.segmenter import faster_of  # noqa: E402
+from swiftcast.runtime.segmenter import auto_precision  # noqa: E402
 from swiftcast.runtime.paths import DEFAULT_SEGMENTATION_CHECKPOINT  # noqa: E402
 
 GOAL = 0.10
@@ -72,9 +71,7 @@ SEGMENT_ORT = "segment onnxruntime "
 def deployed_segmentation(seg_ms: dict[str, dict[str, float]]) -> str:
     """The segmentation ``precision: auto`` runs on this CPU: int8 with int8 dot products, else the faster of the
     two by the CPU times measured here (as the semseg node times them at start)."""
-    if cpu_int8_features():
-        return SEGMENT_ORT + "int8"
-    return SEGMENT_ORT + faster_of({p: seg_ms[SEGMENT_ORT + p]["cpu"] for p in ("fp32", "int8")})
+    return SEGMENT_ORT + auto_precision({p: seg_ms[SEGMENT_ORT + p]["cpu"] for p in ("fp32", "int8")})[0]
 
 
 def _checkpoints(tmp: Path, size: tuple[int, int]) -> dict[str, tuple[Path, list[Path]]]:

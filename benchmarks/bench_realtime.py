@@ -41,8 +41,7 @@ from swiftcast.runtime.bench import environment, prepared_input, random_checkpoi
 from swiftcast.runtime.onnx_export import ExportRequest  # noqa: E402
 from swiftcast.runtime.paths import project_root  # noqa: E402
 from swiftcast.checkout import recorded_path  # noqa: E402
-from swiftcast.hardware import cpu_int8_features  # noqa: E402
-from swiftcast.runtime.segmenter import OnnxRuntimeBackend, Segmenter, faster_of  # noqa: E402
+from swiftcast.runtime.segmenter import OnnxRuntimeBackend, Segmenter, auto_precision  # noqa: E402
 
 RN18_GOAL_HZ, RN18_GOAL_SPEEDUP, MNV2_GOAL_HZ, INT8_COST_PP = 10.0, 2.4, 15.0, 1.0
 DEFAULT_MODEL = "SwiftNet EfficientNet-Lite0"
@@ -212,12 +211,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _auto_pick(rows: dict[str, dict[str, Any]]) -> dict[str, str]:
     """What the semseg node's ``precision: auto`` runs on this CPU, given the ORT rows just timed."""
-    have = cpu_int8_features()
-    if have:
-        return {"precision": "int8", "why": f"the CPU has int8 dot products ({', '.join(have)})"}
-    ms = {p: rows[f"onnxruntime {p}"]["median_ms"] for p in ("fp32", "int8")}
-    return {"precision": faster_of(ms), "why": f"no int8 dot products; timed int8 {ms['int8']:.1f} ms, "
-                                               f"fp32 {ms['fp32']:.1f} ms"}
+    precision, why = auto_precision({p: rows[f"onnxruntime {p}"]["median_ms"] for p in ("fp32", "int8")})
+    return {"precision": precision, "why": why}
 
 
 def _goals(results: dict[str, Any]) -> list[dict[str, Any]]:

@@ -461,6 +461,22 @@ def test_segmenter_precision_auto_logs_its_choice(world, monkeypatch, features, 
         assert set(timed[0]) == {"fp32", "int8"} and f"int8 {measured['int8']:.1f} ms" in choice[0]
 
 
+@pytest.mark.parametrize("features, measured, expected", [
+    (["avx2", "avx512_vnni"], {"fp32": 40.0, "int8": 45.0}, "int8"),  # int8 dot products: int8 whatever the times
+    (["avx2", "fma"], {"fp32": 40.0, "int8": 35.0}, "int8"),
+    (["avx2", "fma"], {"fp32": 40.0, "int8": 39.0}, "fp32"),
+])
+def test_auto_precision_is_the_segmenters_rule(monkeypatch, features, measured, expected):
+    """The benchmarks' view of precision auto: the same choice as the test above, from times measured elsewhere."""
+    from swiftcast import hardware
+    from swiftcast.runtime.segmenter import auto_precision
+
+    monkeypatch.setattr(hardware, "cpu_description", lambda: {"model": "Test CPU", "features": features})
+    precision, why = auto_precision(measured)
+    assert precision == expected and why.startswith("Test CPU")
+    assert ("measured here" in why) == ("avx512_vnni" not in features)
+
+
 def test_time_exports_times_real_sessions(world):
     from swiftcast.runtime.segmenter import Segmenter, faster_of, time_exports
 

@@ -311,10 +311,8 @@ class Segmenter:
         except SwiftcastError as exc:
             self.precision, self.precision_reason = "fp32", f"{self.precision_reason}; no int8 export ({exc})"
         else:
-            ms = time_exports(paths, self.input_size, num_threads, device)
-            self.precision = faster_of(ms)
-            self.precision_reason = (f"{self.precision_reason}; measured here: int8 {ms['int8']:.1f} ms, fp32 "
-                                     f"{ms['fp32']:.1f} ms per frame")
+            self.precision, measured = measured_choice(time_exports(paths, self.input_size, num_threads, device))
+            self.precision_reason = f"{self.precision_reason}; {measured}"
         say(f"precision auto -> {self.precision}: {self.precision_reason}")
         return paths[self.precision]
 
@@ -447,6 +445,22 @@ def time_exports(paths: Mapping[str, str | os.PathLike[str]], size: Sequence[int
 def faster_of(ms: Mapping[str, float]) -> str:
     """``int8`` if its time is at least :data:`INT8_MARGIN` below fp32's, else ``fp32``."""
     return "int8" if ms["int8"] <= (1.0 - INT8_MARGIN) * ms["fp32"] else "fp32"
+
+
+def measured_choice(ms: Mapping[str, float]) -> tuple[str, str]:
+    """(:func:`faster_of` ``ms``, the times it went by, as the log line says them)."""
+    return faster_of(ms), f"measured here: int8 {ms['int8']:.1f} ms, fp32 {ms['fp32']:.1f} ms per frame"
+
+
+def auto_precision(ms: Mapping[str, float]) -> tuple[str, str]:
+    """(precision, why): what ``precision: auto`` runs with ONNX Runtime on this CPU, given both exports' times
+    ``ms`` measured here (a benchmark's view of :class:`Segmenter`'s choice, which times them only on a CPU
+    without int8 dot products)."""
+    chosen, why = choose_precision("onnxruntime", "auto", torch.device("cpu"))
+    if chosen == "int8":
+        return chosen, why
+    precision, measured = measured_choice(ms)
+    return precision, f"{why}; {measured}"
 
 
 def check_precision(backend: str, precision: str) -> None:
